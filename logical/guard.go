@@ -1,0 +1,190 @@
+package logical
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
+)
+
+// ErrRefused is wrapped by the error of every statement refused because it must not run in a replicated
+// database. Refusals are reported per statement, like SQL errors.
+var ErrRefused = errors.New("statement refused")
+
+// ReservedPrefix starts the names of rowboat's own tables. Statements may read them, never write or alter them.
+const ReservedPrefix = "_rowboat_"
+
+// nondeterministic lists the built-in functions whose result can differ between two runs on identical data.
+// The date and time functions are listed because they read the clock when given 'now' or no argument at all,
+// which the authorizer cannot tell apart from a deterministic call.
+var nondeterministic = map[string]bool{
+	"random": true, "randomblob": true,
+	"date": true, "time": true, "datetime": true, "julianday": true, "unixepoch": true,
+	"strftime": true, "timediff": true,
+	"current_date": true, "current_time": true, "current_timestamp": true,
+	"changes": true, "total_changes": true, "last_insert_rowid": true,
+	"sqlite_offset": true,
+}
+
+// replicatedPragmas may be set: they change the database file deterministically, so the statement is
+// replicated as SQL text.
+var replicatedPragmas = map[string]bool{
+	"user_version": true, "application_id": true,
+}
+
+// introspectionPragmas take an object name, not a setting, as their argument and only read.
+var introspectionPragmas = map[string]bool{
+	"table_info": true, "table_xinfo": true, "table_list": true, "index_list": true, "index_info": true,
+	"index_xinfo": true, "foreign_key_list": true, "foreign_key_check": true, "integrity_check": true,
+	"quick_check": true, "collation_list": true, "function_list": true, "module_list": true,
+	"pragma_list": true, "compile_options": true, "database_list": true, "data_version": true,
+	"freelist_count": true, "page_count": true,
+}
+
+// actionPragmas do something even without an argument, so they are refused in every form.
+var actionPragmas = map[string]bool{
+	"wal_checkpoint": true, "optimize": true, "shrink_memory": true, "incremental_vacuum": true,
+}
+
+// virtualTableModules may be used by CREATE VIRTUAL TABLE: they keep all their state in ordinary shadow
+// tables, which replicate like any other table.
+var virtualTableModules = map[string]bool{
+	"fts3": true, "fts4": true, "fts5": true, "rtree": true, "rtree_i32": true,
+}
+
+// stmtInfo is what the authorizer learned about the statement being prepared.
+type stmtInfo struct {
+	refused   error  // why the statement may not run
+	ddl       bool   // it changes the main schema
+	tempDDL   bool   // it changes only the temp schema
+	drop      string // DROP TABLE: the table dropped
+	create    string // CREATE TABLE: the table created
+	selects   bool   // it contains a SELECT (with create: CREATE TABLE ... AS SELECT)
+	viewOrTrg bool   // CREATE VIEW or CREATE TRIGGER: stores SQL, computes nothing
+	nondet    string // the first non-deterministic function it calls
+}
+
+func (s *stmtInfo) refuse(format string, args ...any) int {
+	if s.refused == nil {
+		s.refused = fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, args...))
+	}
+	return sqlite3.AuthDeny
+}
+
+// authorize is the capture connection's policy for user statements; see the package documentation for the
+// list of what it refuses and why.
+func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) int {
+	switch action {
+	case sqlite3.ActionAttach, sqlite3.ActionDetach:
+		return s.refuse("ATTACH and DETACH are not allowed: every node holds exactly one database")
+	case sqlite3.ActionTransaction, sqlite3.ActionSavepoint:
+		return s.refuse("%s is not allowed inside a request: send the statements in one request with the transaction parameter to make them all-or-nothing", strings.ToUpper(arg1))
+	case sqlite3.ActionFunction:
+		name := strings.ToLower(arg2)
+		if name == "load_extension" {
+			return s.refuse("load_extension is not allowed: every node must run the same code")
+		}
+		if nondeterministic[name] && s.nondet == "" {
+			s.nondet = name
+		}
+	case sqlite3.ActionPragma:
+		return s.pragma(strings.ToLower(arg1), arg2)
+	case sqlite3.ActionSelect:
+		s.selects = true
+	case sqlite3.ActionInsert, sqlite3.ActionUpdate, sqlite3.ActionDelete:
+		if reserved(arg1) {
+			return s.refuse("table %s is reserved for rowboat's own bookkeeping", arg1)
+		}
+	case sqlite3.ActionCreateTable:
+		s.ddl = true
+		s.create = arg1
+		return s.reservedName(arg1)
+	case sqlite3.ActionDropTable:
+		s.ddl = true
+		s.drop = arg1
+		return s.reservedName(arg1)
+	case sqlite3.ActionAlterTable:
+		s.ddl = true
+		return s.reservedName(arg2)
+	case sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex:
+		s.ddl = true
+		return s.reservedName(arg2)
+	case sqlite3.ActionCreateTrigger, sqlite3.ActionCreateView:
+		s.ddl = true
+		s.viewOrTrg = true
+		return s.reservedName(arg2)
+	case sqlite3.ActionDropTrigger, sqlite3.ActionDropView, sqlite3.ActionReindex, sqlite3.ActionAnalyze:
+		s.ddl = true
+	case sqlite3.ActionCreateVTable:
+		s.ddl = true
+		if !virtualTableModules[strings.ToLower(arg2)] {
+			return s.refuse("virtual table module %q is not allowed: only modules that keep their data in shadow tables replicate (fts3, fts4, fts5, rtree)", arg2)
+		}
+		return s.reservedName(arg1)
+	case sqlite3.ActionDropVTable:
+		s.ddl = true
+	case sqlite3.ActionCreateTempTable, sqlite3.ActionCreateTempIndex, sqlite3.ActionCreateTempTrigger,
+		sqlite3.ActionCreateTempView, sqlite3.ActionDropTempTable, sqlite3.ActionDropTempIndex,
+		sqlite3.ActionDropTempTrigger, sqlite3.ActionDropTempView:
+		s.tempDDL = true
+	}
+	return sqlite3.AuthOK
+}
+
+func (s *stmtInfo) reservedName(name string) int {
+	if reserved(name) {
+		return s.refuse("the name %s is reserved for rowboat's own bookkeeping", name)
+	}
+	return sqlite3.AuthOK
+}
+
+func reserved(name string) bool {
+	return len(name) >= len(ReservedPrefix) && strings.EqualFold(name[:len(ReservedPrefix)], ReservedPrefix)
+}
+
+func (s *stmtInfo) pragma(name, arg string) int {
+	switch {
+	case introspectionPragmas[name]:
+		return sqlite3.AuthOK
+	case actionPragmas[name]:
+		return s.refuse("PRAGMA %s is not allowed: it is per-node maintenance that rowboat manages", name)
+	case arg == "":
+		return sqlite3.AuthOK // reading a setting changes nothing
+	case replicatedPragmas[name]:
+		s.ddl = true
+		return sqlite3.AuthOK
+	default:
+		return s.refuse("PRAGMA %s = %s is not allowed: it changes connection, durability or schema behaviour that rowboat manages", name, arg)
+	}
+}
+
+// firstKeyword returns the first keyword of sql, upper-cased, skipping whitespace and comments.
+func firstKeyword(sql string) string {
+	i := 0
+	for i < len(sql) {
+		switch c := sql[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';':
+			i++
+		case strings.HasPrefix(sql[i:], "--"):
+			j := strings.IndexByte(sql[i:], '\n')
+			if j < 0 {
+				return ""
+			}
+			i += j + 1
+		case strings.HasPrefix(sql[i:], "/*"):
+			j := strings.Index(sql[i+2:], "*/")
+			if j < 0 {
+				return ""
+			}
+			i += j + 4
+		default:
+			j := i
+			for j < len(sql) && (sql[j] == '_' || sql[j] >= 'a' && sql[j] <= 'z' || sql[j] >= 'A' && sql[j] <= 'Z') {
+				j++
+			}
+			return strings.ToUpper(sql[i:j])
+		}
+	}
+	return ""
+}

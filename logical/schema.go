@@ -1,0 +1,179 @@
+package logical
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
+)
+
+// table is what capture and apply need to know about a table of the main database.
+type table struct {
+	name         string
+	ncols        int      // every column, generated ones included: the pre-update hook's Count()
+	stored       []int    // positions of the stored (non-generated) columns, in table order
+	storedNames  []string // their names, quoted
+	pk           []int    // WITHOUT ROWID: positions of the primary-key columns, in key order
+	pkNames      []string // their names, quoted
+	withoutRowID bool
+}
+
+// schema caches table descriptions for one connection. It is invalidated whenever the schema may have
+// changed: after DDL on the connection, and when PRAGMA schema_version moves.
+type schema struct {
+	conn    *sqlite3.Conn
+	tables  map[string]*table
+	version int64
+	cols    *sqlite3.Stmt // SELECT name, pk, hidden FROM pragma_table_xinfo(?1, 'main')
+	wr      *sqlite3.Stmt // SELECT wr FROM pragma_table_list(?1, 'main')
+	ver     *sqlite3.Stmt // PRAGMA main.schema_version
+}
+
+func newSchema(conn *sqlite3.Conn) (*schema, error) {
+	s := &schema{conn: conn, tables: make(map[string]*table), version: -1}
+	var err error
+	if s.cols, err = prepareOne(conn, "SELECT name, pk, hidden FROM pragma_table_xinfo(?1, 'main') ORDER BY cid"); err != nil {
+		return nil, err
+	}
+	if s.wr, err = prepareOne(conn, "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1"); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.ver, err = prepareOne(conn, "PRAGMA main.schema_version"); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *schema) close() {
+	for _, st := range []*sqlite3.Stmt{s.cols, s.wr, s.ver} {
+		st.Close()
+	}
+}
+
+// invalidate forgets every table.
+func (s *schema) invalidate() {
+	clear(s.tables)
+	s.version = -1
+}
+
+// check invalidates the cache if the schema changed since it was filled. It reports whether it did.
+func (s *schema) check() (bool, error) {
+	defer s.ver.Reset()
+	row, err := s.ver.Step()
+	if err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	if !row {
+		return false, fmt.Errorf("read schema version: no row")
+	}
+	v := s.ver.ColumnInt64(0)
+	if v == s.version {
+		return false, nil
+	}
+	clear(s.tables)
+	s.version = v
+	return true, nil
+}
+
+// lookup returns the description of the named table, or nil (and no error) when the main database has no
+// such table.
+func (s *schema) lookup(name string) (*table, error) {
+	if t, ok := s.tables[name]; ok {
+		return t, nil
+	}
+	t, err := s.load(name)
+	if err != nil {
+		return nil, fmt.Errorf("describe table %s: %w", name, err)
+	}
+	if t != nil {
+		s.tables[name] = t
+	}
+	return t, nil
+}
+
+func (s *schema) load(name string) (*table, error) {
+	t := &table{name: name}
+	var (
+		names []string
+		pkPos []int // the 1-based position of each column in the primary key, 0 when not in it
+	)
+	if err := s.cols.Bind(1, name); err != nil {
+		return nil, err
+	}
+	for {
+		row, err := s.cols.Step()
+		if err != nil {
+			s.cols.Reset()
+			return nil, err
+		}
+		if !row {
+			break
+		}
+		col, _ := s.cols.Column(0).(string)
+		pk := int(s.cols.ColumnInt64(1))
+		hidden := s.cols.ColumnInt64(2)
+		i := t.ncols
+		t.ncols++
+		names = append(names, col)
+		pkPos = append(pkPos, pk)
+		// hidden: 0 ordinary, 1 hidden column of a virtual table, 2 VIRTUAL generated, 3 STORED generated.
+		if hidden == 2 || hidden == 3 {
+			continue
+		}
+		t.stored = append(t.stored, i)
+		t.storedNames = append(t.storedNames, quoteIdent(col))
+	}
+	s.cols.Reset()
+	if t.ncols == 0 {
+		return nil, nil
+	}
+	if err := s.wr.Bind(1, name); err != nil {
+		return nil, err
+	}
+	row, err := s.wr.Step()
+	if err != nil {
+		s.wr.Reset()
+		return nil, err
+	}
+	if row {
+		t.withoutRowID = s.wr.ColumnInt64(0) != 0
+	}
+	s.wr.Reset()
+	if t.withoutRowID {
+		// Key columns in key order: pkPos holds each column's 1-based position in the key.
+		nkey := 0
+		for _, p := range pkPos {
+			nkey = max(nkey, p)
+		}
+		t.pk = make([]int, nkey)
+		for i, p := range pkPos {
+			if p > 0 {
+				t.pk[p-1] = i
+			}
+		}
+		for _, i := range t.pk {
+			t.pkNames = append(t.pkNames, quoteIdent(names[i]))
+		}
+	}
+	return t, nil
+}
+
+// prepareOne prepares sql, which must hold exactly one statement.
+func prepareOne(conn *sqlite3.Conn, sql string) (*sqlite3.Stmt, error) {
+	st, tail, err := conn.PreparePersistent(sql)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil || strings.TrimSpace(tail) != "" {
+		st.Close()
+		return nil, fmt.Errorf("prepare %q: not exactly one statement", sql)
+	}
+	return st, nil
+}
+
+// quoteIdent quotes an SQL identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
