@@ -37,11 +37,11 @@ const (
 	tagUpdate = 0x03
 	tagDelete = 0x04
 
-	valNull  = 0x00
-	valInt   = 0x01
-	valReal  = 0x02
-	valText  = 0x03
-	valBlob  = 0x04
+	valNull = 0x00
+	valInt  = 0x01
+	valReal = 0x02
+	valText = 0x03
+	valBlob = 0x04
 )
 
 // Encode returns the binary encoding of e in the current Version. It fails only for an item of unknown kind or

@@ -86,8 +86,8 @@ type Conn struct {
 	tls *libc.TLS
 	db  uintptr
 
-	imu   sync.Mutex // guards idb, the handle Interrupt may use from another goroutine
-	idb   uintptr
+	imu sync.Mutex // guards idb, the handle Interrupt may use from another goroutine
+	idb uintptr
 
 	scratch    uintptr // malloc'd buffer used to pass strings into SQLite
 	scratchLen int
