@@ -22,7 +22,7 @@ var writeFrozen = flag.Bool("write-frozen", false, "write frozen encodings that 
 // decoding to exactly these values for as long as rowboat exists.
 var frozenEntries = map[string]*Entry{
 	"empty": {},
-	"ddl": {Items: []Item{DDL("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), DDL("CREATE INDEX i ON t(v)")}},
+	"ddl":   {Items: []Item{DDL("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"), DDL("CREATE INDEX i ON t(v)")}},
 	"values": {Items: []Item{RowChange(Change{Table: "t", Op: OpInsert, NewRowID: 1, Row: []Value{
 		nil, int64(0), int64(-1), int64(math.MaxInt64), int64(math.MinInt64), 1.5, math.Copysign(0, -1), math.Inf(1),
 		"", "a\x00b", "héllo", []byte{}, []byte{0, 1, 255},
