@@ -1,0 +1,483 @@
+// Package fsm is rowboat's raft.FSM: a SQLite database in WAL mode that every node changes only by applying
+// committed log entries (logical entries of row changes, and rowboat's own metadata commands).
+//
+// It owns the database file and every connection to it: the apply connection (the Raft goroutine's), the
+// capture connection the leader executes client writes on before proposing them, a pool of read-only query
+// connections, and the connections snapshots read from. The index and term of the last applied entry are
+// stored in the database in the same transaction as the entry's changes, so a restarted node skips what it
+// already holds instead of rebuilding its database from the log.
+//
+// It imports logical and hashicorp/raft, nothing else of rowboat's.
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// Errors callers branch on.
+var (
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("database closed")
+	// ErrDiverged wraps the error given to Options.Diverged: an entry could not be applied exactly.
+	ErrDiverged = logical.ErrDiverged
+)
+
+// DBFile is the name of the SQLite database inside the data directory.
+const DBFile = "db.sqlite"
+
+const (
+	metaTable    = logical.ReservedPrefix + "meta"
+	membersTable = logical.ReservedPrefix + "members"
+	schemaSQL    = `CREATE TABLE IF NOT EXISTS ` + metaTable + `(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ` + membersTable + `(id TEXT PRIMARY KEY, http_addr TEXT NOT NULL, raft_addr TEXT NOT NULL, voter INTEGER NOT NULL) WITHOUT ROWID`
+	appliedQuery = `SELECT (SELECT v FROM ` + metaTable + ` WHERE k = 'applied_index'), (SELECT v FROM ` + metaTable + ` WHERE k = 'applied_term')`
+	setApplied   = `INSERT INTO ` + metaTable + `(k, v) VALUES ('applied_index', ?1), ('applied_term', ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v`
+)
+
+// Options tune an FSM. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// ReadConns is the number of read-only query connections (default 4).
+	ReadConns int
+	// Diverged is called on the goroutine applying the log when an entry cannot be applied exactly: the
+	// database no longer matches the leader's. It must stop the node; it must not return normally. The default
+	// panics.
+	Diverged func(err error)
+}
+
+// FSM is rowboat's state machine. Apply, ApplyBatch, Snapshot and Restore follow raft.FSM's contract (one
+// goroutine, Raft's); Execute is for one writer goroutine at a time; Query, AppliedIndex, WaitApplied and
+// Members are safe from any goroutine.
+type FSM struct {
+	dir  string
+	path string
+	opts Options
+	log  *slog.Logger
+
+	// mu is held exclusively while Restore swaps the database file, shared by everything using a connection
+	// other than the apply connection.
+	mu       sync.RWMutex
+	closed   bool
+	applyDB  *sqlite3.Conn
+	applier  *logical.Applier
+	capDB    *sqlite3.Conn
+	capturer *logical.Capturer
+	capMu    sync.Mutex
+	readers  chan *reader
+
+	applied     atomic.Uint64
+	appliedTerm atomic.Uint64
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced whenever the applied index moves
+
+	membersMu sync.RWMutex
+	members   map[string]Member
+}
+
+type reader struct {
+	conn *sqlite3.Conn
+	r    *logical.Reader
+}
+
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string, opts Options) (*FSM, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	if opts.Diverged == nil {
+		opts.Diverged = func(err error) { panic(err) }
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	f := &FSM{
+		dir: dir, path: filepath.Join(dir, DBFile), opts: opts,
+		log:    opts.Logger.With("component", "fsm"),
+		notify: make(chan struct{}),
+	}
+	if err := f.openConns(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// openConns opens every connection and loads the applied index and the members.
+func (f *FSM) openConns() (err error) {
+	defer func() {
+		if err != nil {
+			f.closeConns()
+		}
+	}()
+	if f.applyDB, err = openRW(f.path); err != nil {
+		return err
+	}
+	if err = f.applyDB.Exec(schemaSQL); err != nil {
+		return fmt.Errorf("create metadata tables: %w", err)
+	}
+	if f.applier, err = logical.NewApplier(f.applyDB); err != nil {
+		return err
+	}
+	if f.capDB, err = openRW(f.path); err != nil {
+		return err
+	}
+	if f.capturer, err = logical.NewCapturer(f.capDB); err != nil {
+		return err
+	}
+	f.readers = make(chan *reader, f.opts.ReadConns)
+	for range f.opts.ReadConns {
+		c, err := openRO(f.path)
+		if err != nil {
+			return err
+		}
+		f.readers <- &reader{conn: c, r: logical.NewReader(c)}
+	}
+	return f.load()
+}
+
+func openRW(path string) (*sqlite3.Conn, error) {
+	c, err := sqlite3.Open(path, sqlite3.OpenReadWrite|sqlite3.OpenCreate)
+	if err != nil {
+		return nil, err
+	}
+	c.SetBusyTimeout(10_000)
+	// synchronous=NORMAL in WAL mode may lose the last transactions on power loss, never on a process crash;
+	// the Raft log (fsynced) still holds them and they are above the stored applied index, so they re-apply.
+	if err := c.Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("configure %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func openRO(path string) (*sqlite3.Conn, error) {
+	c, err := sqlite3.Open(path, sqlite3.OpenReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	c.SetBusyTimeout(10_000)
+	return c, nil
+}
+
+func (f *FSM) closeConns() {
+	if f.readers != nil {
+	drain:
+		for {
+			select {
+			case r := <-f.readers:
+				r.conn.Close()
+			default:
+				break drain
+			}
+		}
+	}
+	if f.capturer != nil {
+		f.capturer.Close()
+		f.capturer = nil
+	}
+	if f.capDB != nil {
+		f.capDB.Close()
+		f.capDB = nil
+	}
+	if f.applier != nil {
+		f.applier.Close()
+		f.applier = nil
+	}
+	if f.applyDB != nil {
+		f.applyDB.Close()
+		f.applyDB = nil
+	}
+}
+
+// load reads the applied index and the members from the database.
+func (f *FSM) load() error {
+	s, _, err := f.applyDB.Prepare(appliedQuery)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Step(); err != nil {
+		return fmt.Errorf("read applied index: %w", err)
+	}
+	idx, _ := s.Column(0).(int64)
+	term, _ := s.Column(1).(int64)
+	f.applied.Store(uint64(idx))
+	f.appliedTerm.Store(uint64(term))
+
+	m, _, err := f.applyDB.Prepare(`SELECT id, http_addr, raft_addr, voter FROM ` + membersTable)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	members := make(map[string]Member)
+	for {
+		row, err := m.Step()
+		if err != nil {
+			return fmt.Errorf("read members: %w", err)
+		}
+		if !row {
+			break
+		}
+		id, _ := m.Column(0).(string)
+		http, _ := m.Column(1).(string)
+		raftAddr, _ := m.Column(2).(string)
+		members[id] = Member{ID: id, HTTPAddr: http, RaftAddr: raftAddr, Voter: m.ColumnInt64(3) != 0}
+	}
+	f.membersMu.Lock()
+	f.members = members
+	f.membersMu.Unlock()
+	f.publish()
+	return nil
+}
+
+// Close closes every connection. Snapshots being persisted keep their own connection until released.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	f.closeConns()
+	return nil
+}
+
+// Path is the database file.
+func (f *FSM) Path() string { return f.path }
+
+// AppliedIndex is the index of the last log entry applied to the database.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// AppliedTerm is the term of the last log entry applied to the database.
+func (f *FSM) AppliedTerm() uint64 { return f.appliedTerm.Load() }
+
+// Changed returns a channel closed the next time the applied index moves.
+func (f *FSM) Changed() <-chan struct{} {
+	f.notifyMu.Lock()
+	defer f.notifyMu.Unlock()
+	return f.notify
+}
+
+func (f *FSM) publish() {
+	f.notifyMu.Lock()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.notifyMu.Unlock()
+}
+
+// WaitApplied waits until the applied index is at least index, or ctx ends (returning ctx.Err()).
+func (f *FSM) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		ch := f.Changed()
+		if f.applied.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Members returns every member's metadata as of the applied index.
+func (f *FSM) Members() map[string]Member {
+	f.membersMu.RLock()
+	defer f.membersMu.RUnlock()
+	out := make(map[string]Member, len(f.members))
+	for k, v := range f.members {
+		out[k] = v
+	}
+	return out
+}
+
+// Apply applies one log entry. See ApplyBatch.
+func (f *FSM) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed log entries in one SQLite transaction, together with the new applied index.
+// Entries at or below the stored applied index are already in the database and are skipped. An entry that
+// cannot be applied exactly is fatal: Options.Diverged is called. The responses are nil.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	resps := make([]any, len(logs))
+	applied := f.applied.Load()
+	var last *raft.Log
+	var memberChanges []func(map[string]Member)
+	for _, l := range logs {
+		if l.Type != raft.LogCommand || l.Index <= applied {
+			continue
+		}
+		if last == nil {
+			if err := f.applier.Begin(); err != nil {
+				f.diverged(l, fmt.Errorf("begin: %w", err))
+				return resps
+			}
+		}
+		last = l
+		change, err := f.applyOne(l.Data)
+		if err != nil {
+			f.applier.Rollback()
+			f.diverged(l, err)
+			return resps
+		}
+		if change != nil {
+			memberChanges = append(memberChanges, change)
+		}
+	}
+	if last == nil {
+		return resps
+	}
+	if err := f.applier.Exec(setApplied, int64(last.Index), int64(last.Term)); err != nil {
+		f.applier.Rollback()
+		f.diverged(last, fmt.Errorf("store applied index: %w", err))
+		return resps
+	}
+	if err := f.applier.Commit(); err != nil {
+		f.diverged(last, err)
+		return resps
+	}
+	if len(memberChanges) > 0 {
+		f.membersMu.Lock()
+		for _, c := range memberChanges {
+			c(f.members)
+		}
+		f.membersMu.Unlock()
+	}
+	f.appliedTerm.Store(last.Term)
+	f.applied.Store(last.Index)
+	f.publish()
+	return resps
+}
+
+func (f *FSM) diverged(l *raft.Log, err error) {
+	if !errors.Is(err, ErrDiverged) {
+		err = fmt.Errorf("%w: %w", ErrDiverged, err)
+	}
+	err = fmt.Errorf("apply log entry %d (term %d): %w", l.Index, l.Term, err)
+	f.log.Error("replica diverged: stopping", "index", l.Index, "term", l.Term, "err", err)
+	f.opts.Diverged(err)
+}
+
+// applyOne applies one command inside the open transaction. It returns the change to the in-memory member
+// table to make once the transaction commits.
+func (f *FSM) applyOne(data []byte) (func(map[string]Member), error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty log entry", ErrBadCommand)
+	}
+	switch CommandType(data[0]) {
+	case CmdEntry:
+		e, err := logical.Decode(data[1:])
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.applier.Apply(e)
+	case CmdNoop:
+		return nil, nil
+	case CmdSetMember:
+		m, err := decodeMember(data[1:])
+		if err != nil {
+			return nil, err
+		}
+		err = f.applier.Exec(`INSERT INTO `+membersTable+`(id, http_addr, raft_addr, voter) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT(id) DO UPDATE SET http_addr = excluded.http_addr, raft_addr = excluded.raft_addr, voter = excluded.voter`,
+			m.ID, m.HTTPAddr, m.RaftAddr, m.Voter)
+		return func(ms map[string]Member) { ms[m.ID] = m }, err
+	case CmdRemoveMember:
+		m, err := decodeMember(data[1:])
+		if err != nil {
+			return nil, err
+		}
+		err = f.applier.Exec(`DELETE FROM `+membersTable+` WHERE id = ?1`, m.ID)
+		return func(ms map[string]Member) { delete(ms, m.ID) }, err
+	default:
+		return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])
+	}
+}
+
+// Execute runs client write requests on the capture connection against the applied state and rolls them back,
+// returning each request's results and the Raft payload (a CmdEntry) carrying the row changes they made. The
+// caller must not call Execute again before that payload, if proposed, is applied: Execute must see every
+// committed write.
+func (f *FSM) Execute(ctx context.Context, reqs []logical.Request) ([][]logical.Result, []byte, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil, nil, ErrClosed
+	}
+	f.capMu.Lock()
+	defer f.capMu.Unlock()
+	results, entry, err := f.capturer.Execute(ctx, reqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err := logical.AppendEncode([]byte{byte(CmdEntry)}, entry)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode entry: %w", err)
+	}
+	return results, payload, nil
+}
+
+// Query runs read-only statements on a read connection, all against one consistent state, and returns their
+// results with the applied index of that state. Writes are refused per statement (logical.ErrNotReadOnly).
+func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil, 0, ErrClosed
+	}
+	var r *reader
+	select {
+	case r = <-f.readers:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	defer func() { f.readers <- r }()
+	results, meta, err := r.r.ReadTx(ctx, `SELECT v FROM `+metaTable+` WHERE k = 'applied_index'`, stmts)
+	if err != nil {
+		return nil, 0, err
+	}
+	var idx int64
+	if len(meta) > 0 {
+		idx, _ = meta[0].(int64)
+	}
+	return results, uint64(idx), nil
+}
+
+// errWriter remembers the first write error.
+type errWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (w *errWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	w.err = err
+	return n, err
+}

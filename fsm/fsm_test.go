@@ -1,0 +1,237 @@
+package fsm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+func open(tb testing.TB, dir string) *FSM {
+	tb.Helper()
+	f, err := Open(dir, Options{Diverged: func(err error) { tb.Errorf("diverged: %v", err) }})
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
+
+// write executes SQL through capture and applies the payload at index, as a leader does.
+func write(tb testing.TB, f *FSM, index uint64, sql ...string) []logical.Result {
+	tb.Helper()
+	req := logical.Request{}
+	for _, s := range sql {
+		req.Statements = append(req.Statements, logical.Statement{SQL: s})
+	}
+	res, payload, err := f.Execute(context.Background(), []logical.Request{req})
+	if err != nil {
+		tb.Fatalf("Execute: %v", err)
+	}
+	f.Apply(&raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: payload})
+	return res[0]
+}
+
+func query(tb testing.TB, f *FSM, sql string) ([][]logical.Value, uint64) {
+	tb.Helper()
+	res, idx, err := f.Query(context.Background(), []logical.Statement{{SQL: sql}})
+	if err != nil {
+		tb.Fatalf("Query: %v", err)
+	}
+	if res[0].Error != "" {
+		tb.Fatalf("Query %q: %s", sql, res[0].Error)
+	}
+	return res[0].Rows, idx
+}
+
+func TestFSM_ApplyAndQuery(t *testing.T) {
+	f := open(t, t.TempDir())
+	write(t, f, 1, "CREATE TABLE t(id INTEGER PRIMARY KEY, x)")
+	res := write(t, f, 2, "INSERT INTO t(x) VALUES (random())", "INSERT INTO nosuch VALUES (1)")
+	if res[0].RowsAffected != 1 || res[1].Error == "" {
+		t.Fatalf("results = %+v", res)
+	}
+	rows, idx := query(t, f, "SELECT count(*) FROM t")
+	if got, want := idx, uint64(2); got != want {
+		t.Fatalf("index = %d, want %d", got, want)
+	}
+	if rows[0][0] != int64(1) {
+		t.Fatalf("count = %v", rows[0][0])
+	}
+	if got := f.AppliedIndex(); got != 2 {
+		t.Fatalf("AppliedIndex() = %d, want 2", got)
+	}
+	// A replayed entry is skipped, not applied twice.
+	res2, payload, err := f.Execute(context.Background(), []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t(x) VALUES (1)"}}}})
+	if err != nil || res2[0][0].Error != "" {
+		t.Fatalf("Execute: %v %+v", err, res2)
+	}
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: payload})
+	if rows, _ := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(1) {
+		t.Fatalf("replayed entry applied: count = %v", rows[0][0])
+	}
+}
+
+func TestFSM_QueryRefusesWrites(t *testing.T) {
+	f := open(t, t.TempDir())
+	write(t, f, 1, "CREATE TABLE t(x)")
+	for _, sql := range []string{
+		"INSERT INTO t VALUES (1)", "DELETE FROM t", "CREATE TABLE u(x)", "BEGIN", "ATTACH 'x.db' AS x",
+		"PRAGMA journal_mode = DELETE", "PRAGMA wal_checkpoint", "SELECT load_extension('x')",
+	} {
+		res, _, err := f.Query(context.Background(), []logical.Statement{{SQL: sql}})
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if res[0].Error == "" {
+			t.Errorf("%s: no error", sql)
+		}
+	}
+	if rows, _ := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(0) {
+		t.Fatalf("count = %v", rows[0][0])
+	}
+	// Reads still work on every pooled connection afterwards.
+	for range 8 {
+		query(t, f, "PRAGMA user_version")
+	}
+}
+
+func TestFSM_RestartSkipsApplied(t *testing.T) {
+	dir := t.TempDir()
+	f := open(t, dir)
+	write(t, f, 1, "CREATE TABLE t(x)")
+	_, payload, err := f.Execute(context.Background(), []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (1)"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Apply(&raft.Log{Index: 2, Term: 3, Type: raft.LogCommand, Data: payload})
+	f.Apply(&raft.Log{Index: 3, Term: 3, Type: raft.LogCommand, Data: EncodeMember(CmdSetMember, Member{ID: "n1", HTTPAddr: "h:1", Voter: true})})
+	f.Close()
+
+	g := open(t, dir)
+	if got, want := g.AppliedIndex(), uint64(3); got != want {
+		t.Fatalf("AppliedIndex() after restart = %d, want %d", got, want)
+	}
+	if got, want := g.AppliedTerm(), uint64(3); got != want {
+		t.Fatalf("AppliedTerm() = %d, want %d", got, want)
+	}
+	if m := g.Members()["n1"]; m.HTTPAddr != "h:1" || !m.Voter {
+		t.Fatalf("member = %+v", m)
+	}
+	g.Apply(&raft.Log{Index: 2, Term: 3, Type: raft.LogCommand, Data: payload})
+	if rows, _ := query(t, g, "SELECT count(*) FROM t"); rows[0][0] != int64(1) {
+		t.Fatalf("entry re-applied after restart: count = %v", rows[0][0])
+	}
+}
+
+func TestFSM_Diverged(t *testing.T) {
+	var got error
+	f, err := Open(t.TempDir(), Options{Diverged: func(err error) { got = err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e := &logical.Entry{Items: []logical.Item{logical.RowChange(logical.Change{Table: "nosuch", Op: logical.OpDelete, OldRowID: 1})}}
+	payload, _ := logical.AppendEncode([]byte{byte(CmdEntry)}, e)
+	f.Apply(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: payload})
+	if !errors.Is(got, ErrDiverged) {
+		t.Fatalf("Diverged called with %v, want ErrDiverged", got)
+	}
+	if f.AppliedIndex() != 0 {
+		t.Fatalf("AppliedIndex() = %d after a failed entry", f.AppliedIndex())
+	}
+	got = nil
+	f.Apply(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte{99}})
+	if !errors.Is(got, ErrBadCommand) {
+		t.Fatalf("unknown command: Diverged called with %v", got)
+	}
+}
+
+type sink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { s.cancelled = true; return nil }
+func (s *sink) Close() error  { return nil }
+
+func TestFSM_SnapshotRestore(t *testing.T) {
+	src := open(t, t.TempDir())
+	write(t, src, 1, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	write(t, src, 2, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000) INSERT INTO t(v) SELECT randomblob(100) FROM n")
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes after Snapshot() are not in it.
+	write(t, src, 3, "DELETE FROM t")
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	data := s.Bytes()
+
+	dst := open(t, t.TempDir())
+	write(t, dst, 1, "CREATE TABLE other(x)")
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if got, want := dst.AppliedIndex(), uint64(2); got != want {
+		t.Fatalf("AppliedIndex() = %d, want %d", got, want)
+	}
+	want, _ := query(t, src, "SELECT count(*) FROM t") // 0 now on src
+	if want[0][0] != int64(0) {
+		t.Fatalf("src count = %v", want[0][0])
+	}
+	rows, idx := query(t, dst, "SELECT count(*), sum(length(v)) FROM t")
+	if !reflect.DeepEqual(rows[0], []logical.Value{int64(1000), int64(100000)}) || idx != 2 {
+		t.Fatalf("restored rows = %v at %d", rows, idx)
+	}
+	// And the restored database keeps applying.
+	write(t, dst, 3, "DELETE FROM t WHERE id = 1")
+	if rows, _ := query(t, dst, "SELECT count(*) FROM t"); rows[0][0] != int64(999) {
+		t.Fatalf("count after apply = %v", rows[0][0])
+	}
+
+	t.Run("corrupt", func(t *testing.T) {
+		for name, mutate := range map[string]func([]byte) []byte{
+			"flipped byte": func(b []byte) []byte { b[len(b)/2] ^= 1; return b },
+			"truncated":    func(b []byte) []byte { return b[:len(b)-100] },
+			"bad magic":    func(b []byte) []byte { b[0] = 'X'; return b },
+			"empty":        func(b []byte) []byte { return nil },
+		} {
+			bad := mutate(append([]byte(nil), data...))
+			err := dst.Restore(io.NopCloser(bytes.NewReader(bad)))
+			if !errors.Is(err, ErrCorruptSnapshot) {
+				t.Errorf("%s: Restore = %v, want ErrCorruptSnapshot", name, err)
+			}
+		}
+		if rows, idx := query(t, dst, "SELECT count(*) FROM t"); rows[0][0] != int64(999) || idx != 3 {
+			t.Fatalf("refused snapshot changed the database: %v at %d", rows, idx)
+		}
+	})
+}
+
+func TestFSM_WaitApplied(t *testing.T) {
+	f := open(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.WaitApplied(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitApplied = %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.WaitApplied(context.Background(), 2) }()
+	write(t, f, 1, "CREATE TABLE t(x)")
+	write(t, f, 2, "INSERT INTO t VALUES (1)")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
