@@ -266,8 +266,18 @@ func (c *Capturer) Execute(ctx context.Context, reqs []Request) ([][]Result, *En
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	stop := context.AfterFunc(ctx, c.conn.Interrupt)
-	defer stop()
+	// If ctx ends just as the batch finishes, the interrupt must not land on the next batch's statements:
+	// wait for it before returning. (SQLite forgets an interrupt that arrives while no statement is running.)
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(interrupted)
+		c.conn.Interrupt()
+	})
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+	}()
 	// A statement that ends the whole transaction (ON CONFLICT ROLLBACK, RAISE(ROLLBACK), a full disk)
 	// takes every earlier request's work with it. Run the batch again with that statement failed up front;
 	// each pass fails at least one more statement, so this ends.

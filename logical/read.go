@@ -20,13 +20,50 @@ type Reader struct {
 	conn    *sqlite3.Conn
 	refused error
 	inner   bool // running the caller's own SQL (ReadTx's meta query): no policy
+
+	begin, rollback *sqlite3.Stmt
+	meta            map[string]*sqlite3.Stmt
+	cache           map[string]*cachedStmt // single-statement SQL texts, most recently used at the highest tick
+	tick            uint64
 }
 
+type cachedStmt struct {
+	s    *sqlite3.Stmt
+	used uint64
+}
+
+// readCacheSize bounds the prepared statements a Reader keeps: parsing is most of the cost of a point read.
+const readCacheSize = 64
+
 // NewReader installs the read policy on conn. The connection should also be opened read-only.
-func NewReader(conn *sqlite3.Conn) *Reader {
-	r := &Reader{conn: conn}
+func NewReader(conn *sqlite3.Conn) (*Reader, error) {
+	r := &Reader{conn: conn, meta: make(map[string]*sqlite3.Stmt), cache: make(map[string]*cachedStmt)}
+	var err error
+	if r.begin, err = prepareOne(conn, "BEGIN"); err != nil {
+		return nil, err
+	}
+	if r.rollback, err = prepareOne(conn, "ROLLBACK"); err != nil {
+		r.begin.Close()
+		return nil, err
+	}
 	conn.SetAuthorizer(r.authorize)
-	return r
+	return r, nil
+}
+
+// Close finalizes the cached statements. It does not close the connection.
+func (r *Reader) Close() {
+	r.conn.SetAuthorizer(nil)
+	for _, s := range []*sqlite3.Stmt{r.begin, r.rollback} {
+		s.Close()
+	}
+	for k, s := range r.meta {
+		s.Close()
+		delete(r.meta, k)
+	}
+	for k, c := range r.cache {
+		c.s.Close()
+		delete(r.cache, k)
+	}
 }
 
 func (r *Reader) authorize(action int, arg1, arg2, database, trigger string) int {
@@ -64,16 +101,26 @@ func (r *Reader) authorize(action int, arg1, arg2, database, trigger string) int
 // ReadTx runs stmts in one read transaction, so that all of them see the same state. meta, if not empty, is
 // rowboat's own query, run first in the same transaction without the read policy; its first row is returned
 // (for example the applied index of the state the statements see). SQL errors are returned per statement in
-// the Results; err reports a failure of the connection or of meta. Cancelling ctx interrupts the statement
+// the Results; err reports a failure of the connection or of meta, or wraps ErrNotReadOnly when a statement
+// would write (then no results are returned). Cancelling ctx interrupts the statement
 // running.
 func (r *Reader) ReadTx(ctx context.Context, meta string, stmts []Statement) (results []Result, metaRow []Value, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	stop := context.AfterFunc(ctx, r.conn.Interrupt)
-	defer stop()
+	// If ctx ends just as the read finishes, the interrupt must not land on the next read: wait for it.
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(interrupted)
+		r.conn.Interrupt()
+	})
+	defer func() {
+		if !stop() {
+			<-interrupted
+		}
+	}()
 	r.inner = true
-	err = r.conn.Exec("BEGIN")
+	err = step(r.begin)
 	if err == nil && meta != "" {
 		metaRow, err = r.queryRow(meta)
 	}
@@ -85,6 +132,11 @@ func (r *Reader) ReadTx(ctx context.Context, meta string, stmts []Statement) (re
 	results = make([]Result, len(stmts))
 	for i, st := range stmts {
 		if err := r.statement(st, &results[i]); err != nil {
+			if errors.Is(err, ErrNotReadOnly) {
+				// A write sent to a read path is a bad request as a whole, not one failed statement.
+				r.end()
+				return nil, nil, fmt.Errorf("statement %d: %w", i+1, err)
+			}
 			results[i] = Result{Error: err.Error()}
 		}
 		if ctx.Err() != nil {
@@ -104,15 +156,19 @@ func (r *Reader) end() error {
 	}
 	r.inner = true
 	defer func() { r.inner = false }()
-	return r.conn.Exec("ROLLBACK")
+	return step(r.rollback)
 }
 
 func (r *Reader) queryRow(sql string) ([]Value, error) {
-	s, _, err := r.conn.Prepare(sql)
-	if err != nil {
-		return nil, err
+	s := r.meta[sql]
+	if s == nil {
+		var err error
+		if s, err = prepareOne(r.conn, sql); err != nil {
+			return nil, err
+		}
+		r.meta[sql] = s
 	}
-	defer s.Close()
+	defer s.Reset()
 	row, err := s.Step()
 	if err != nil || !row {
 		return nil, err
@@ -131,6 +187,17 @@ func (r *Reader) statement(st Statement, res *Result) error {
 		return errors.New("empty statement")
 	}
 	args := st.Args
+	if c := r.cache[sql]; c != nil {
+		r.tick++
+		c.used = r.tick
+		err := r.runOne(c.s, &args, st.Named, res)
+		c.s.Reset()
+		c.s.ClearBindings()
+		if err == nil && len(args) > 0 {
+			return fmt.Errorf("%d more arguments than the statement has parameters", len(args))
+		}
+		return err
+	}
 	ran := false
 	for sql != "" {
 		r.refused = nil
@@ -149,8 +216,15 @@ func (r *Reader) statement(st Statement, res *Result) error {
 			continue
 		}
 		ran = true
-		err = r.runOne(s, &args, st.Named, res)
-		s.Close()
+		if sql == st.SQL && strings.TrimSpace(tail) == "" && s.ReadOnly() {
+			r.remember(sql, s)
+			err = r.runOne(s, &args, st.Named, res)
+			s.Reset()
+			s.ClearBindings()
+		} else {
+			err = r.runOne(s, &args, st.Named, res)
+			s.Close()
+		}
 		if err != nil {
 			return err
 		}
@@ -196,4 +270,21 @@ func (r *Reader) runOne(s *sqlite3.Stmt, args *[]any, named map[string]any, res 
 		}
 		res.Rows = append(res.Rows, vals)
 	}
+}
+
+// remember caches s as the prepared form of sql, evicting the least recently used statement when full.
+func (r *Reader) remember(sql string, s *sqlite3.Stmt) {
+	if len(r.cache) >= readCacheSize {
+		var oldest string
+		var min uint64 = ^uint64(0)
+		for k, c := range r.cache {
+			if c.used < min {
+				oldest, min = k, c.used
+			}
+		}
+		r.cache[oldest].s.Close()
+		delete(r.cache, oldest)
+	}
+	r.tick++
+	r.cache[sql] = &cachedStmt{s: s, used: r.tick}
 }

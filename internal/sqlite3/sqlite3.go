@@ -104,6 +104,10 @@ func Open(path string, flags OpenFlags) (*Conn, error) {
 	if flags == 0 {
 		flags = OpenReadWrite | OpenCreate
 	}
+	if strings.IndexByte(path, 0) >= 0 {
+		// SQLite would silently open the file named by the text before the NUL.
+		return nil, fmt.Errorf("open %q: %w", path, &Error{Code: lib.SQLITE_MISUSE, ExtendedCode: lib.SQLITE_MISUSE, Msg: "path contains a NUL byte"})
+	}
 	c := &Conn{tls: libc.NewTLS()}
 	c.ppVal = libc.Xmalloc(c.tls, 8)
 	if c.ppVal == 0 {
@@ -221,21 +225,22 @@ func (c *Conn) Exec(sql string) error {
 		if s == nil {
 			continue
 		}
-		for {
-			row, err := s.Step()
-			if err != nil {
-				s.Close()
-				return err
-			}
-			if !row {
-				break
-			}
-		}
-		if err := s.Close(); err != nil {
+		if err := runToEnd(s); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// runToEnd steps s until it is done and finalizes it, also when a callback's panic is re-raised by Step.
+func runToEnd(s *Stmt) error {
+	defer s.Close()
+	for {
+		row, err := s.Step()
+		if err != nil || !row {
+			return err
+		}
+	}
 }
 
 // Prepare compiles the first statement in sql and returns it with the text that follows it. A nil Stmt with
