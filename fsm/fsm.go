@@ -151,7 +151,12 @@ func (f *FSM) openConns() (err error) {
 		if err != nil {
 			return err
 		}
-		f.readers <- &reader{conn: c, r: logical.NewReader(c)}
+		r, err := logical.NewReader(c)
+		if err != nil {
+			c.Close()
+			return err
+		}
+		f.readers <- &reader{conn: c, r: r}
 	}
 	return f.load()
 }
@@ -186,6 +191,7 @@ func (f *FSM) closeConns() {
 		for {
 			select {
 			case r := <-f.readers:
+				r.r.Close()
 				r.conn.Close()
 			default:
 				break drain
@@ -326,7 +332,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	var last *raft.Log
 	var memberChanges []func(map[string]Member)
 	for _, l := range logs {
-		if l.Type != raft.LogCommand || l.Index <= applied {
+		// Configuration entries change nothing here, but they move the applied index: a read index may point at
+		// one. (Raft's own no-op and barrier entries never reach the FSM; see node's leader barrier.)
+		if (l.Type != raft.LogCommand && l.Type != raft.LogConfiguration) || l.Index <= applied {
 			continue
 		}
 		if last == nil {
@@ -336,6 +344,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 		last = l
+		if l.Type != raft.LogCommand {
+			continue
+		}
 		change, err := f.applyOne(l.Data)
 		if err != nil {
 			f.applier.Rollback()

@@ -1,0 +1,187 @@
+// Command rowboatd runs one rowboat node: a SQLite database replicated by Raft, served over HTTP.
+//
+// It is the only place that knows every concrete type: it reads the configuration, opens the node, serves
+// the HTTP API, joins a cluster when asked to, and stops gracefully on SIGTERM or SIGINT (a second signal
+// stops at once).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on ROWBOAT_PPROF_ADDR, never on the API port
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rowboatdb/rowboat/config"
+	"github.com/rowboatdb/rowboat/httpapi"
+	"github.com/rowboatdb/rowboat/node"
+)
+
+var _ httpapi.Store = (*node.Node)(nil)
+
+func main() {
+	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, config.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rowboatd: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		slog.Error("rowboatd stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	return slog.New(h).With("node", cfg.ID)
+}
+
+func run(cfg config.Config) error {
+	log := newLogger(cfg)
+	slog.SetDefault(log)
+
+	// Bind HTTP first: a port in use is reported before Raft starts.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http: %w", err)
+	}
+	if addr := os.Getenv("ROWBOAT_PPROF_ADDR"); addr != "" {
+		go func() { log.Warn("pprof server stopped", "err", http.ListenAndServe(addr, nil)) }()
+	}
+	existing := hasState(cfg.DataDir)
+	n, err := node.Open(node.Config{
+		ID: cfg.ID, RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAdvertise: cfg.HTTPAdvertise,
+		DataDir: cfg.DataDir, Bootstrap: len(cfg.Join) == 0, Voter: cfg.Voter,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, CommitTimeout: cfg.CommitTimeout, ApplyTimeout: cfg.ApplyTimeout,
+		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		MaxBatch: cfg.MaxBatch, Logger: log, LogOutput: os.Stderr, LogLevel: cfg.LogLevel, LogJSON: cfg.LogFormat == "json",
+		Diverged: func(err error) {
+			log.Error("FATAL: this node's database has diverged from the cluster; stopping. Remove its data directory and rejoin it to rebuild it from the leader.", "err", err)
+			os.Exit(3)
+		},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	api := httpapi.New(n, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("serving HTTP", "addr", ln.Addr().String())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if len(cfg.Join) > 0 && !existing {
+		if err := join(ctx, log, cfg); err != nil {
+			shutdown(log, n, srv, false)
+			return err
+		}
+	}
+
+	select {
+	case err := <-serveErr:
+		shutdown(log, n, srv, false)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	stop()
+	// A second signal stops at once.
+	hard := make(chan os.Signal, 1)
+	signal.Notify(hard, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-hard
+		log.Warn("second signal: stopping at once")
+		os.Exit(1)
+	}()
+	shutdown(log, n, srv, true)
+	return nil
+}
+
+// shutdown stops serving and closes the node. A leader first hands leadership to a caught-up voter, so
+// clients retrying on 503 see no failed write.
+func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
+	if graceful && n.IsLeader() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := n.TransferLeadership(ctx, ""); err != nil {
+			log.Warn("leadership transfer before stopping", "err", err)
+		} else {
+			log.Info("leadership transferred before stopping")
+		}
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	if err := n.Close(); err != nil {
+		log.Warn("close node", "err", err)
+	}
+}
+
+// hasState reports whether the data directory already holds a node (then --join is not needed again).
+func hasState(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "raft", "raft.db"))
+	return err == nil
+}
+
+// join asks the members in cfg.Join, in turn, to add this node, until one accepts or ctx ends.
+func join(ctx context.Context, log *slog.Logger, cfg config.Config) error {
+	body, _ := json.Marshal(node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter})
+	client := &http.Client{Timeout: 15 * time.Second}
+	delay := 200 * time.Millisecond
+	deadline := time.Now().Add(5 * time.Minute)
+	for attempt := 1; ; attempt++ {
+		for _, addr := range cfg.Join {
+			url := strings.TrimSuffix(addr, "/")
+			if !strings.Contains(url, "://") {
+				url = "http://" + url
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/join", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err == nil {
+				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					log.Info("joined the cluster", "via", addr, "voter", cfg.Voter)
+					return nil
+				}
+				err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+				if resp.StatusCode == http.StatusBadRequest {
+					return fmt.Errorf("join via %s refused: %w", addr, err)
+				}
+			}
+			log.Info("join attempt failed; retrying", "via", addr, "attempt", attempt, "err", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("could not join via %v", cfg.Join)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}

@@ -1,0 +1,169 @@
+// Package followerread decides where and when a read is served: it parses consistency levels and session
+// guarantees (min_index, freshness) and turns them into a plan — serve locally once the local database has
+// reached some index, or forward to the leader — using a small interface over the node.
+//
+// It imports no Raft and no HTTP.
+package followerread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Level is a read consistency level.
+type Level string
+
+// Levels, from cheapest to strongest; see ARCHITECTURE.md.
+const (
+	None         Level = "none"
+	Weak         Level = "weak"
+	Linearizable Level = "linearizable"
+	Strong       Level = "strong"
+	Auto         Level = "auto"
+)
+
+// DefaultLevel is the level of a read that names none.
+const DefaultLevel = Linearizable
+
+// Errors callers branch on.
+var (
+	// ErrBadLevel is returned for a level name that is not one of the levels.
+	ErrBadLevel = errors.New("unknown read level")
+	// ErrStale is returned when the local state is behind what the read requires and the client asked for an
+	// error rather than a forwarded read.
+	ErrStale = errors.New("stale read refused")
+)
+
+// ParseLevel parses a level name; the empty string is DefaultLevel.
+func ParseLevel(s string) (Level, error) {
+	switch l := Level(s); l {
+	case "":
+		return DefaultLevel, nil
+	case None, Weak, Linearizable, Strong, Auto:
+		return l, nil
+	default:
+		return "", fmt.Errorf("%w %q: use none, weak, linearizable, strong or auto", ErrBadLevel, s)
+	}
+}
+
+// Node is what read routing needs from the local node.
+type Node interface {
+	// IsLeader reports whether this node leads and has caught up with its predecessors.
+	IsLeader() bool
+	// IsVoter reports whether this node is a voting member (false on read replicas).
+	IsVoter() bool
+	// AppliedIndex is the index of the last entry applied locally.
+	AppliedIndex() uint64
+	// WaitApplied waits until the applied index reaches index or ctx ends.
+	WaitApplied(ctx context.Context, index uint64) error
+	// ReadIndex returns a read index after confirming leadership (leader only).
+	ReadIndex(ctx context.Context) (uint64, error)
+	// StrongIndex commits a no-op through the log and returns its index (leader only).
+	StrongIndex(ctx context.Context) (uint64, error)
+	// LastContact is when this node last heard from the leader (zero if never).
+	LastContact() time.Time
+}
+
+// Request is what a read asks for.
+type Request struct {
+	Level           Level
+	MinIndex        uint64        // serve from a state that includes this entry
+	MinIndexTimeout time.Duration // how long to wait locally for MinIndex (default 2s)
+	StaleError      bool          // when behind: ErrStale instead of forwarding to the leader
+	Freshness       time.Duration // none: do not serve locally without leader contact within this
+}
+
+// Plan is the decision for one read.
+type Plan struct {
+	// Forward sends the read to the leader, which must not forward it again.
+	Forward bool
+	// Level is the level after resolving auto.
+	Level Level
+}
+
+// Router plans reads for one node.
+type Router struct {
+	Node Node
+	Now  func() time.Time // the clock behind freshness; time.Now if nil
+}
+
+// Prepare decides how to serve req and, when the plan is local, waits until the local database is recent
+// enough for it. The read may then run locally. Errors: ErrStale, ctx errors, and the node's errors for a
+// leader that cannot confirm its leadership.
+func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan, error) {
+	n := r.Node
+	level := req.Level
+	if level == Auto {
+		level = Weak
+		if !n.IsVoter() {
+			level = None
+		}
+	}
+	plan := Plan{Level: level}
+	leader := n.IsLeader()
+	if !leader && level != None {
+		// Issue #5 lets followers serve linearizable reads through a read index; until then they forward.
+		return r.forward(plan, forwarded, false, "not the leader")
+	}
+	switch level {
+	case None:
+		if req.Freshness > 0 && !leader {
+			now := time.Now
+			if r.Now != nil {
+				now = r.Now
+			}
+			if lc := n.LastContact(); lc.IsZero() || now().Sub(lc) > req.Freshness {
+				return r.forward(plan, forwarded, req.StaleError, fmt.Sprintf("no contact with the leader within %s", req.Freshness))
+			}
+		}
+	case Weak:
+	case Linearizable:
+		idx, err := n.ReadIndex(ctx)
+		if err != nil {
+			return plan, err
+		}
+		if err := n.WaitApplied(ctx, idx); err != nil {
+			return plan, err
+		}
+	case Strong:
+		idx, err := n.StrongIndex(ctx)
+		if err != nil {
+			return plan, err
+		}
+		if err := n.WaitApplied(ctx, idx); err != nil {
+			return plan, err
+		}
+	}
+	if req.MinIndex > 0 && n.AppliedIndex() < req.MinIndex {
+		timeout := req.MinIndexTimeout
+		if timeout <= 0 {
+			timeout = 2 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := n.WaitApplied(wctx, req.MinIndex)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return plan, ctx.Err()
+			}
+			if leader {
+				return plan, fmt.Errorf("%w: applied index %d is behind min_index %d", ErrStale, n.AppliedIndex(), req.MinIndex)
+			}
+			return r.forward(plan, forwarded, req.StaleError, fmt.Sprintf("applied index %d is behind min_index %d", n.AppliedIndex(), req.MinIndex))
+		}
+	}
+	return plan, nil
+}
+
+func (r *Router) forward(plan Plan, forwarded, staleError bool, why string) (Plan, error) {
+	if staleError {
+		return plan, fmt.Errorf("%w: %s", ErrStale, why)
+	}
+	if forwarded {
+		return plan, fmt.Errorf("%w: %s, and the read was already forwarded once", ErrStale, why)
+	}
+	plan.Forward = true
+	return plan, nil
+}

@@ -1,0 +1,305 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rowboatdb/rowboat/node"
+)
+
+// memberProbe is what a node learns by asking a member for its /status.
+type memberProbe struct {
+	reachable    bool
+	appliedIndex uint64
+	err          string
+}
+
+// probe asks every other member for its status, concurrently, bounded by a short timeout.
+func (s *Server) probe(ctx context.Context, members []node.Member) map[string]memberProbe {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	out := make(map[string]memberProbe, len(members))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range members {
+		if m.ID == s.store.ID() {
+			out[m.ID] = memberProbe{reachable: true, appliedIndex: s.store.AppliedIndex()}
+			continue
+		}
+		if m.HTTPAddr == "" {
+			out[m.ID] = memberProbe{err: "HTTP address not known yet"}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := memberProbe{}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.HTTPAddr+"/status?probe", nil)
+			resp, err := s.client.Do(req)
+			if err == nil {
+				var st struct {
+					AppliedIndex uint64 `json:"applied_index"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&st)
+				resp.Body.Close()
+				p = memberProbe{reachable: err == nil, appliedIndex: st.AppliedIndex}
+			}
+			if err != nil {
+				p.err = err.Error()
+			}
+			mu.Lock()
+			out[m.ID] = p
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// statusJSON is /status: rowboat's fields, plus the parts of rqlite's /status that rqlite clients read to
+// find the leader.
+type statusJSON struct {
+	node.Status
+	MemberLag []memberLagJSON `json:"member_lag,omitempty"`
+	Store     rqliteStore     `json:"store"`
+}
+
+type memberLagJSON struct {
+	ID           string `json:"id"`
+	Reachable    bool   `json:"reachable"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Lag          uint64 `json:"lag"`
+	Error        string `json:"error,omitempty"`
+}
+
+type rqliteStore struct {
+	Leader struct {
+		NodeID string `json:"node_id"`
+		Addr   string `json:"addr"`
+	} `json:"leader"`
+	Raft struct {
+		State string `json:"state"`
+	} `json:"raft"`
+	NodeID string `json:"node_id"`
+}
+
+// handleStatus serves GET /status. On the leader it includes each member's applied index and lag (unless
+// ?probe, which is how members ask each other).
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.store.Status()
+	out := statusJSON{Status: st}
+	out.Store.NodeID = st.ID
+	out.Store.Leader.NodeID = st.LeaderID
+	for _, m := range st.Members {
+		if m.ID == st.LeaderID {
+			out.Store.Leader.Addr = m.RaftAddr
+		}
+	}
+	out.Store.Raft.State = map[string]string{"leader": "Leader", "follower": "Follower", "read-replica": "Follower",
+		"candidate": "Candidate"}[st.Role]
+	if _, probe := r.URL.Query()["probe"]; !probe && st.Role == "leader" {
+		for id, p := range s.probe(r.Context(), st.Members) {
+			lag := uint64(0)
+			if p.reachable && st.AppliedIndex > p.appliedIndex {
+				lag = st.AppliedIndex - p.appliedIndex
+			}
+			out.MemberLag = append(out.MemberLag, memberLagJSON{ID: id, Reachable: p.reachable, AppliedIndex: p.appliedIndex, Lag: lag, Error: p.err})
+		}
+		sortLag(out.MemberLag)
+	}
+	_, pretty := r.URL.Query()["pretty"]
+	writeJSON(w, http.StatusOK, out, pretty)
+}
+
+func sortLag(l []memberLagJSON) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].ID < l[j-1].ID; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+// nodeJSON is one member in /nodes, keyed by id as rqlite does.
+type nodeJSON struct {
+	ID        string `json:"id"`
+	APIAddr   string `json:"api_addr"`
+	Addr      string `json:"addr"`
+	Voter     bool   `json:"voter"`
+	Reachable bool   `json:"reachable"`
+	Leader    bool   `json:"leader"`
+	Error     string `json:"error,omitempty"`
+}
+
+// handleNodes serves GET /nodes: every member, with whether this node can reach it now.
+func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.store.Members()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	probes := s.probe(r.Context(), ms)
+	out := make(map[string]nodeJSON, len(ms))
+	for _, m := range ms {
+		p := probes[m.ID]
+		api := ""
+		if m.HTTPAddr != "" {
+			api = "http://" + m.HTTPAddr
+		}
+		out[m.ID] = nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: m.Leader, Error: p.err}
+	}
+	_, pretty := r.URL.Query()["pretty"]
+	writeJSON(w, http.StatusOK, out, pretty)
+}
+
+// handleReadyz serves GET /readyz: 200 when the node has a leader and has applied what it knows is
+// committed; ?sync first waits (bounded by ?timeout) until it has applied the leader's commit index.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ok, why := s.store.Ready()
+	if _, sync := r.URL.Query()["sync"]; sync && ok {
+		ctx, cancel := s.context(r, p)
+		defer cancel()
+		if err := s.store.WaitApplied(ctx, s.store.Status().CommitIndex); err != nil {
+			ok, why = false, "not caught up: "+err.Error()
+		}
+	}
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not ready: " + why, Code: "not_ready"}, false)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "id": s.store.ID(), "applied_index": s.store.AppliedIndex()}, false)
+}
+
+// leaderOnly runs fn when this node leads and forwards the request to the leader otherwise.
+func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	if s.store.IsLeader() {
+		if err := fn(ctx); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "leader": s.store.ID()}, false)
+		return
+	}
+	s.toLeader(ctx, w, r, p, body, true)
+}
+
+func decodeBody(r *http.Request, v any, optional bool) ([]byte, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if optional && len(body) == 0 {
+		return body, nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return body, nil
+}
+
+// handleJoin serves POST /join {"id","raft_addr","http_addr","voter"}.
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+	req := node.JoinRequest{Voter: true}
+	body, err := decodeBody(r, &req, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.leaderOnly(w, r, body, func(ctx context.Context) error { return s.store.Join(ctx, req) })
+}
+
+// handleRemove serves DELETE /remove {"id"}.
+func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	body, err := decodeBody(r, &req, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.leaderOnly(w, r, body, func(ctx context.Context) error { return s.store.Remove(ctx, req.ID) })
+}
+
+// handleLeader serves POST /leader [{"id"}]: planned failover to the named or the most caught-up voter.
+func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	body, err := decodeBody(r, &req, true)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.leaderOnly(w, r, body, func(ctx context.Context) error { return s.store.TransferLeadership(ctx, req.ID) })
+}
+
+// handleEvents serves GET /events as Server-Sent Events: the recent events (after Last-Event-ID, if sent),
+// then new ones as they happen.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		s.writeError(w, r, fmt.Errorf("streaming not supported"))
+		return
+	}
+	var after uint64
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		fmt.Sscan(v, &after)
+	}
+	recent, ch, cancel := s.store.Subscribe()
+	defer cancel()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(e node.Event) error {
+		if e.Seq <= after {
+			return nil
+		}
+		b, _ := json.Marshal(e)
+		_, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
+		return err
+	}
+	fmt.Fprintf(w, ": connected to %s\n\n", s.store.ID())
+	for _, e := range recent {
+		if send(e) != nil {
+			return
+		}
+	}
+	fl.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case e := <-ch:
+			if send(e) != nil {
+				return
+			}
+			fl.Flush()
+		case <-keepalive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// resultJSON is one statement's result in rqlite's shapes: a query result (columns, types, values — or types
+// and rows with ?associative), a write result (last_insert_id, rows_affected), or an error.
+type resultJSON struct {
+	Columns      []string         `json:"columns,omitempty"`
+	Types        any              `json:"types,omitempty"`
+	Values       [][]any          `json:"values,omitempty"`
+	Rows         []map[string]any `json:"rows,omitempty"`
+	LastInsertID int64            `json:"last_insert_id,omitempty"`
+	RowsAffected int64            `json:"rows_affected,omitempty"`
+	Error        string           `json:"error,omitempty"`
+	Time         float64          `json:"time,omitempty"`
+}
+
+// responseJSON is the body of every data response.
+type responseJSON struct {
+	Results   []resultJSON `json:"results"`
+	RaftIndex uint64       `json:"raft_index,omitempty"`
+	Time      float64      `json:"time,omitempty"`
+}
+
+// encodeResults converts results; write selects the write shape for statements that returned no columns.
+func encodeResults(rs []logical.Result, write, associative bool) []resultJSON {
+	out := make([]resultJSON, len(rs))
+	for i := range rs {
+		out[i] = encodeResult(&rs[i], write, associative)
+	}
+	return out
+}
+
+func encodeResult(r *logical.Result, write, associative bool) resultJSON {
+	if r.Error != "" {
+		return resultJSON{Error: r.Error}
+	}
+	if len(r.Columns) == 0 {
+		if write {
+			return resultJSON{LastInsertID: r.LastInsertID, RowsAffected: r.RowsAffected}
+		}
+		return resultJSON{}
+	}
+	types := make([]string, len(r.Types))
+	for c := range types {
+		types[c] = r.Types[c]
+		if types[c] == "" && len(r.Rows) > 0 {
+			types[c] = typeOf(r.Rows[0][c]) // an expression has no declared type: name its value's
+		}
+	}
+	if associative {
+		tm := make(map[string]string, len(r.Columns))
+		for c, name := range r.Columns {
+			tm[name] = types[c]
+		}
+		res := resultJSON{Types: tm, Rows: make([]map[string]any, len(r.Rows))}
+		for j, row := range r.Rows {
+			m := make(map[string]any, len(row))
+			for c, v := range row {
+				m[r.Columns[c]] = jsonValue(v)
+			}
+			res.Rows[j] = m
+		}
+		if len(r.Rows) == 0 {
+			res.Rows = []map[string]any{}
+		}
+		return res
+	}
+	res := resultJSON{Columns: r.Columns, Types: types}
+	if len(r.Rows) > 0 {
+		res.Values = make([][]any, len(r.Rows))
+		for j, row := range r.Rows {
+			vals := make([]any, len(row))
+			for c, v := range row {
+				vals[c] = jsonValue(v)
+			}
+			res.Values[j] = vals
+		}
+	}
+	return res
+}
+
+func typeOf(v any) string {
+	switch v.(type) {
+	case int64:
+		return "integer"
+	case float64:
+		return "real"
+	case string:
+		return "text"
+	case []byte:
+		return "blob"
+	default:
+		return ""
+	}
+}
+
+// jsonValue makes a SQLite value encodable: JSON has no infinities. BLOBs become base64 strings (the
+// encoder's []byte rule), as in rqlite.
+func jsonValue(v any) any {
+	if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return v
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,211 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rowboatdb/rowboat/followerread"
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// params are the query-string options of the data API.
+type params struct {
+	transaction, redirect, timings, pretty, associative bool
+	timeout                                             time.Duration
+	read                                                followerread.Request
+}
+
+func flag(q url.Values, name string) (bool, error) {
+	vs, ok := q[name]
+	if !ok {
+		return false, nil
+	}
+	switch v := strings.ToLower(vs[0]); v {
+	case "", "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%w: ?%s=%s: want true or false", errBadRequest, name, vs[0])
+	}
+}
+
+func duration(q url.Values, name string) (time.Duration, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		// rqlite clients sometimes send plain seconds.
+		if secs, ferr := strconv.ParseFloat(v, 64); ferr == nil && secs >= 0 {
+			return time.Duration(secs * float64(time.Second)), nil
+		}
+		return 0, fmt.Errorf("%w: ?%s=%s: want a duration such as 500ms or 2s", errBadRequest, name, v)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%w: ?%s=%s: must not be negative", errBadRequest, name, v)
+	}
+	return d, nil
+}
+
+// parseParams reads every data-API option, refusing malformed ones.
+func parseParams(r *http.Request) (p params, err error) {
+	q := r.URL.Query()
+	for _, f := range []struct {
+		dst  *bool
+		name string
+	}{{&p.transaction, "transaction"}, {&p.redirect, "redirect"}, {&p.timings, "timings"}, {&p.pretty, "pretty"},
+		{&p.associative, "associative"}} {
+		if *f.dst, err = flag(q, f.name); err != nil {
+			return p, err
+		}
+	}
+	if p.timeout, err = duration(q, "timeout"); err != nil {
+		return p, err
+	}
+	if p.read.Level, err = followerread.ParseLevel(strings.ToLower(q.Get("level"))); err != nil {
+		return p, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	mi := q.Get("min_index")
+	if mi == "" {
+		mi = r.Header.Get(headerMinIndex)
+	}
+	if mi != "" {
+		if p.read.MinIndex, err = strconv.ParseUint(mi, 10, 64); err != nil {
+			return p, fmt.Errorf("%w: min_index %q: want a log index", errBadRequest, mi)
+		}
+	}
+	if p.read.MinIndexTimeout, err = duration(q, "min_index_timeout"); err != nil {
+		return p, err
+	}
+	switch st := q.Get("stale"); st {
+	case "":
+	case "error":
+		p.read.StaleError = true
+	case "forward":
+	default:
+		return p, fmt.Errorf("%w: ?stale=%s: want error or forward", errBadRequest, st)
+	}
+	if p.read.Freshness, err = duration(q, "freshness"); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// readBody reads the whole request body (bounded by the server's limit).
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// parseStatements decodes rqlite's statement array: each element is "SQL", ["SQL", arg, ...] or
+// ["SQL", {"name": value}].
+func parseStatements(body []byte) ([]logical.Statement, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var raw []json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%w: body must be a JSON array of statements: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: unexpected data after the statement array", errBadRequest)
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: no statements", errBadRequest)
+	}
+	stmts := make([]logical.Statement, len(raw))
+	for i, m := range raw {
+		st, err := parseStatement(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: statement %d: %v", errBadRequest, i+1, err)
+		}
+		stmts[i] = st
+	}
+	return stmts, nil
+}
+
+func parseStatement(m json.RawMessage) (logical.Statement, error) {
+	var st logical.Statement
+	m = bytes.TrimSpace(m)
+	if len(m) > 0 && m[0] == '"' {
+		err := json.Unmarshal(m, &st.SQL)
+		return st, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(m))
+	dec.UseNumber()
+	var parts []any
+	if err := dec.Decode(&parts); err != nil {
+		return st, fmt.Errorf("want a string or an array: %v", err)
+	}
+	if len(parts) == 0 {
+		return st, fmt.Errorf("empty array")
+	}
+	sql, ok := parts[0].(string)
+	if !ok {
+		return st, fmt.Errorf("the first element must be the SQL string")
+	}
+	st.SQL = sql
+	args := parts[1:]
+	if len(args) == 1 {
+		if named, ok := args[0].(map[string]any); ok {
+			for k, v := range named {
+				if err := checkValue(v); err != nil {
+					return st, fmt.Errorf("parameter %s: %v", k, err)
+				}
+			}
+			st.Named = named
+			return st, nil
+		}
+	}
+	for i, v := range args {
+		if err := checkValue(v); err != nil {
+			return st, fmt.Errorf("parameter %d: %v", i+1, err)
+		}
+	}
+	st.Args = args
+	return st, nil
+}
+
+func checkValue(v any) error {
+	switch x := v.(type) {
+	case nil, string, bool:
+		return nil
+	case json.Number:
+		if _, err := x.Int64(); err == nil {
+			return nil
+		}
+		if _, err := x.Float64(); err != nil {
+			return fmt.Errorf("number %s is out of range", x)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unsupported value %T: use a string, number, boolean or null", v)
+	}
+}
+
+// queryStatements are the statements of a query: ?q=SQL on GET, the body otherwise.
+func queryStatements(r *http.Request, body []byte) ([]logical.Statement, error) {
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()["q"]
+		if len(q) == 0 || strings.TrimSpace(q[0]) == "" {
+			return nil, fmt.Errorf("%w: GET /db/query needs ?q=SQL", errBadRequest)
+		}
+		stmts := make([]logical.Statement, len(q))
+		for i, s := range q {
+			stmts[i] = logical.Statement{SQL: s}
+		}
+		return stmts, nil
+	}
+	return parseStatements(body)
+}

@@ -1,0 +1,362 @@
+// Package httpapi serves rowboat's HTTP API: the rqlite-compatible data endpoints (/db/execute, /db/query,
+// /db/request), the cluster endpoints (/status, /nodes, /readyz, /join, /remove, /leader, /events) and
+// backups. It forwards to the leader what only the leader may do, and maps every error to a status in one
+// place (errors.go).
+//
+// It declares the interface it needs from a node (Store) and imports no Raft.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/rowboatdb/rowboat/followerread"
+	"github.com/rowboatdb/rowboat/logical"
+	"github.com/rowboatdb/rowboat/node"
+)
+
+// Headers of the data API.
+const (
+	headerIndex     = "X-Rowboat-Index"
+	headerTerm      = "X-Rowboat-Term"
+	headerServedBy  = "X-Rowboat-Served-By"
+	headerMinIndex  = "X-Rowboat-Min-Index"
+	headerForwarded = "X-Rowboat-Forwarded-By"
+)
+
+// Store is what the HTTP layer needs from the local node. *node.Node satisfies it.
+type Store interface {
+	followerread.Node
+	ID() string
+	Term() uint64
+	Leader() (id, httpAddr string)
+	Execute(ctx context.Context, req logical.Request) (node.WriteResult, error)
+	Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error)
+	Join(ctx context.Context, req node.JoinRequest) error
+	Remove(ctx context.Context, id string) error
+	Members() ([]node.Member, error)
+	Status() node.Status
+	Ready() (bool, string)
+	TransferLeadership(ctx context.Context, id string) error
+	Subscribe() ([]node.Event, <-chan node.Event, func())
+	WriteBackup(w io.Writer) (uint64, error)
+}
+
+// Options tune a Server.
+type Options struct {
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies (default 64 MiB); larger requests get 413.
+	MaxBodyBytes int64
+	// Timeout bounds a request that sets no ?timeout (default 10s).
+	Timeout time.Duration
+	// Client forwards requests to the leader (default: a client with sensible timeouts).
+	Client *http.Client
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	store  Store
+	opts   Options
+	log    *slog.Logger
+	router followerread.Router
+	client *http.Client
+	mux    *chi.Mux
+}
+
+// New builds the API over store.
+func New(store Store, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 64 << 20
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		tr.MaxIdleConns = 1024
+		opts.Client = &http.Client{Transport: tr}
+	}
+	s := &Server{
+		store: store, opts: opts, log: opts.Logger.With("component", "http"),
+		router: followerread.Router{Node: store}, client: opts.Client,
+	}
+	m := chi.NewRouter()
+	m.Use(s.limitBody)
+	m.Post("/db/execute", s.handleExecute)
+	m.Get("/db/query", s.handleQuery)
+	m.Post("/db/query", s.handleQuery)
+	m.Post("/db/request", s.handleRequest)
+	m.Get("/db/backup", s.handleBackup)
+	m.Get("/status", s.handleStatus)
+	m.Get("/nodes", s.handleNodes)
+	m.Get("/readyz", s.handleReadyz)
+	m.Post("/join", s.handleJoin)
+	m.Delete("/remove", s.handleRemove)
+	m.Post("/remove", s.handleRemove)
+	m.Post("/leader", s.handleLeader)
+	m.Get("/events", s.handleEvents)
+	m.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path))
+	})
+	m.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, POST")
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " not allowed on " + r.URL.Path, Code: "bad_method"}, false)
+	})
+	s.mux = m
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) context(r *http.Request, p params) (context.Context, context.CancelFunc) {
+	t := p.timeout
+	if t <= 0 {
+		t = s.opts.Timeout
+	}
+	return context.WithTimeout(r.Context(), t)
+}
+
+func (s *Server) setPosition(w http.ResponseWriter, index, term uint64) {
+	h := w.Header()
+	h.Set(headerIndex, strconv.FormatUint(index, 10))
+	h.Set(headerTerm, strconv.FormatUint(term, 10))
+	h.Set(headerServedBy, s.store.ID())
+}
+
+// handleExecute serves POST /db/execute: writes, executed by the leader.
+func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	stmts, err := parseStatements(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.execute(w, r, p, body, stmts)
+}
+
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, p params, body []byte, stmts []logical.Statement) {
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	if s.store.IsLeader() {
+		start := time.Now()
+		res, err := s.store.Execute(ctx, logical.Request{Statements: stmts, Transaction: p.transaction})
+		if err == nil {
+			s.setPosition(w, res.Index, res.Term)
+			out := responseJSON{Results: encodeResults(res.Results, true, p.associative), RaftIndex: res.Index}
+			if p.timings {
+				out.Time = seconds(time.Since(start))
+			}
+			writeJSON(w, http.StatusOK, out, p.pretty)
+			return
+		}
+		if !errors.Is(err, node.ErrNotLeader) && !errors.Is(err, node.ErrNoLeader) {
+			s.writeError(w, r, err)
+			return
+		}
+		// Leadership moved before the write was executed: nothing applied, so it may go to the new leader.
+	}
+	s.toLeader(ctx, w, r, p, body, true)
+}
+
+// handleQuery serves GET and POST /db/query: reads at the requested level.
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	stmts, err := queryStatements(r, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.query(w, r, p, body, stmts); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+// query serves a read, locally or through the leader. It returns the errors it did not answer itself.
+func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []byte, stmts []logical.Statement) error {
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	start := time.Now()
+	plan, err := s.router.Prepare(ctx, p.read, r.Header.Get(headerForwarded) != "")
+	if err != nil {
+		return err
+	}
+	if plan.Forward {
+		s.toLeader(ctx, w, r, p, body, false)
+		return nil
+	}
+	results, index, err := s.store.Query(ctx, stmts)
+	if err != nil {
+		return err
+	}
+	s.setPosition(w, index, s.store.Term())
+	out := responseJSON{Results: encodeResults(results, false, p.associative)}
+	if p.timings {
+		out.Time = seconds(time.Since(start))
+	}
+	writeJSON(w, http.StatusOK, out, p.pretty)
+	return nil
+}
+
+// handleRequest serves POST /db/request: rqlite's unified endpoint. A request whose statements all read is
+// served as a query at its level; any write sends the whole request to the leader's write path (which
+// returns rows for the statements that read).
+func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	stmts, err := parseStatements(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if allReads(stmts) {
+		err := s.query(w, r, p, body, stmts)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, logical.ErrNotReadOnly) {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.execute(w, r, p, body, stmts)
+}
+
+// allReads guesses from the first keyword whether every statement only reads; the read path refuses (and
+// handleRequest then executes) anything that turns out to write.
+func allReads(stmts []logical.Statement) bool {
+	for _, st := range stmts {
+		f := strings.Fields(strings.TrimLeft(st.SQL, " \t\r\n("))
+		if len(f) == 0 {
+			return false
+		}
+		switch strings.ToUpper(f[0]) {
+		case "SELECT", "WITH", "VALUES", "EXPLAIN", "PRAGMA":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// toLeader forwards the request to the leader, or answers 307 with ?redirect.
+func (s *Server) toLeader(ctx context.Context, w http.ResponseWriter, r *http.Request, p params, body []byte, write bool) {
+	if by := r.Header.Get(headerForwarded); by != "" {
+		s.writeError(w, r, fmt.Errorf("%w (forwarded by %s)", errLoop, by))
+		return
+	}
+	id, addr := s.store.Leader()
+	if id == "" || addr == "" || id == s.store.ID() {
+		s.writeError(w, r, node.ErrNoLeader)
+		return
+	}
+	target := "http://" + addr + r.URL.RequestURI()
+	if p.redirect {
+		w.Header().Set("Location", target)
+		writeJSON(w, http.StatusTemporaryRedirect, errorBody{Error: "not the leader; the leader is " + id + " at " + addr, Code: "redirect"}, false)
+		return
+	}
+	s.forward(ctx, w, r, target, body, write)
+}
+
+// forward proxies a request to another node and copies its answer back. When the request cannot be
+// delivered it answers errNotSent (nothing applied, retry); when a write was delivered but its answer lost,
+// errUnknownOutcome.
+func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, target string, body []byte, write bool) {
+	wrote := false
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), r.Method, target, bytes.NewReader(body))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, h := range []string{"Content-Type", "Accept", headerMinIndex} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(headerForwarded, s.store.ID())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		switch {
+		case write && wrote:
+			s.writeError(w, r, fmt.Errorf("%w: %v", errUnknownOutcome, err))
+		case ctx.Err() != nil && wrote:
+			s.writeError(w, r, fmt.Errorf("%w: forwarded to the leader: %v", node.ErrTimeout, err))
+		default:
+			s.writeError(w, r, fmt.Errorf("%w: %v", errNotSent, err))
+		}
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After", "Location", headerIndex, headerTerm, headerServedBy} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		s.log.Debug("copy forwarded response", "err", err)
+	}
+}
+
+// handleBackup serves GET /db/backup: a consistent copy of this node's database as a SQLite file.
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+	if f := r.URL.Query().Get("fmt"); f != "" && f != "binary" {
+		s.writeError(w, r, fmt.Errorf("%w: ?fmt=%s is not supported yet (binary only)", errBadRequest, f))
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.sqlite3")
+	w.Header().Set("Content-Disposition", `attachment; filename="rowboat.sqlite"`)
+	if _, err := s.store.WriteBackup(w); err != nil {
+		s.log.Error("backup", "err", err)
+	}
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+// Errors callers branch on. Raft's own errors never leave this package: they are translated into these.
+var (
+	// ErrNotLeader is returned by leader-only operations on a node that is not the leader (or is a leader that
+	// has not yet caught up with its predecessor's writes). The operation was not applied.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrNoLeader is returned when the cluster has no leader this node knows of, for example during an
+	// election. The operation was not applied; retry.
+	ErrNoLeader = errors.New("no leader")
+	// ErrLeadershipLost is returned when a write was proposed but leadership was lost before it committed: it
+	// may or may not be applied. A client must read to find out.
+	ErrLeadershipLost = errors.New("leadership lost while committing: the write may or may not have been applied")
+	// ErrTimeout is returned when an operation did not finish in time.
+	ErrTimeout = errors.New("timed out")
+	// ErrShuttingDown is returned once the node is stopping.
+	ErrShuttingDown = errors.New("node is shutting down")
+	// ErrUnknownMember is returned when removing or transferring to a member the cluster does not have.
+	ErrUnknownMember = errors.New("unknown member")
+	// ErrBadRequest wraps errors in the arguments of an operation.
+	ErrBadRequest = errors.New("bad request")
+)
+
+// translate maps raft's errors to this package's. proposed tells whether the operation had been handed to raft
+// for replication (so losing leadership leaves its outcome unknown).
+func translate(err error, proposed bool) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter):
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		if proposed {
+			return ErrLeadershipLost
+		}
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShuttingDown
+	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %v", ErrTimeout, err)
+	default:
+		return err
+	}
+}

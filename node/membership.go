@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/fsm"
+)
+
+// JoinRequest asks the leader to add a member.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Voter    bool   `json:"voter"`
+}
+
+// Join adds a member to the cluster, as a voter or a non-voting read replica, and records its metadata. A
+// member rejoining with the same id and addresses is a no-op; a known id with a new address is moved. Leader
+// only.
+func (n *Node) Join(ctx context.Context, req JoinRequest) error {
+	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
+		return fmt.Errorf("%w: join needs id, raft_addr and http_addr", ErrBadRequest)
+	}
+	if !n.IsLeader() {
+		return n.notLeaderErr()
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return translate(err, false)
+	}
+	timeout := n.timeout(ctx)
+	member := false
+	for _, s := range cf.Configuration().Servers {
+		sameID, sameAddr := s.ID == raft.ServerID(req.ID), s.Address == raft.ServerAddress(req.RaftAddr)
+		switch {
+		case sameID && sameAddr && (s.Suffrage == raft.Voter) == req.Voter:
+			member = true
+		case sameID || sameAddr:
+			// The id moved to a new address, an address is reused by a new id, or the suffrage changes.
+			if s.ID == raft.ServerID(n.cfg.ID) {
+				return fmt.Errorf("%w: %s is the leader's own id or address", ErrBadRequest, req.ID)
+			}
+			if err := n.raft.RemoveServer(s.ID, 0, timeout).Error(); err != nil {
+				return translate(err, true)
+			}
+		}
+	}
+	if !member {
+		var f raft.IndexFuture
+		if req.Voter {
+			f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, timeout)
+		} else {
+			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, timeout)
+		}
+		if err := f.Error(); err != nil {
+			return translate(err, true)
+		}
+		n.log.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", req.Voter)
+	}
+	m := fsm.Member{ID: req.ID, HTTPAddr: req.HTTPAddr, RaftAddr: req.RaftAddr, Voter: req.Voter}
+	if old, ok := n.fsm.Members()[req.ID]; ok && old == m {
+		return nil
+	}
+	return translate(n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout).Error(), true)
+}
+
+// Remove removes a member from the cluster and forgets its metadata. Leader only.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: remove needs an id", ErrBadRequest)
+	}
+	if !n.IsLeader() {
+		return n.notLeaderErr()
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return translate(err, false)
+	}
+	found := false
+	for _, s := range cf.Configuration().Servers {
+		found = found || s.ID == raft.ServerID(id)
+	}
+	_, known := n.fsm.Members()[id]
+	if !found && !known {
+		return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+	}
+	timeout := n.timeout(ctx)
+	if found {
+		if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error(); err != nil {
+			return translate(err, true)
+		}
+	}
+	n.log.Info("member removed", "member", id)
+	return translate(n.raft.Apply(fsm.EncodeMember(fsm.CmdRemoveMember, fsm.Member{ID: id}), timeout).Error(), true)
+}
+
+func (n *Node) timeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d > 0 {
+			return d
+		}
+	}
+	return n.cfg.ApplyTimeout
+}
+
+// Member is one member of the cluster as this node sees it.
+type Member struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http_addr"`
+	RaftAddr string `json:"raft_addr"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+}
+
+// Members lists the Raft configuration joined with the replicated metadata, sorted by id.
+func (n *Node) Members() ([]Member, error) {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, translate(err, false)
+	}
+	meta := n.fsm.Members()
+	_, leader := n.raft.LeaderWithID()
+	var out []Member
+	for _, s := range cf.Configuration().Servers {
+		m := Member{ID: string(s.ID), RaftAddr: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: s.ID == leader}
+		m.HTTPAddr = meta[m.ID].HTTPAddr
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Status is a snapshot of this node's view of the cluster.
+type Status struct {
+	ID             string    `json:"id"`
+	Role           string    `json:"role"` // leader, follower, candidate, read-replica, shutdown
+	Term           uint64    `json:"term"`
+	LeaderID       string    `json:"leader_id"`
+	LeaderHTTPAddr string    `json:"leader_http_addr"`
+	CommitIndex    uint64    `json:"commit_index"`
+	AppliedIndex   uint64    `json:"applied_index"`
+	LastIndex      uint64    `json:"last_index"`
+	LastContact    time.Time `json:"last_contact,omitzero"`
+	Voter          bool      `json:"voter"`
+	Ready          bool      `json:"ready"`
+	NotReady       string    `json:"not_ready,omitempty"`
+	Members        []Member  `json:"members"`
+}
+
+// Status reports this node's view of the cluster.
+func (n *Node) Status() Status {
+	s := Status{
+		ID: n.cfg.ID, Term: n.raft.CurrentTerm(), CommitIndex: n.raft.CommitIndex(),
+		AppliedIndex: n.fsm.AppliedIndex(), LastIndex: n.raft.LastIndex(),
+	}
+	s.LeaderID, s.LeaderHTTPAddr = n.Leader()
+	s.Role = roleName(n.raft.State())
+	s.Members, _ = n.Members()
+	for _, m := range s.Members {
+		if m.ID == n.cfg.ID {
+			s.Voter = m.Voter
+		}
+	}
+	if s.Role == "follower" && !s.Voter {
+		s.Role = "read-replica"
+	}
+	if s.Role != "leader" {
+		s.LastContact = n.raft.LastContact()
+	}
+	s.Ready, s.NotReady = n.Ready()
+	return s
+}
+
+// IsVoter reports whether this node is a voting member.
+func (n *Node) IsVoter() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.ID) {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
+
+// TransferLeadership hands leadership to the member id, or to the most up-to-date voter when id is empty,
+// and waits until this node is no longer the leader. Leader only.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if !n.IsLeader() {
+		return n.notLeaderErr()
+	}
+	var f raft.Future
+	if id == "" {
+		f = n.raft.LeadershipTransfer()
+	} else {
+		var addr raft.ServerAddress
+		ms, err := n.Members()
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.ID == id {
+				if !m.Voter {
+					return fmt.Errorf("%w: %s is not a voter", ErrBadRequest, id)
+				}
+				addr = raft.ServerAddress(m.RaftAddr)
+			}
+		}
+		if addr == "" {
+			return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+		}
+		if id == n.cfg.ID {
+			return nil
+		}
+		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return translate(err, false)
+	case <-ctx.Done():
+		return translate(ctx.Err(), false)
+	}
+}

@@ -1,0 +1,359 @@
+// Package node runs one rowboat node: hashicorp/raft (TCP transport, raft-boltdb log and stable stores, file
+// snapshot store) around an fsm.FSM, the leader's write pipeline (queue, group commit, propose, wait for
+// apply), leader reads and read indexes, and cluster membership with replicated member metadata.
+//
+// It is the only package besides fsm that imports hashicorp/raft, and it translates raft's errors into its
+// own sentinels. It knows nothing of HTTP.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
+
+	"github.com/rowboatdb/rowboat/fsm"
+)
+
+// Config is everything a node needs. Zero durations and counts take the defaults noted.
+type Config struct {
+	ID            string
+	RaftAddr      string // address the Raft transport binds
+	RaftAdvertise string // address peers dial (default RaftAddr)
+	HTTPAdvertise string // this node's HTTP address, replicated so others can forward to it
+	DataDir       string
+	// Bootstrap makes a node without Raft state start a new cluster of one. A node that will join must not.
+	Bootstrap bool
+	Voter     bool // recorded in this node's own metadata when it bootstraps
+
+	HeartbeatTimeout   time.Duration // default 500ms
+	ElectionTimeout    time.Duration // default 500ms
+	LeaderLeaseTimeout time.Duration // default 250ms
+	CommitTimeout      time.Duration // default 10ms
+	ApplyTimeout       time.Duration // default 10s: how long a write may wait for Raft
+	SnapshotThreshold  uint64        // default 8192
+	SnapshotInterval   time.Duration // default 30s
+	TrailingLogs       uint64        // default 10240
+	MaxBatch           int           // requests per group commit, default 1024
+
+	Logger    *slog.Logger
+	LogOutput io.Writer // Raft's log output (default os.Stderr)
+	LogLevel  string    // Raft's log level (default info)
+	LogJSON   bool
+	// Diverged is called when this node's database can no longer apply the log. It must stop the process.
+	Diverged func(error)
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatTimeout, 500*time.Millisecond)
+	def(&c.ElectionTimeout, 500*time.Millisecond)
+	def(&c.LeaderLeaseTimeout, 250*time.Millisecond)
+	def(&c.CommitTimeout, 10*time.Millisecond)
+	def(&c.ApplyTimeout, 10*time.Second)
+	def(&c.SnapshotInterval, 30*time.Second)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 1024
+	}
+	if c.RaftAdvertise == "" {
+		c.RaftAdvertise = c.RaftAddr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.LogOutput == nil {
+		c.LogOutput = os.Stderr
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+}
+
+// Node is one member of a rowboat cluster. Its methods are safe for concurrent use.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	fsm       *fsm.FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore // stable store: term and vote
+	logs      *raftwal.WAL          // the Raft log
+	snaps     *raft.FileSnapshotStore
+
+	queue     chan *writeOp
+	readyTerm atomic.Uint64 // the term in which this node, as leader, has applied its predecessors' writes
+	reads     readIndexer
+
+	observer *raft.Observer
+	obsCh    chan raft.Observation
+	events   *eventHub
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// Open starts a node on cfg.DataDir. A node with existing Raft state rejoins its cluster with its old identity.
+func Open(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if cfg.ID == "" || cfg.RaftAddr == "" || cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: id, raft address and data dir are required", ErrBadRequest)
+	}
+	n := &Node{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "node", "id", cfg.ID),
+		queue:  make(chan *writeOp, 4*cfg.MaxBatch),
+		stop:   make(chan struct{}),
+		events: newEventHub(256),
+	}
+	if err := n.open(); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open opens the stores and starts Raft and the node's goroutines.
+func (n *Node) open() (err error) {
+	cfg := n.cfg
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), Output: cfg.LogOutput, JSONFormat: cfg.LogJSON,
+	})
+	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{Logger: cfg.Logger, Diverged: cfg.Diverged}); err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err = os.MkdirAll(raftDir, 0o755); err != nil {
+		return err
+	}
+	if n.store, err = raftboltdb.NewBoltStore(filepath.Join(raftDir, "raft.db")); err != nil {
+		return fmt.Errorf("open raft stable store: %w", err)
+	}
+	// The log lives in raft-wal rather than raft-boltdb: one fsync per append instead of bbolt's two, measured
+	// here at 0.17 ms against 0.46 ms per append, which is most of a single write's commit latency.
+	walDir := filepath.Join(raftDir, "wal")
+	if err = os.MkdirAll(walDir, 0o755); err != nil {
+		return err
+	}
+	if n.logs, err = raftwal.Open(walDir, raftwal.WithLogger(hl.Named("wal"))); err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	logStore, err := raft.NewLogCache(1024, n.logs)
+	if err != nil {
+		return err
+	}
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hl); err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err = n.catchUpFromSnapshot(); err != nil {
+		return err
+	}
+	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	if err != nil {
+		return fmt.Errorf("%w: raft advertise address: %v", ErrBadRequest, err)
+	}
+	if n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, hl); err != nil {
+		return fmt.Errorf("raft transport: %w", err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	// The database already holds everything up to its stored applied index (catchUpFromSnapshot made sure it
+	// is at least the latest snapshot's), so restoring the snapshot at start would only throw that away.
+	rc.NoSnapshotRestoreOnStart = true
+	rc.Logger = hl
+	if err = raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("%w: raft config: %v", ErrBadRequest, err)
+	}
+
+	existing, err := raft.HasExistingState(logStore, n.store, n.snaps)
+	if err != nil {
+		return err
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.store, n.snaps, n.transport); err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	if !existing && cfg.Bootstrap {
+		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.transport.LocalAddr()}}}
+		if err = n.raft.BootstrapCluster(boot).Error(); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		n.log.Info("bootstrapped a new cluster")
+	}
+	n.reads.init(n)
+	n.obsCh = make(chan raft.Observation, 64)
+	n.observer = raft.NewObserver(n.obsCh, false, nil)
+	n.raft.RegisterObserver(n.observer)
+	n.wg.Add(3)
+	go n.watchLeadership()
+	go n.writer()
+	go n.observe()
+	n.log.Info("node started", "raft_addr", cfg.RaftAdvertise, "http_addr", cfg.HTTPAdvertise, "existing_state", existing,
+		"applied_index", n.fsm.AppliedIndex())
+	return nil
+}
+
+// catchUpFromSnapshot restores the latest snapshot when it is ahead of the database, which happens when the
+// node stopped while installing a snapshot sent by the leader: Raft had stored the snapshot but the database
+// had not been replaced yet.
+func (n *Node) catchUpFromSnapshot() error {
+	list, err := n.snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	latest := list[0]
+	if latest.Index <= n.fsm.AppliedIndex() {
+		return nil
+	}
+	n.log.Info("database is behind the latest snapshot: restoring it", "applied_index", n.fsm.AppliedIndex(),
+		"snapshot_index", latest.Index)
+	_, rc, err := n.snaps.Open(latest.ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", latest.ID, err)
+	}
+	if err := n.fsm.Restore(rc); err != nil {
+		return fmt.Errorf("restore snapshot %s: %w", latest.ID, err)
+	}
+	return nil
+}
+
+// Close stops the node: queued writes fail with ErrShuttingDown, Raft shuts down, files are closed. It does not
+// hand over leadership; see TransferLeadership.
+func (n *Node) Close() error {
+	var err error
+	n.stopOnce.Do(func() {
+		close(n.stop)
+		if n.raft != nil {
+			n.raft.DeregisterObserver(n.observer)
+			err = n.raft.Shutdown().Error()
+		}
+		n.wg.Wait()
+		n.closeResources()
+		n.log.Info("node stopped")
+	})
+	return err
+}
+
+func (n *Node) closeResources() {
+	if n.transport != nil {
+		n.transport.Close()
+	}
+	if n.logs != nil {
+		n.logs.Close()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	if n.fsm != nil {
+		n.fsm.Close()
+	}
+}
+
+// ID is this node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// FSM is the node's database.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// IsLeader reports whether this node leads and has applied every write of earlier leaders, so it may execute
+// writes and serve leader reads.
+func (n *Node) IsLeader() bool {
+	return n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm()
+}
+
+// Leader returns the leader's id and HTTP address as this node knows them; empty when there is no leader.
+func (n *Node) Leader() (id, httpAddr string) {
+	_, lid := n.raft.LeaderWithID()
+	if lid == "" {
+		return "", ""
+	}
+	m := n.fsm.Members()[string(lid)]
+	return string(lid), m.HTTPAddr
+}
+
+// AppliedIndex is the index of the last entry applied to this node's database.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.AppliedIndex() }
+
+// Term is the current Raft term.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
+// WaitApplied waits until this node's database includes entry index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	if err := n.fsm.WaitApplied(ctx, index); err != nil {
+		return translate(err, false)
+	}
+	return nil
+}
+
+// Ready reports whether the node can serve: it knows a leader, and it has applied everything it knows to be
+// committed. The reason says why not.
+func (n *Node) Ready() (bool, string) {
+	select {
+	case <-n.stop:
+		return false, "shutting down"
+	default:
+	}
+	if n.raft.State() == raft.Leader {
+		if !n.IsLeader() {
+			return false, "leader is applying earlier leaders' writes"
+		}
+		return true, ""
+	}
+	if _, lid := n.raft.LeaderWithID(); lid == "" {
+		return false, "no leader"
+	}
+	commit := n.raft.CommitIndex()
+	if commit == 0 {
+		return false, "waiting for the leader's commit index"
+	}
+	if applied := n.raft.AppliedIndex(); applied < commit {
+		return false, fmt.Sprintf("catching up: applied index %d, commit index %d", applied, commit)
+	}
+	return true, ""
+}
+
+// stopping returns a context cancelled when the node stops.
+func (n *Node) stopping(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func isStopped(err error) bool { return errors.Is(err, ErrShuttingDown) }

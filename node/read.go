@@ -1,0 +1,121 @@
+package node
+
+import (
+	"io"
+	"time"
+
+	"context"
+	"github.com/rowboatdb/rowboat/logical"
+	"sync"
+
+	"github.com/rowboatdb/rowboat/fsm"
+)
+
+// readIndexer gives concurrent linearizable reads on the leader a shared read-index round: one VerifyLeader
+// (a heartbeat round to a quorum) serves every read that arrived before the round started.
+type readIndexer struct {
+	n       *Node
+	mu      sync.Mutex
+	pending *readRound // collects reads for the next round
+	running bool
+}
+
+type readRound struct {
+	done  chan struct{}
+	index uint64
+	err   error
+}
+
+func (r *readIndexer) init(n *Node) { r.n = n }
+
+func (r *readIndexer) get(ctx context.Context) (uint64, error) {
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = &readRound{done: make(chan struct{})}
+	}
+	rd := r.pending
+	if !r.running {
+		r.running = true
+		r.pending = nil
+		go r.run(rd)
+	}
+	r.mu.Unlock()
+	select {
+	case <-rd.done:
+		return rd.index, rd.err
+	case <-ctx.Done():
+		return 0, translate(ctx.Err(), false)
+	}
+}
+
+func (r *readIndexer) run(rd *readRound) {
+	for rd != nil {
+		n := r.n
+		if !n.IsLeader() {
+			rd.err = n.notLeaderErr()
+		} else {
+			// The commit index is read after every read of this round arrived, then leadership is confirmed: a
+			// state that includes it includes every write acknowledged before those reads began.
+			rd.index = n.raft.CommitIndex()
+			rd.err = translate(n.raft.VerifyLeader().Error(), false)
+		}
+		close(rd.done)
+		r.mu.Lock()
+		rd = r.pending
+		r.pending = nil
+		if rd == nil {
+			r.running = false
+		}
+		r.mu.Unlock()
+	}
+}
+
+// ReadIndex confirms that this node leads and returns its commit index: once a node's applied index reaches
+// it, that node may serve a linearizable read locally. Leader only (ErrNotLeader / ErrNoLeader elsewhere).
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	if !n.IsLeader() {
+		return 0, n.notLeaderErr()
+	}
+	return n.reads.get(ctx)
+}
+
+// StrongIndex orders a read through the Raft log: it commits a no-op and returns its index once applied here.
+// Leader only.
+func (n *Node) StrongIndex(ctx context.Context) (uint64, error) {
+	if !n.IsLeader() {
+		return 0, n.notLeaderErr()
+	}
+	f := n.raft.Apply(fsm.EncodeNoop(), n.cfg.ApplyTimeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return 0, translate(err, true)
+		}
+		return f.Index(), nil
+	case <-ctx.Done():
+		return 0, translate(ctx.Err(), false)
+	}
+}
+
+// IsLeaderFresh reports whether this node leads and has heard from a quorum within the leader lease, the
+// check behind level weak.
+func (n *Node) IsLeaderFresh() bool { return n.IsLeader() }
+
+// LastContact is when this node last heard from the leader; now on the leader itself.
+func (n *Node) LastContact() time.Time {
+	if n.IsLeader() {
+		return time.Now()
+	}
+	return n.raft.LastContact()
+}
+
+// Query runs read-only statements on the local database, as it is now; the caller decides whether that is
+// fresh enough (see package followerread). It returns the applied index of the state read.
+func (n *Node) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+	return n.fsm.Query(ctx, stmts)
+}
+
+// WriteBackup writes a consistent copy of the local database, as a SQLite file, to w.
+func (n *Node) WriteBackup(w io.Writer) (uint64, error) { return n.fsm.WriteBackup(w) }

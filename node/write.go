@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// WriteResult is the outcome of one write request: a result per statement and the position of the log entry
+// that carries the request's changes (the client's bookmark).
+type WriteResult struct {
+	Results []logical.Result
+	Index   uint64
+	Term    uint64
+}
+
+type writeOp struct {
+	ctx  context.Context
+	req  logical.Request
+	done chan writeDone
+}
+
+type writeDone struct {
+	res WriteResult
+	err error
+}
+
+// Execute runs a write request through the group-commit pipeline: it is queued, executed with the other
+// queued requests in one SQLite transaction (a savepoint each), proposed to Raft as one log entry, and
+// answered once that entry is committed and applied here. Only the leader executes writes: elsewhere it
+// returns ErrNotLeader or ErrNoLeader. ErrLeadershipLost means the outcome is unknown; ctx ending while the
+// entry is in flight returns an error wrapping ErrTimeout, and the write may still apply.
+func (n *Node) Execute(ctx context.Context, req logical.Request) (WriteResult, error) {
+	if !n.IsLeader() {
+		return WriteResult{}, n.notLeaderErr()
+	}
+	op := &writeOp{ctx: ctx, req: req, done: make(chan writeDone, 1)}
+	select {
+	case n.queue <- op:
+	case <-ctx.Done():
+		return WriteResult{}, fmt.Errorf("%w: queue full", ErrTimeout)
+	case <-n.stop:
+		return WriteResult{}, ErrShuttingDown
+	}
+	select {
+	case d := <-op.done:
+		return d.res, d.err
+	case <-ctx.Done():
+		return WriteResult{}, fmt.Errorf("%w: the write may still be applied", ErrTimeout)
+	}
+}
+
+func (n *Node) notLeaderErr() error {
+	if id, _ := n.Leader(); id == "" || id == n.cfg.ID {
+		return ErrNoLeader
+	}
+	return ErrNotLeader
+}
+
+// writer is the single goroutine that executes writes. It never executes a batch before the previous one is
+// applied locally, so every execution sees every committed write.
+func (n *Node) writer() {
+	defer n.wg.Done()
+	batch := make([]*writeOp, 0, n.cfg.MaxBatch)
+	last := 0 // size of the previous batch: roughly how many clients are writing
+	linger := time.NewTimer(0)
+	<-linger.C
+	for {
+		batch = batch[:0]
+		select {
+		case op := <-n.queue:
+			batch = append(batch, op)
+		case <-n.stop:
+			n.drain()
+			return
+		}
+	fill:
+		for len(batch) < n.cfg.MaxBatch {
+			select {
+			case op := <-n.queue:
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		// Clients answered by the previous batch are sending their next request now. When fewer than that have
+		// arrived, wait a moment for them: one bigger batch costs far less than several small ones (an fsync
+		// on every node and a transaction on every database per batch). A lone client never waits.
+		if len(batch) < last && len(batch) < n.cfg.MaxBatch {
+			linger.Reset(lingerTime)
+		wait:
+			for len(batch) < last && len(batch) < n.cfg.MaxBatch {
+				select {
+				case op := <-n.queue:
+					batch = append(batch, op)
+				case <-linger.C:
+					break wait
+				}
+			}
+			if !linger.Stop() {
+				select {
+				case <-linger.C:
+				default:
+				}
+			}
+		}
+		last = len(batch)
+		n.commit(batch)
+	}
+}
+
+// lingerTime bounds how long the writer waits for the rest of a batch.
+const lingerTime = 500 * time.Microsecond
+
+func (n *Node) drain() {
+	for {
+		select {
+		case op := <-n.queue:
+			op.done <- writeDone{err: ErrShuttingDown}
+		default:
+			return
+		}
+	}
+}
+
+// commit executes, proposes and answers one batch.
+func (n *Node) commit(batch []*writeOp) {
+	live := batch[:0]
+	for _, op := range batch {
+		if op.ctx.Err() != nil {
+			op.done <- writeDone{err: fmt.Errorf("%w: before it was executed", ErrTimeout)}
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, op := range live {
+			op.done <- writeDone{err: err}
+		}
+	}
+	if !n.IsLeader() {
+		fail(n.notLeaderErr())
+		return
+	}
+	reqs := make([]logical.Request, len(live))
+	for i, op := range live {
+		reqs[i] = op.req
+	}
+	ctx, cancel := n.stopping(context.Background())
+	results, payload, err := n.fsm.Execute(ctx, reqs)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = ErrShuttingDown
+		}
+		n.log.Error("execute batch", "err", err, "requests", len(live))
+		fail(err)
+		return
+	}
+	start := time.Now()
+	f := n.raft.Apply(payload, n.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		fail(translate(err, true))
+		return
+	}
+	// raft.Apply's future completes once the FSM applied the entry on this node.
+	idx, term := f.Index(), n.raft.CurrentTerm()
+	if d := time.Since(start); d > time.Second {
+		n.log.Warn("slow commit", "index", idx, "took", d)
+	}
+	for i, op := range live {
+		op.done <- writeDone{res: WriteResult{Results: results[i], Index: idx, Term: term}}
+	}
+}
