@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// normalizeURL turns a node address as a user types it ("127.0.0.1:4001", "localhost:4001/",
+// "http://h:4001") into a base URL without a trailing slash.
+func normalizeURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("empty address")
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("parse %q: %w", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q: no host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q: a base URL has no query or fragment", s)
+	}
+	if strings.HasPrefix(u.Host, ":") { // ":4001" means this machine
+		u.Host = "127.0.0.1" + u.Host
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// parseURLs splits a comma-separated list of node addresses and normalizes each one.
+func parseURLs(list string) ([]string, error) {
+	var urls []string
+	seen := map[string]bool{}
+	for _, part := range strings.Split(list, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		u, err := normalizeURL(part)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[u] {
+			seen[u] = true
+			urls = append(urls, u)
+		}
+	}
+	if len(urls) == 0 {
+		return nil, errors.New("no node URLs")
+	}
+	return urls, nil
+}
+
+// newHTTPClient returns the one client the whole run shares, keeping up to conc idle connections per node
+// so that no worker pays for a new connection once the run is warm.
+func newHTTPClient(conc int, timeout time.Duration) *http.Client {
+	t := &http.Transport{
+		Proxy:               nil, // benchmarks target the nodes directly
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0, // no global limit; the per-host one below is what matters
+		MaxIdleConnsPerHost: conc,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: t, Timeout: timeout}
+}
+
+// result is one element of "results" in an execute or query response; only the fields the bench uses.
+type result struct {
+	Error        string   `json:"error,omitempty"`
+	RowsAffected int64    `json:"rows_affected"`
+	LastInsertID int64    `json:"last_insert_id"`
+	Columns      []string `json:"columns"`
+	Values       [][]any  `json:"values"`
+}
+
+type response struct {
+	Results []result `json:"results"`
+	Error   string   `json:"error"`
+}
+
+// call is the outcome of one request. A call succeeded only if err is nil: HTTP 200, a decodable body with
+// one result per statement, no top-level "error" and no result with an "error".
+type call struct {
+	results []result
+	// written counts the rows the request applied, even when it failed as a whole: without ?transaction the
+	// statements that did not fail are applied anyway, and the row-count check must know about them.
+	written int64
+	status  int // HTTP status; 0 when no answer arrived
+	err     error
+}
+
+// client sends statements to rqlite-compatible nodes.
+type client struct {
+	http *http.Client
+}
+
+// execute POSTs stmts to base/db/execute.
+func (c *client) execute(ctx context.Context, base string, stmts []any) call {
+	return c.post(ctx, base+"/db/execute", stmts)
+}
+
+// query POSTs stmts to base/db/query at the given read level.
+func (c *client) query(ctx context.Context, base, level string, stmts []any) call {
+	return c.post(ctx, base+"/db/query?level="+url.QueryEscape(level), stmts)
+}
+
+// queryGET sends one statement as GET base/db/query?q=...&level=....
+func (c *client) queryGET(ctx context.Context, base, level, sql string) call {
+	u := base + "/db/query?q=" + url.QueryEscape(sql) + "&level=" + url.QueryEscape(level)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return call{err: err}
+	}
+	return c.do(req, 1)
+}
+
+func (c *client) post(ctx context.Context, u string, stmts []any) call {
+	body, err := json.Marshal(stmts)
+	if err != nil {
+		return call{err: fmt.Errorf("encode statements: %w", err)}
+	}
+	// A bytes.Reader body lets the client replay it if a node answers 307 with the leader's address.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return call{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, len(stmts))
+}
+
+func (c *client) do(req *http.Request, nstmts int) call {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return call{err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return call{err: fmt.Errorf("read body: %w", err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return call{status: resp.StatusCode, err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(raw))}
+	}
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return call{status: resp.StatusCode, err: fmt.Errorf("decode body: %w: %s", err, snippet(raw))}
+	}
+	out := call{results: r.Results, status: resp.StatusCode}
+	for _, res := range r.Results {
+		if res.Error == "" {
+			out.written += res.RowsAffected
+		} else if out.err == nil {
+			out.err = fmt.Errorf("statement error: %s", res.Error)
+		}
+	}
+	switch {
+	case r.Error != "":
+		out.err = fmt.Errorf("request error: %s", r.Error)
+	case out.err == nil && len(r.Results) != nstmts:
+		out.err = fmt.Errorf("%d results for %d statements", len(r.Results), nstmts)
+	}
+	return out
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// node is one member as discovery saw it.
+type node struct {
+	URL  string
+	ID   string // empty when /status does not say
+	Role string // "leader", "follower", ... lower case; empty if /status did not answer
+}
+
+// label is how a node appears in the results table.
+func (n node) label() string {
+	host := strings.TrimPrefix(strings.TrimPrefix(n.URL, "http://"), "https://")
+	if n.ID != "" {
+		return n.ID + " " + host
+	}
+	return host
+}
+
+// roleFromStatus reads the Raft role out of a /status body: rowboat's {"role":"leader","id":"n1"} or
+// rqlite v8's {"store":{"node_id":"1","raft":{"state":"Leader"}}}.
+func roleFromStatus(body []byte) (role, id string, err error) {
+	var s struct {
+		Role  string `json:"role"`
+		ID    string `json:"id"`
+		Store struct {
+			NodeID string `json:"node_id"`
+			Raft   struct {
+				State string `json:"state"`
+			} `json:"raft"`
+		} `json:"store"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		return "", "", fmt.Errorf("decode status: %w", err)
+	}
+	switch {
+	case s.Role != "":
+		return strings.ToLower(s.Role), s.ID, nil
+	case s.Store.Raft.State != "":
+		return strings.ToLower(s.Store.Raft.State), s.Store.NodeID, nil
+	}
+	return "", "", errors.New("status has neither role nor store.raft.state")
+}
+
+// discover asks every node for its /status and picks the leader and one follower. A node whose status cannot
+// be read is still listed, without a role. With no node claiming leadership, the first URL is taken to be the
+// leader; follower is the zero node when there is no other node.
+func discover(ctx context.Context, hc *http.Client, urls []string, logf func(string, ...any)) (leader, follower node) {
+	nodes := make([]node, len(urls))
+	leaderAt := -1
+	for i, u := range urls {
+		nodes[i] = node{URL: u}
+		role, id, err := fetchRole(ctx, hc, u)
+		if err != nil {
+			logf("discovery: %s: %v", u, err)
+			continue
+		}
+		nodes[i].Role, nodes[i].ID = role, id
+		if role == "leader" && leaderAt < 0 {
+			leaderAt = i
+		}
+	}
+	if leaderAt < 0 {
+		logf("discovery: no node says it leads; using the first URL, %s, as the leader", urls[0])
+		leaderAt = 0
+	}
+	leader = nodes[leaderAt]
+	// Prefer a node that says it follows; otherwise any other node (it may be unreachable, and the reads
+	// against it will show errors, which is the truth).
+	for pass := 0; pass < 2 && follower.URL == ""; pass++ {
+		for i, n := range nodes {
+			if i != leaderAt && (pass == 1 || n.Role == "follower") {
+				follower = n
+				break
+			}
+		}
+	}
+	return leader, follower
+}
+
+func fetchRole(ctx context.Context, hc *http.Client, base string) (role, id string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/status", nil)
+	if err != nil {
+		return "", "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return "", "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("status: HTTP %d: %s", resp.StatusCode, snippet(body))
+	}
+	return roleFromStatus(body)
+}

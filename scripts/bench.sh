@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark an rqlite-compatible cluster with rowboat-bench (cmd/rowboat-bench) and print a markdown table.
+#
+# Usage: scripts/bench.sh [URL...] [-- rowboat-bench flags...]
+#
+#   scripts/bench.sh                                  a fresh three-node rowboat cluster on 127.0.0.1:5001,
+#                                                     5011, 5021 in a temporary dir, stopped and deleted after
+#   scripts/bench.sh 127.0.0.1:4001 127.0.0.1:4011    an existing cluster (rowboat, rqlite, ...); its table
+#                                                     "bench" is emptied and filled
+#   BENCH_DURATION=2s scripts/bench.sh -- -scenarios insert,read -json out.json
+#
+# Environment: BENCH_URLS (comma-separated, used when no URL argument is given), BENCH_DURATION (per measured
+# run, default 5s). A fresh cluster's logs are kept, and their directory printed, when the run fails.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+urls=()
+while (($# > 0)); do
+	case $1 in
+	--) shift; break ;;
+	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "bench.sh: rowboat-bench flags go after --: $1" >&2; exit 2 ;;
+	*) urls+=("$1"); shift ;;
+	esac
+done
+if ((${#urls[@]} == 0)) && [[ -n ${BENCH_URLS:-} ]]; then
+	urls=("$BENCH_URLS")
+fi
+
+go build -o bin/rowboat-bench ./cmd/rowboat-bench
+
+if ((${#urls[@]} == 0)); then
+	ROWBOAT_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rowboat-bench.XXXXXX")
+	export ROWBOAT_CLUSTER_DIR
+	export ROWBOAT_BASE_PORT=5001
+	cleanup() {
+		local rc=$?
+		if ((rc == 0)); then
+			scripts/cluster.sh wipe >/dev/null || true
+		else
+			scripts/cluster.sh stop >/dev/null || true
+			if compgen -G "$ROWBOAT_CLUSTER_DIR/*.log" >/dev/null; then
+				echo "bench.sh: failed (exit $rc); the cluster's logs are in $ROWBOAT_CLUSTER_DIR" >&2
+			else
+				rm -rf -- "$ROWBOAT_CLUSTER_DIR"
+			fi
+		fi
+		exit "$rc"
+	}
+	trap cleanup EXIT
+	scripts/cluster.sh start
+	urls=(127.0.0.1:5001 127.0.0.1:5011 127.0.0.1:5021)
+fi
+
+joined=$(IFS=,; echo "${urls[*]}")
+bin/rowboat-bench -urls "$joined" -duration "${BENCH_DURATION:-5s}" "$@"

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# A local three-node rowboat cluster on 127.0.0.1, for trying things out and for benchmarks.
+#
+# Usage: scripts/cluster.sh start [-- rowboatd flags...]   start the nodes not running yet; wait until ready
+#        scripts/cluster.sh stop                            SIGTERM every node, SIGKILL after 10s
+#        scripts/cluster.sh status                          pid, role, term, leader, applied index per node
+#        scripts/cluster.sh kill-leader                     kill -9 the node that says it leads
+#        scripts/cluster.sh logs [-f] [n1|n2|n3...]         the nodes' log tails (-f: follow)
+#        scripts/cluster.sh wipe                            stop, then delete the cluster directory
+#
+# Node i (n1, n2, n3) listens for HTTP on BASE+10*(i-1) and for Raft on the port above it: with the default
+# base 4001, n1 is 4001/4002, n2 4011/4012, n3 4021/4022. n1 bootstraps, n2 and n3 join it.
+#
+# Environment:
+#   ROWBOAT_CLUSTER_DIR    data dirs, logs (nN.log) and pid files (nN.pid); default REPO/.cluster
+#   ROWBOAT_BASE_PORT      n1's HTTP port; default 4001
+#   ROWBOAT_START_TIMEOUT  seconds start waits for each node's GET /readyz to answer 200; default 30
+#   ROWBOATD               a rowboatd binary to run instead of building REPO/bin/rowboatd
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${ROWBOAT_CLUSTER_DIR:-$REPO/.cluster}
+BASE=${ROWBOAT_BASE_PORT:-4001}
+START_TIMEOUT=${ROWBOAT_START_TIMEOUT:-30}
+NODES=(n1 n2 n3)
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+if ! [[ $BASE =~ ^[0-9]+$ ]] || ((BASE < 1 || BASE + 21 > 65535)); then
+	die "ROWBOAT_BASE_PORT=$BASE is not a usable port (n3's Raft port is BASE+21)"
+fi
+command -v curl >/dev/null || die "curl is required"
+
+# node_index n2 -> 1
+node_index() { echo $((${1#n} - 1)); }
+http_port() { echo $((BASE + 10 * $(node_index "$1"))); }
+raft_port() { echo $(($(http_port "$1") + 1)); }
+http_addr() { echo "127.0.0.1:$(http_port "$1")"; }
+pid_file() { echo "$DIR/$1.pid"; }
+log_file() { echo "$DIR/$1.log"; }
+
+# proc_running PID: the process exists and has not exited (a node that dies while this script, its parent,
+# is still waiting for it stays behind as a zombie, which kill -0 cannot tell from a live process).
+proc_running() {
+	[[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null || return 1
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0 # no /proc: trust kill -0
+	[[ ${stat##*) } != Z* ]]
+}
+
+# node_pid n1: the recorded pid of n1 if that process is alive and is a rowboatd; nothing otherwise. The
+# command-line check guards against a stale pid file whose number now belongs to another process.
+node_pid() {
+	local f pid
+	f=$(pid_file "$1")
+	[[ -f $f ]] || return 0
+	pid=$(<"$f")
+	proc_running "$pid" || return 0
+	if [[ -r /proc/$pid/cmdline ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--id $1 "; then
+		return 0
+	fi
+	echo "$pid"
+}
+
+# http_get n1 /path: the body of a GET, or nothing (and status 1) if the node does not answer 200.
+http_get() {
+	curl -fsS --max-time 2 "http://$(http_addr "$1")$2" 2>/dev/null
+}
+
+# json_top: reduce a JSON object on stdin to its top-level members, dropping nested objects and arrays (a
+# leader's /status lists every member, each with its own role and applied index).
+json_top() {
+	tr -d '\n' | sed -e 's/^[[:space:]]*{//' -e 's/}[[:space:]]*$//' \
+		-e ':a' -e 's/{[^{}]*}//g' -e 's/\[[^][]*\]//g' -e 'ta'
+}
+
+# json_field KEY: the value of KEY (a string or a number) in top-level JSON on stdin, or "-".
+json_field() {
+	local v
+	v=$(grep -o "\"$1\"[[:space:]]*:[[:space:]]*\(\"[^\"]*\"\|[-0-9.][0-9.eE+-]*\|true\|false\|null\)" |
+		head -n 1 | sed -e 's/^"[^"]*"[[:space:]]*:[[:space:]]*//' -e 's/^"//' -e 's/"$//' || true)
+	echo "${v:--}"
+}
+
+newest_go_change() {
+	find "$REPO" \( -path "$REPO/.git" -o -path "$REPO/.cluster" -o -path "$REPO/bin" \) -prune -o \
+		\( -name '*.go' -o -name go.mod -o -name go.sum \) -newer "$1" -print 2>/dev/null | head -n 1
+}
+
+build() {
+	if [[ -n ${ROWBOATD:-} ]]; then
+		[[ -x $ROWBOATD ]] || die "ROWBOATD=$ROWBOATD is not an executable"
+		BIN=$ROWBOATD
+		return
+	fi
+	BIN=$REPO/bin/rowboatd
+	if [[ ! -x $BIN || -n $(newest_go_change "$BIN") ]]; then
+		echo "building $BIN"
+		(cd "$REPO" && go build -o bin/rowboatd ./cmd/rowboatd) || die "build failed"
+	fi
+}
+
+# wait_ready n1...: poll each node's /readyz until 200, failing early if its process exits.
+wait_ready() {
+	local n deadline=$((SECONDS + START_TIMEOUT))
+	for n in "$@"; do
+		until curl -fsS -o /dev/null --max-time 2 "http://$(http_addr "$n")/readyz" 2>/dev/null; do
+			# The recorded pid itself, not node_pid: a process launched a moment ago may not have exec'd yet.
+			if ! proc_running "$(cat "$(pid_file "$n")" 2>/dev/null)"; then
+				echo "cluster.sh: $n exited; the end of $(log_file "$n"):" >&2
+				tail -n 20 "$(log_file "$n")" >&2 || true
+				exit 1
+			fi
+			if ((SECONDS >= deadline)); then
+				echo "cluster.sh: $n not ready after ${START_TIMEOUT}s; GET /readyz says:" >&2
+				curl -sS --max-time 2 "http://$(http_addr "$n")/readyz" >&2 || true
+				echo >&2
+				echo "the end of $(log_file "$n"):" >&2
+				tail -n 20 "$(log_file "$n")" >&2 || true
+				echo "the nodes are left running: scripts/cluster.sh stop" >&2
+				exit 1
+			fi
+			sleep 0.2
+		done
+		echo "$n ready on $(http_addr "$n") (pid $(node_pid "$n"))"
+	done
+}
+
+launch() {
+	local n=$1
+	shift
+	mkdir -p "$DIR"
+	echo "=== $(date '+%F %T') start: $BIN $*" >>"$(log_file "$n")"
+	nohup "$BIN" "$@" </dev/null >>"$(log_file "$n")" 2>&1 &
+	echo $! >"$(pid_file "$n")"
+}
+
+cmd_start() {
+	if (($# > 0)); then
+		[[ $1 == -- ]] || die "start: node flags go after --, as in: start -- --snapshot-threshold 100"
+		shift
+	fi
+	local n running=() stopped=()
+	for n in "${NODES[@]}"; do
+		if [[ -n $(node_pid "$n") ]]; then running+=("$n"); else stopped+=("$n"); fi
+	done
+	if ((${#stopped[@]} == 0)); then
+		echo "cluster already running in $DIR (${running[*]}); scripts/cluster.sh status"
+		exit 0
+	fi
+	((${#running[@]} == 0)) || echo "already running: ${running[*]}"
+	build
+	for n in "${stopped[@]}"; do
+		local args=(--id "$n" --http-addr "$(http_addr "$n")" --raft-addr "127.0.0.1:$(raft_port "$n")" --data-dir "$DIR/$n")
+		# n1 bootstraps a new cluster; a node with a data dir already rejoins on its own, --join is harmless.
+		[[ $n == n1 ]] || args+=(--join "$(http_addr n1)")
+		local fresh=true
+		[[ -d $DIR/$n && -n $(ls -A "$DIR/$n" 2>/dev/null) ]] && fresh=false
+		launch "$n" "${args[@]}" "$@"
+		echo "started $n (pid $(<"$(pid_file "$n")"))"
+		# A fresh n1 must lead before anyone can join it; a restarted n1 may need the others for a quorum.
+		if [[ $n == n1 && $fresh == true ]]; then wait_ready n1; fi
+	done
+	wait_ready "${NODES[@]}"
+	echo
+	echo "logs:    $DIR/n{1,2,3}.log   (scripts/cluster.sh logs -f)"
+	echo "status:  scripts/cluster.sh status"
+	echo "try:     curl -s -XPOST '$(http_addr n1)/db/execute' -H 'Content-Type: application/json' \\"
+	echo "           -d '[\"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)\", [\"INSERT INTO t(v) VALUES(?)\", \"hello\"]]'"
+	echo "         curl -s '$(http_addr n2)/db/query?q=SELECT+*+FROM+t&pretty'"
+}
+
+cmd_stop() {
+	local n pid pids=() names=()
+	for n in "${NODES[@]}"; do
+		pid=$(node_pid "$n")
+		if [[ -n $pid ]]; then
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
+			names+=("$n")
+		fi
+	done
+	local deadline=$((SECONDS + 10)) i alive
+	while :; do
+		alive=0
+		for pid in "${pids[@]}"; do proc_running "$pid" && alive=1; done
+		((alive == 0 || SECONDS >= deadline)) && break
+		sleep 0.1
+	done
+	for i in "${!pids[@]}"; do
+		if proc_running "${pids[$i]}"; then
+			echo "${names[$i]} (pid ${pids[$i]}) still running after 10s: SIGKILL"
+			kill -KILL "${pids[$i]}" 2>/dev/null || true
+		else
+			echo "stopped ${names[$i]} (pid ${pids[$i]})"
+		fi
+	done
+	((${#pids[@]} > 0)) || echo "no node running in $DIR"
+	for n in "${NODES[@]}"; do rm -f "$(pid_file "$n")"; done
+}
+
+cmd_status() {
+	local n pid body top
+	printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' node pid http role term leader applied
+	for n in "${NODES[@]}"; do
+		pid=$(node_pid "$n")
+		if [[ -z $pid ]]; then
+			printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' "$n" stopped "$(http_addr "$n")" - - - -
+			continue
+		fi
+		if body=$(http_get "$n" /status); then
+			top=$(json_top <<<"$body")
+			printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' "$n" "$pid" "$(http_addr "$n")" \
+				"$(json_field role <<<"$top")" "$(json_field term <<<"$top")" \
+				"$(json_field leader_id <<<"$top")" "$(json_field applied_index <<<"$top")"
+		else
+			printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' "$n" "$pid" "$(http_addr "$n")" unreachable - - -
+		fi
+	done
+}
+
+cmd_kill_leader() {
+	local n pid body top term best="" best_pid="" best_term=-1
+	for n in "${NODES[@]}"; do
+		pid=$(node_pid "$n")
+		[[ -n $pid ]] || continue
+		body=$(http_get "$n" /status) || continue
+		top=$(json_top <<<"$body")
+		[[ $(json_field role <<<"$top") == leader ]] || continue
+		term=$(json_field term <<<"$top")
+		[[ $term =~ ^[0-9]+$ ]] || term=0
+		# Two nodes can both claim to lead for a moment after a partition; the higher term is the real one.
+		if ((term > best_term)); then best=$n best_pid=$pid best_term=$term; fi
+	done
+	[[ -n $best ]] || die "no running node says it is the leader (scripts/cluster.sh status)"
+	kill -KILL "$best_pid"
+	echo "killed leader $best (pid $best_pid, http $(http_addr "$best"), term $best_term)"
+	echo "restart it with: scripts/cluster.sh start"
+}
+
+cmd_logs() {
+	local follow=false n files=()
+	for n in "$@"; do
+		case $n in
+		-f) follow=true ;;
+		n1 | n2 | n3) files+=("$(log_file "$n")") ;;
+		*) die "logs: unknown node $n (n1, n2, n3)" ;;
+		esac
+	done
+	if ((${#files[@]} == 0)); then
+		for n in "${NODES[@]}"; do [[ -f $(log_file "$n") ]] && files+=("$(log_file "$n")"); done
+	fi
+	((${#files[@]} > 0)) || die "no logs in $DIR"
+	if $follow; then
+		exec tail -n 20 -F "${files[@]}"
+	fi
+	tail -n 40 "${files[@]}"
+}
+
+cmd_wipe() {
+	cmd_stop
+	case $DIR in
+	"" | / | "$HOME" | "$REPO") die "refusing to delete $DIR" ;;
+	esac
+	rm -rf -- "$DIR"
+	echo "deleted $DIR"
+}
+
+usage() {
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+case ${1:-} in
+start) shift; cmd_start "$@" ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+kill-leader) cmd_kill_leader ;;
+logs) shift; cmd_logs "$@" ;;
+wipe) cmd_wipe ;;
+-h | --help | help) usage ;;
+*) usage >&2; exit 2 ;;
+esac
