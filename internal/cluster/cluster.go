@@ -1,0 +1,467 @@
+// Package cluster starts real rowboatd processes on 127.0.0.1 for end-to-end and fault tests: it builds the
+// binary once per test binary, picks free ports and temporary data directories, and stops every process it
+// started, by PID, when the test ends. Nodes can be stopped, killed, paused, resumed and restarted on their
+// data directory.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary returns the path of a rowboatd binary: $ROWBOATD if set, otherwise one built once per test binary.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("ROWBOATD"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rowboatd-build-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "rowboatd")
+		cmd := exec.Command("go", "build", "-o", buildPath, "github.com/rowboatdb/rowboat/cmd/rowboatd")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build rowboatd: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Cluster is a set of rowboatd processes started by one test.
+type Cluster struct {
+	tb    testing.TB
+	bin   string
+	dir   string
+	Nodes []*Node
+	// Args are passed to every node started after they are set.
+	Args []string
+}
+
+// Node is one rowboatd process and its data directory.
+type Node struct {
+	c        *Cluster
+	ID       string
+	HTTPAddr string
+	RaftAddr string
+	DataDir  string
+	Voter    bool
+	args     []string
+	logPath  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// New returns an empty cluster whose processes are stopped when tb ends.
+func New(tb testing.TB) *Cluster {
+	tb.Helper()
+	c := &Cluster{tb: tb, bin: Binary(tb), dir: tb.TempDir()}
+	tb.Cleanup(c.StopAll)
+	return c
+}
+
+// Start starts a cluster of n voters (the first bootstraps, the others join it) and waits until all are ready.
+func Start(tb testing.TB, n int, args ...string) *Cluster {
+	tb.Helper()
+	c := New(tb)
+	c.Args = args
+	for i := 0; i < n; i++ {
+		c.Add(true)
+	}
+	for _, nd := range c.Nodes {
+		nd.WaitReady(tb, 60*time.Second)
+	}
+	return c
+}
+
+// Add starts a new node: the first bootstraps, later ones join the first running node. It does not wait.
+func (c *Cluster) Add(voter bool, args ...string) *Node {
+	c.tb.Helper()
+	id := fmt.Sprintf("n%d", len(c.Nodes)+1)
+	nd := &Node{
+		c: c, ID: id, Voter: voter,
+		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(c.tb)),
+		RaftAddr: fmt.Sprintf("127.0.0.1:%d", FreePort(c.tb)),
+		DataDir:  filepath.Join(c.dir, id),
+		logPath:  filepath.Join(c.dir, id+".log"),
+	}
+	nd.args = []string{"--id", id, "--http-addr", nd.HTTPAddr, "--raft-addr", nd.RaftAddr, "--data-dir", nd.DataDir}
+	if !voter {
+		nd.args = append(nd.args, "--voter=false")
+	}
+	for _, other := range c.Nodes {
+		if other.Running() {
+			nd.args = append(nd.args, "--join", other.HTTPAddr)
+			break
+		}
+	}
+	nd.args = append(nd.args, c.Args...)
+	nd.args = append(nd.args, args...)
+	c.Nodes = append(c.Nodes, nd)
+	nd.Start()
+	return nd
+}
+
+// StopAll kills every process still running and, if the test failed, prints the tail of every node's log.
+func (c *Cluster) StopAll() {
+	for _, nd := range c.Nodes {
+		nd.Kill()
+	}
+	if c.tb.Failed() {
+		for _, nd := range c.Nodes {
+			c.tb.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, nd.LogTail(40))
+		}
+	}
+}
+
+// Leader polls until one running node reports that it leads, and returns it.
+func (c *Cluster) Leader(tb testing.TB, timeout time.Duration) *Node {
+	tb.Helper()
+	var found *Node
+	Eventually(tb, timeout, "a leader", func() bool {
+		for _, nd := range c.Nodes {
+			if !nd.Running() {
+				continue
+			}
+			var st struct {
+				Role  string `json:"role"`
+				Ready bool   `json:"ready"`
+			}
+			if nd.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready {
+				found = nd
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// Followers returns the running nodes other than leader.
+func (c *Cluster) Followers(leader *Node) []*Node {
+	var out []*Node
+	for _, nd := range c.Nodes {
+		if nd != leader && nd.Running() {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// Start starts the node's process (again) with its arguments and data directory.
+func (n *Node) Start() {
+	n.c.tb.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		n.c.tb.Fatalf("%s is already running", n.ID)
+	}
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		n.c.tb.Fatal(err)
+	}
+	fmt.Fprintf(logf, "=== start %s %s\n", n.c.bin, strings.Join(n.args, " "))
+	cmd := exec.Command(n.c.bin, n.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		n.c.tb.Fatalf("start %s: %v", n.ID, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	n.cmd, n.done = cmd, done
+}
+
+// PID is the process id, 0 when not running.
+func (n *Node) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Running reports whether the process was started and has not exited.
+func (n *Node) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Exited returns a channel closed when the current process exits (nil if none).
+func (n *Node) Exited() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.done
+}
+
+func (n *Node) signal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		n.cmd.Process.Signal(sig)
+	}
+}
+
+// stopWith signals the process and waits for it to exit (SIGKILL after timeout).
+func (n *Node) stopWith(sig syscall.Signal, timeout time.Duration) {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGCONT) // a paused process cannot act on SIGTERM
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+	n.mu.Lock()
+	n.cmd, n.done = nil, nil
+	n.mu.Unlock()
+}
+
+// Stop sends SIGTERM and waits for a graceful exit.
+func (n *Node) Stop() { n.stopWith(syscall.SIGTERM, 20*time.Second) }
+
+// Kill sends SIGKILL and waits for the process to die.
+func (n *Node) Kill() { n.stopWith(syscall.SIGKILL, 10*time.Second) }
+
+// Pause stops the process with SIGSTOP; Resume continues it.
+func (n *Node) Pause()  { n.signal(syscall.SIGSTOP) }
+func (n *Node) Resume() { n.signal(syscall.SIGCONT) }
+
+// Restart stops the node (gracefully) and starts it again on its data directory.
+func (n *Node) Restart() {
+	n.Stop()
+	n.Start()
+}
+
+// LogTail returns the last lines of the node's log.
+func (n *Node) LogTail(lines int) string {
+	b, _ := os.ReadFile(n.logPath)
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// Log returns the node's whole log.
+func (n *Node) Log() string {
+	b, _ := os.ReadFile(n.logPath)
+	return string(b)
+}
+
+// URL is the node's HTTP base URL.
+func (n *Node) URL() string { return "http://" + n.HTTPAddr }
+
+var client = &http.Client{
+	Timeout:   30 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 64},
+	// Tests look at redirects themselves.
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// Client is the HTTP client the helpers use.
+func Client() *http.Client { return client }
+
+// Response is a decoded HTTP answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v.
+func (r *Response) JSON(v any) error { return json.Unmarshal(r.Body, v) }
+
+// Index is X-Rowboat-Index.
+func (r *Response) Index() uint64 {
+	i, _ := strconv.ParseUint(r.Header.Get("X-Rowboat-Index"), 10, 64)
+	return i
+}
+
+// Do sends a request to the node.
+func (n *Node) Do(method, path string, body any) (*Response, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, n.URL()+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// GetJSON GETs path and decodes a 200 answer into v.
+func (n *Node) GetJSON(path string, v any) error {
+	r, err := n.Do(http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	if r.Status != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+	}
+	return r.JSON(v)
+}
+
+// Result is one statement's result in a data response.
+type Result struct {
+	Columns      []string `json:"columns"`
+	Types        []string `json:"types"`
+	Values       [][]any  `json:"values"`
+	LastInsertID int64    `json:"last_insert_id"`
+	RowsAffected int64    `json:"rows_affected"`
+	Error        string   `json:"error"`
+}
+
+// DataResponse is the body of a data response.
+type DataResponse struct {
+	Results   []Result `json:"results"`
+	RaftIndex uint64   `json:"raft_index"`
+	Error     string   `json:"error"`
+	Code      string   `json:"code"`
+}
+
+// Execute posts statements to /db/execute (with query string q, e.g. "?transaction") and requires a 200.
+func (n *Node) Execute(tb testing.TB, q string, stmts ...any) DataResponse {
+	tb.Helper()
+	r, err := n.Do(http.MethodPost, "/db/execute"+q, stmts)
+	if err != nil {
+		tb.Fatalf("execute on %s: %v", n.ID, err)
+	}
+	if r.Status != http.StatusOK {
+		tb.Fatalf("execute on %s: %d %s", n.ID, r.Status, r.Body)
+	}
+	var d DataResponse
+	if err := r.JSON(&d); err != nil {
+		tb.Fatalf("execute on %s: %v: %s", n.ID, err, r.Body)
+	}
+	return d
+}
+
+// Query runs one SQL query at the given query string (e.g. "level=none&min_index=5") and requires a 200.
+func (n *Node) Query(tb testing.TB, sql, q string) (DataResponse, *Response) {
+	tb.Helper()
+	path := "/db/query?q=" + url.QueryEscape(sql)
+	if q != "" {
+		path += "&" + q
+	}
+	r, err := n.Do(http.MethodGet, path, nil)
+	if err != nil {
+		tb.Fatalf("query on %s: %v", n.ID, err)
+	}
+	if r.Status != http.StatusOK {
+		tb.Fatalf("query %q on %s: %d %s", sql, n.ID, r.Status, r.Body)
+	}
+	var d DataResponse
+	if err := r.JSON(&d); err != nil {
+		tb.Fatalf("query on %s: %v", n.ID, err)
+	}
+	return d, r
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (n *Node) WaitReady(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	Eventually(tb, timeout, n.ID+" ready", func() bool {
+		if !n.Running() {
+			tb.Fatalf("%s exited:\n%s", n.ID, n.LogTail(30))
+		}
+		r, err := n.Do(http.MethodGet, "/readyz", nil)
+		return err == nil && r.Status == http.StatusOK
+	})
+}
+
+// Eventually polls cond every 20ms until it holds or timeout passes (then the test fails).
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,202 @@
+package system
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rowboatdb/rowboat/internal/cluster"
+)
+
+const wait = 60 * time.Second
+
+// rows queries sql on n at level none once n has applied index, and returns the values.
+func rows(t *testing.T, n *cluster.Node, sql string, index uint64) [][]any {
+	t.Helper()
+	d, _ := n.Query(t, sql, fmt.Sprintf("level=none&min_index=%d&min_index_timeout=10s", index))
+	if len(d.Results) != 1 || d.Results[0].Error != "" {
+		t.Fatalf("%s on %s: %+v", sql, n.ID, d)
+	}
+	return d.Results[0].Values
+}
+
+func TestCluster_WritesAndReads(t *testing.T) {
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	followers := c.Followers(leader)
+
+	d := leader.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", []any{"INSERT INTO t(v) VALUES(?)", "via leader"})
+	if d.Results[1].LastInsertID != 1 || d.Results[1].RowsAffected != 1 || d.RaftIndex == 0 {
+		t.Fatalf("leader write: %+v", d)
+	}
+	// A write sent to a follower is forwarded to the leader.
+	d2 := followers[0].Execute(t, "", []any{"INSERT INTO t(v) VALUES(:v)", map[string]any{"v": "via follower"}})
+	if d2.Results[0].LastInsertID != 2 || d2.RaftIndex <= d.RaftIndex {
+		t.Fatalf("follower write: %+v (first at %d)", d2, d.RaftIndex)
+	}
+	// ?redirect makes a follower answer 307 with the leader's URL.
+	r, err := followers[1].Do("POST", "/db/execute?redirect", []any{"INSERT INTO t(v) VALUES('x')"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 307 || r.Header.Get("Location") != leader.URL()+"/db/execute?redirect" {
+		t.Fatalf("redirect: %d Location=%q", r.Status, r.Header.Get("Location"))
+	}
+
+	want := [][]any{{float64(1), "via leader"}, {float64(2), "via follower"}}
+	for _, n := range c.Nodes {
+		for _, level := range []string{"none", "weak", "linearizable", "strong", "auto"} {
+			t.Run(n.ID+"/"+level, func(t *testing.T) {
+				q := "level=" + level
+				if level == "none" || level == "auto" {
+					q += fmt.Sprintf("&min_index=%d", d2.RaftIndex)
+				}
+				res, resp := n.Query(t, "SELECT id, v FROM t ORDER BY id", q)
+				if got := res.Results[0].Values; !reflect.DeepEqual(got, want) {
+					t.Fatalf("rows = %v, want %v", got, want)
+				}
+				if resp.Index() < d2.RaftIndex {
+					t.Fatalf("X-Rowboat-Index = %d, below the write's index %d", resp.Index(), d2.RaftIndex)
+				}
+				servedBy := resp.Header.Get("X-Rowboat-Served-By")
+				if level == "none" && servedBy != n.ID {
+					t.Fatalf("level none served by %q, want the node itself", servedBy)
+				}
+				if servedBy == "" {
+					t.Fatal("no X-Rowboat-Served-By")
+				}
+			})
+		}
+	}
+}
+
+// startedAt returns the applied index a node's log reports at its last start.
+func startedAt(t *testing.T, n *cluster.Node) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(`msg="node started".*applied_index=(\d+)`).FindAllStringSubmatch(n.Log(), -1)
+	if len(m) == 0 {
+		t.Fatalf("no start line in %s's log", n.ID)
+	}
+	i, _ := strconv.ParseUint(m[len(m)-1][1], 10, 64)
+	return i
+}
+
+func TestCluster_RestartKeepsData(t *testing.T) {
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	leader.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	var last uint64
+	for i := range 50 {
+		last = leader.Execute(t, "", []any{"INSERT INTO t(v) VALUES(?)", i}).RaftIndex
+	}
+	f := c.Followers(leader)[0]
+	rows(t, f, "SELECT 1", last) // caught up
+
+	f.Restart()
+	f.WaitReady(t, wait)
+	// The database came back holding everything it had applied: nothing is re-applied from index 1.
+	if got := startedAt(t, f); got < last {
+		t.Fatalf("%s restarted at applied index %d, want >= %d (its database should survive restarts)", f.ID, got, last)
+	}
+	if got := rows(t, f, "SELECT count(*), sum(v) FROM t", last); !reflect.DeepEqual(got, [][]any{{float64(50), float64(1225)}}) {
+		t.Fatalf("after restart: %v", got)
+	}
+	// And it keeps up with new writes.
+	idx := leader.Execute(t, "", "INSERT INTO t(v) VALUES(1000)").RaftIndex
+	if got := rows(t, f, "SELECT count(*) FROM t", idx); got[0][0] != float64(51) {
+		t.Fatalf("after a new write: %v", got)
+	}
+}
+
+func TestCluster_JoinLater(t *testing.T) {
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	leader.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	var last uint64
+	for i := range 20 {
+		last = leader.Execute(t, "", []any{"INSERT INTO t(v) VALUES(?)", i}).RaftIndex
+	}
+	n4 := c.Add(true)
+	n4.WaitReady(t, wait)
+	if got := rows(t, n4, "SELECT count(*) FROM t", last); got[0][0] != float64(20) {
+		t.Fatalf("new node holds %v rows, want 20", got)
+	}
+	var nodes map[string]struct {
+		APIAddr string `json:"api_addr"`
+		Voter   bool   `json:"voter"`
+	}
+	cluster.Eventually(t, wait, "n4 in /nodes with its HTTP address", func() bool {
+		nodes = nil
+		if err := n4.GetJSON("/nodes", &nodes); err != nil {
+			t.Fatal(err)
+		}
+		return len(nodes) == 4 && nodes["n4"].APIAddr == n4.URL() && nodes["n4"].Voter
+	})
+}
+
+func TestCluster_LeaderRestart(t *testing.T) {
+	c := cluster.Start(t, 3)
+	old := c.Leader(t, wait)
+	old.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, v)")
+	idx := old.Execute(t, "", "INSERT INTO t(v) VALUES('before')").RaftIndex
+
+	old.Restart()
+	leader := c.Leader(t, wait)
+	d := leader.Execute(t, "", "INSERT INTO t(v) VALUES('after')")
+	if d.Results[0].LastInsertID != 2 || d.RaftIndex <= idx {
+		t.Fatalf("write after leader restart: %+v", d)
+	}
+	old.WaitReady(t, wait)
+	want := [][]any{{float64(1), "before"}, {float64(2), "after"}}
+	for _, n := range c.Nodes {
+		if got := rows(t, n, "SELECT id, v FROM t ORDER BY id", d.RaftIndex); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %v, want %v", n.ID, got, want)
+		}
+	}
+}
+
+// Non-deterministic SQL yields identical rows on every node, because rows, not statements, are replicated.
+func TestCluster_NonDeterministicSQL(t *testing.T) {
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	leader.Execute(t, "",
+		"CREATE TABLE t(id INTEGER PRIMARY KEY, x, ts, b)",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 50) INSERT INTO t(id) SELECT i FROM n",
+	)
+	d := leader.Execute(t, "",
+		"UPDATE t SET x = random()",
+		"UPDATE t SET ts = unixepoch('subsec') WHERE id % 2 = 0",
+		"UPDATE t SET ts = CURRENT_TIMESTAMP WHERE id % 2 = 1",
+		"UPDATE t SET b = randomblob(8)",
+		"DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT 5)",
+	)
+	for i, r := range d.Results {
+		if r.Error != "" {
+			t.Fatalf("statement %d: %s", i, r.Error)
+		}
+	}
+	var first [][]any
+	for _, n := range c.Nodes {
+		got := rows(t, n, "SELECT id, x, ts, hex(b) FROM t ORDER BY id", d.RaftIndex)
+		if len(got) != 45 {
+			t.Fatalf("%s holds %d rows, want 45", n.ID, len(got))
+		}
+		if first == nil {
+			first = got
+			continue
+		}
+		if !reflect.DeepEqual(got, first) {
+			t.Fatalf("%s differs from %s", n.ID, c.Nodes[0].ID)
+		}
+	}
+	distinct := map[any]bool{}
+	for _, r := range first {
+		distinct[r[1]] = true
+	}
+	if len(distinct) < 40 {
+		t.Fatalf("random() gave only %d distinct values over 45 rows", len(distinct))
+	}
+}
