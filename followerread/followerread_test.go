@@ -1,0 +1,117 @@
+package followerread
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+type fakeNode struct {
+	leader, voter   bool
+	applied         uint64
+	readIndex       uint64
+	readIndexCalls  int
+	strongCalls     int
+	lastContact     time.Time
+	catchUpOnWaitTo uint64 // WaitApplied succeeds when the target is <= this
+}
+
+func (f *fakeNode) IsLeader() bool         { return f.leader }
+func (f *fakeNode) IsVoter() bool          { return f.voter }
+func (f *fakeNode) AppliedIndex() uint64   { return f.applied }
+func (f *fakeNode) LastContact() time.Time { return f.lastContact }
+func (f *fakeNode) ReadIndex(context.Context) (uint64, error) {
+	f.readIndexCalls++
+	return f.readIndex, nil
+}
+func (f *fakeNode) StrongIndex(context.Context) (uint64, error) {
+	f.strongCalls++
+	return f.readIndex, nil
+}
+func (f *fakeNode) WaitApplied(ctx context.Context, index uint64) error {
+	if index <= f.catchUpOnWaitTo {
+		if f.applied < index {
+			f.applied = index
+		}
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestParseLevel(t *testing.T) {
+	for in, want := range map[string]Level{"": Linearizable, "none": None, "weak": Weak, "linearizable": Linearizable, "strong": Strong, "auto": Auto} {
+		if got, err := ParseLevel(in); err != nil || got != want {
+			t.Errorf("ParseLevel(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"bogus", "NONE ", "eventual"} {
+		if _, err := ParseLevel(in); !errors.Is(err, ErrBadLevel) {
+			t.Errorf("ParseLevel(%q) err = %v, want ErrBadLevel", in, err)
+		}
+	}
+}
+
+func TestRouter_Prepare(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		node      fakeNode
+		req       Request
+		forwarded bool
+		wantFwd   bool
+		wantLevel Level
+		wantErr   error
+		wantRI    int // read-index rounds
+	}{
+		{name: "none on follower is local", node: fakeNode{voter: true, applied: 5}, req: Request{Level: None}, wantLevel: None},
+		{name: "weak on follower forwards", node: fakeNode{voter: true}, req: Request{Level: Weak}, wantFwd: true, wantLevel: Weak},
+		{name: "linearizable on follower forwards", node: fakeNode{voter: true}, req: Request{Level: Linearizable}, wantFwd: true, wantLevel: Linearizable},
+		{name: "forwarded twice is refused", node: fakeNode{voter: true}, req: Request{Level: Weak}, forwarded: true, wantErr: ErrStale},
+		{name: "linearizable on leader waits for the read index", node: fakeNode{leader: true, voter: true, applied: 3, readIndex: 7, catchUpOnWaitTo: 7},
+			req: Request{Level: Linearizable}, wantLevel: Linearizable, wantRI: 1},
+		{name: "auto on a replica is none", node: fakeNode{applied: 1}, req: Request{Level: Auto}, wantLevel: None},
+		{name: "auto on a voter follower is weak", node: fakeNode{voter: true}, req: Request{Level: Auto}, wantFwd: true, wantLevel: Weak},
+		{name: "min_index already reached", node: fakeNode{voter: true, applied: 10}, req: Request{Level: None, MinIndex: 10}, wantLevel: None},
+		{name: "min_index reached by waiting", node: fakeNode{voter: true, applied: 3, catchUpOnWaitTo: 10},
+			req: Request{Level: None, MinIndex: 10}, wantLevel: None},
+		{name: "min_index not reached forwards", node: fakeNode{voter: true, applied: 3},
+			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond}, wantFwd: true, wantLevel: None},
+		{name: "min_index not reached with stale=error", node: fakeNode{voter: true, applied: 3},
+			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond, StaleError: true}, wantErr: ErrStale},
+		{name: "min_index beyond the leader", node: fakeNode{leader: true, voter: true, applied: 3},
+			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond}, wantErr: ErrStale},
+		{name: "fresh enough", node: fakeNode{voter: true, lastContact: now.Add(-time.Second)},
+			req: Request{Level: None, Freshness: 2 * time.Second}, wantLevel: None},
+		{name: "not fresh forwards", node: fakeNode{voter: true, lastContact: now.Add(-3 * time.Second)},
+			req: Request{Level: None, Freshness: 2 * time.Second}, wantFwd: true, wantLevel: None},
+		{name: "never heard from a leader", node: fakeNode{voter: true},
+			req: Request{Level: None, Freshness: time.Hour, StaleError: true}, wantErr: ErrStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := tt.node
+			r := Router{Node: &n, Now: func() time.Time { return now }}
+			plan, err := r.Prepare(context.Background(), tt.req, tt.forwarded)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Forward != tt.wantFwd || plan.Level != tt.wantLevel {
+				t.Fatalf("plan = %+v, want forward=%v level=%s", plan, tt.wantFwd, tt.wantLevel)
+			}
+			if n.readIndexCalls != tt.wantRI {
+				t.Fatalf("read-index rounds = %d, want %d", n.readIndexCalls, tt.wantRI)
+			}
+			if !plan.Forward && tt.req.MinIndex > 0 && n.applied < tt.req.MinIndex {
+				t.Fatalf("served locally at %d below min_index %d", n.applied, tt.req.MinIndex)
+			}
+		})
+	}
+}
