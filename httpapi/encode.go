@@ -14,7 +14,7 @@ type resultJSON struct {
 	Columns      []string         `json:"columns,omitempty"`
 	Types        any              `json:"types,omitempty"`
 	Values       [][]any          `json:"values,omitempty"`
-	Rows         []map[string]any `json:"rows,omitempty"`
+	Rows         []map[string]any `json:"rows,omitzero"` // omitzero: an empty associative result has "rows":[]
 	LastInsertID int64            `json:"last_insert_id,omitempty"`
 	RowsAffected int64            `json:"rows_affected,omitempty"`
 	Error        string           `json:"error,omitempty"`
@@ -26,6 +26,9 @@ type responseJSON struct {
 	Results   []resultJSON `json:"results"`
 	RaftIndex uint64       `json:"raft_index,omitempty"`
 	Time      float64      `json:"time,omitempty"`
+
+	// SequenceNumber answers rqlite's ?queue: the write is already applied, and its index is the sequence.
+	SequenceNumber uint64 `json:"sequence_number,omitempty"`
 }
 
 // encodeResults converts results; write selects the write shape for statements that returned no columns.

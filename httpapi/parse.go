@@ -18,6 +18,7 @@ import (
 // params are the query-string options of the data API.
 type params struct {
 	transaction, redirect, timings, pretty, associative bool
+	queue                                               bool // rqlite's queued write: executed at once here
 	timeout                                             time.Duration
 	read                                                followerread.Request
 }
@@ -63,7 +64,7 @@ func parseParams(r *http.Request) (p params, err error) {
 		dst  *bool
 		name string
 	}{{&p.transaction, "transaction"}, {&p.redirect, "redirect"}, {&p.timings, "timings"}, {&p.pretty, "pretty"},
-		{&p.associative, "associative"}} {
+		{&p.associative, "associative"}, {&p.queue, "queue"}} {
 		if *f.dst, err = flag(q, f.name); err != nil {
 			return p, err
 		}

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 
@@ -175,6 +176,9 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, p params, body 
 		if err == nil {
 			s.setPosition(w, res.Index, res.Term)
 			out := responseJSON{Results: encodeResults(res.Results, true, p.associative), RaftIndex: res.Index}
+			if p.queue {
+				out.SequenceNumber = res.Index
+			}
 			if p.timings {
 				out.Time = seconds(time.Since(start))
 			}
@@ -207,13 +211,15 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.query(w, r, p, body, stmts); err != nil {
+	if err := s.query(w, r, p, body, stmts, false); err != nil {
 		s.writeError(w, r, err)
 	}
 }
 
 // query serves a read, locally or through the leader. It returns the errors it did not answer itself.
-func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []byte, stmts []logical.Statement) error {
+// mayWrite tells that the statements were only guessed to read (/db/request): forwarded, they may turn out
+// to write on the leader, so an answer lost after delivery leaves their outcome unknown.
+func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []byte, stmts []logical.Statement, mayWrite bool) error {
 	ctx, cancel := s.context(r, p)
 	defer cancel()
 	start := time.Now()
@@ -222,7 +228,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []
 		return err
 	}
 	if plan.Forward {
-		s.toLeader(ctx, w, r, p, body, false)
+		s.toLeader(ctx, w, r, p, body, mayWrite)
 		return nil
 	}
 	results, index, err := s.store.Query(ctx, stmts)
@@ -258,7 +264,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if allReads(stmts) {
-		err := s.query(w, r, p, body, stmts)
+		err := s.query(w, r, p, body, stmts, true)
 		if err == nil {
 			return
 		}
@@ -274,11 +280,12 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 // handleRequest then executes) anything that turns out to write.
 func allReads(stmts []logical.Statement) bool {
 	for _, st := range stmts {
-		f := strings.Fields(strings.TrimLeft(st.SQL, " \t\r\n("))
-		if len(f) == 0 {
-			return false
+		sql := strings.TrimLeft(st.SQL, " \t\r\n(")
+		end := strings.IndexFunc(sql, func(c rune) bool { return !unicode.IsLetter(c) }) // "VALUES(1)", "SELECT*"
+		if end < 0 {
+			end = len(sql)
 		}
-		switch strings.ToUpper(f[0]) {
+		switch strings.ToUpper(sql[:end]) {
 		case "SELECT", "WITH", "VALUES", "EXPLAIN", "PRAGMA":
 		default:
 			return false
@@ -308,8 +315,8 @@ func (s *Server) toLeader(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // forward proxies a request to another node and copies its answer back. When the request cannot be
-// delivered it answers errNotSent (nothing applied, retry); when a write was delivered but its answer lost,
-// errUnknownOutcome.
+// delivered it answers errNotSent (nothing applied, retry), or ErrTimeout once ctx has ended; when a write
+// was delivered but its answer lost, errUnknownOutcome.
 func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, target string, body []byte, write bool) {
 	wrote := false
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
@@ -329,8 +336,8 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 		switch {
 		case write && wrote:
 			s.writeError(w, r, fmt.Errorf("%w: %v", errUnknownOutcome, err))
-		case ctx.Err() != nil && wrote:
-			s.writeError(w, r, fmt.Errorf("%w: forwarded to the leader: %v", node.ErrTimeout, err))
+		case ctx.Err() != nil: // the request's own ?timeout (or default) ran out: a timeout, not a missing leader
+			s.writeError(w, r, fmt.Errorf("%w: forwarding to the leader: %v", node.ErrTimeout, err))
 		default:
 			s.writeError(w, r, fmt.Errorf("%w: %v", errNotSent, err))
 		}

@@ -1,0 +1,1151 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rowboatdb/rowboat/followerread"
+	"github.com/rowboatdb/rowboat/logical"
+	"github.com/rowboatdb/rowboat/node"
+)
+
+var _ Store = (*fakeStore)(nil)
+
+// fakeStore is a Store with controllable behaviour. Its zero value (via newFake) leads, executes every write
+// as one inserted row per statement and answers every read with one integer row.
+type fakeStore struct {
+	mu         sync.Mutex
+	id         string
+	term       uint64
+	leader     bool
+	leaderID   string
+	leaderAddr string
+	applied    uint64
+	ready      bool
+	notReady   string
+	members    []node.Member
+
+	exec  func(ctx context.Context, req logical.Request) (node.WriteResult, error)
+	query func(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error)
+
+	execCalls  int
+	queryCalls int
+	lastExec   logical.Request
+	lastQuery  []logical.Statement
+
+	recent []node.Event
+	events chan node.Event
+}
+
+func newFake(id string) *fakeStore {
+	f := &fakeStore{id: id, term: 3, leader: true, leaderID: id, applied: 10, ready: true, events: make(chan node.Event, 8)}
+	f.exec = func(_ context.Context, req logical.Request) (node.WriteResult, error) {
+		res := make([]logical.Result, len(req.Statements))
+		for i := range res {
+			res[i] = logical.Result{LastInsertID: int64(i + 1), RowsAffected: 1}
+		}
+		return node.WriteResult{Results: res, Index: 11, Term: 3}, nil
+	}
+	f.query = func(_ context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+		res := make([]logical.Result, len(stmts))
+		for i := range res {
+			res[i] = logical.Result{Columns: []string{"x"}, Types: []string{"integer"}, Rows: [][]logical.Value{{int64(1)}}}
+		}
+		return res, 10, nil
+	}
+	return f
+}
+
+// follower turns f into a follower of the leader id at addr ("" for no known leader).
+func (f *fakeStore) follower(leaderID, addr string) *fakeStore {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leader, f.leaderID, f.leaderAddr = false, leaderID, addr
+	return f
+}
+
+func (f *fakeStore) calls() (execCalls, queryCalls int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.execCalls, f.queryCalls
+}
+
+func (f *fakeStore) IsLeader() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leader
+}
+func (f *fakeStore) IsVoter() bool        { return true }
+func (f *fakeStore) AppliedIndex() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.applied }
+func (f *fakeStore) WaitApplied(ctx context.Context, index uint64) error {
+	if f.AppliedIndex() >= index {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (f *fakeStore) ReadIndex(ctx context.Context) (uint64, error) {
+	return f.AppliedIndex(), ctx.Err()
+}
+func (f *fakeStore) StrongIndex(ctx context.Context) (uint64, error) {
+	return f.AppliedIndex(), ctx.Err()
+}
+func (f *fakeStore) LastContact() time.Time { return time.Now() }
+func (f *fakeStore) ID() string             { return f.id }
+func (f *fakeStore) Term() uint64           { return f.term }
+func (f *fakeStore) Leader() (string, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leaderID, f.leaderAddr
+}
+
+func (f *fakeStore) Execute(ctx context.Context, req logical.Request) (node.WriteResult, error) {
+	f.mu.Lock()
+	f.execCalls++
+	f.lastExec = req
+	exec := f.exec
+	f.mu.Unlock()
+	return exec(ctx, req)
+}
+
+func (f *fakeStore) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+	f.mu.Lock()
+	f.queryCalls++
+	f.lastQuery = stmts
+	query := f.query
+	f.mu.Unlock()
+	return query(ctx, stmts)
+}
+
+func (f *fakeStore) Join(context.Context, node.JoinRequest) error { return nil }
+func (f *fakeStore) Remove(context.Context, string) error         { return nil }
+func (f *fakeStore) Members() ([]node.Member, error)              { return f.members, nil }
+func (f *fakeStore) Status() node.Status {
+	return node.Status{ID: f.id, Role: "leader", Term: f.term, LeaderID: f.leaderID, Members: f.members}
+}
+func (f *fakeStore) Ready() (bool, string)                            { return f.ready, f.notReady }
+func (f *fakeStore) TransferLeadership(context.Context, string) error { return nil }
+func (f *fakeStore) WriteBackup(io.Writer) (uint64, error)            { return 0, nil }
+func (f *fakeStore) Subscribe() ([]node.Event, <-chan node.Event, func()) {
+	return f.recent, f.events, func() {}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// serve starts an httptest server with the API over store.
+func serve(tb testing.TB, store Store, opts Options) *httptest.Server {
+	tb.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	srv := httptest.NewServer(New(store, opts))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// testClient never follows redirects and never waits forever.
+var testClient = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, a.body) }
+
+// call sends one request to srv and reads the whole answer.
+func call(tb testing.TB, srv *httptest.Server, method, path, body string, header ...string) answer {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// wantError requires a JSON error answer with status and code, and returns its message.
+func wantError(tb testing.TB, a answer, status int, code string) string {
+	tb.Helper()
+	if a.status != status {
+		tb.Fatalf("status: got %s, want %d", a, status)
+	}
+	if ct := a.header.Get("Content-Type"); ct != "application/json" {
+		tb.Fatalf("Content-Type=%q, want application/json (%s)", ct, a)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(a.body, &e); err != nil {
+		tb.Fatalf("error body is not JSON: %v: %s", err, a.body)
+	}
+	msg, _ := e["error"].(string)
+	if msg == "" {
+		tb.Fatalf("error body without an error message: %s", a.body)
+	}
+	if got, _ := e["code"].(string); got != code {
+		tb.Fatalf("code=%q, want %q (%s)", got, code, a.body)
+	}
+	return msg
+}
+
+// decode decodes a JSON answer into a generic map.
+func decode(tb testing.TB, a answer) map[string]any {
+	tb.Helper()
+	if a.status != http.StatusOK {
+		tb.Fatalf("want 200, got %s", a)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(a.body, &m); err != nil {
+		tb.Fatalf("decode %s: %v", a.body, err)
+	}
+	return m
+}
+
+func results(tb testing.TB, a answer) []map[string]any {
+	tb.Helper()
+	m := decode(tb, a)
+	rs, ok := m["results"].([]any)
+	if !ok {
+		tb.Fatalf("no results array: %s", a.body)
+	}
+	out := make([]map[string]any, len(rs))
+	for i, r := range rs {
+		out[i], _ = r.(map[string]any)
+	}
+	return out
+}
+
+func TestParseStatements(t *testing.T) {
+	num := func(s string) json.Number { return json.Number(s) }
+	for _, tc := range []struct {
+		name string
+		body string
+		want []logical.Statement
+	}{
+		{"strings", `["CREATE TABLE t(x)", "INSERT INTO t VALUES(1)"]`,
+			[]logical.Statement{{SQL: "CREATE TABLE t(x)"}, {SQL: "INSERT INTO t VALUES(1)"}}},
+		{"positional", `[["INSERT INTO t VALUES(?, ?, ?, ?, ?)", 1, 2.5, "a", true, null]]`,
+			[]logical.Statement{{SQL: "INSERT INTO t VALUES(?, ?, ?, ?, ?)", Args: []any{num("1"), num("2.5"), "a", true, nil}}}},
+		{"named", `[["INSERT INTO t VALUES(:a, :b)", {"a": 1, "b": "x"}]]`,
+			[]logical.Statement{{SQL: "INSERT INTO t VALUES(:a, :b)", Named: map[string]any{"a": num("1"), "b": "x"}}}},
+		{"sql only in an array", `[["SELECT 1"]]`, []logical.Statement{{SQL: "SELECT 1"}}},
+		{"mixed", `["SELECT 1", ["SELECT ?", 7], ["SELECT :n", {"n": null}]]`,
+			[]logical.Statement{{SQL: "SELECT 1"}, {SQL: "SELECT ?", Args: []any{num("7")}}, {SQL: "SELECT :n", Named: map[string]any{"n": nil}}}},
+		{"big integer kept exact", `[["SELECT ?", 9007199254740993]]`,
+			[]logical.Statement{{SQL: "SELECT ?", Args: []any{num("9007199254740993")}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatements([]byte(tc.body))
+			if err != nil {
+				t.Fatalf("parseStatements(%s): %v", tc.body, err)
+			}
+			for i := range got {
+				if len(got[i].Args) == 0 {
+					got[i].Args = nil // no arguments, however spelled
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("parseStatements(%s)=%#v, want %#v", tc.body, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseStatements_Bad(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"not JSON", `[not json`},
+		{"empty body", ``},
+		{"object", `{"q": "SELECT 1"}`},
+		{"string", `"SELECT 1"`},
+		{"empty array", `[]`},
+		{"trailing data", `["SELECT 1"] ["SELECT 2"]`},
+		{"number statement", `[42]`},
+		{"empty statement array", `[[]]`},
+		{"SQL not a string", `[[1, 2]]`},
+		{"nested array parameter", `[["SELECT ?", [1, 2]]]`},
+		{"object among positional parameters", `[["SELECT ?, ?", 1, {"a": 1}]]`},
+		{"named object value", `[["SELECT :a", {"a": {"b": 1}}]]`},
+		{"named array value", `[["SELECT :a", {"a": [1]}]]`},
+		{"number out of range", `[["SELECT ?", 1e400]]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseStatements([]byte(tc.body))
+			if !errors.Is(err, errBadRequest) {
+				t.Fatalf("parseStatements(%s): err=%v, want errBadRequest", tc.body, err)
+			}
+		})
+	}
+}
+
+func TestServer_BadStatements(t *testing.T) {
+	store := newFake("n1")
+	srv := serve(t, store, Options{})
+	for _, path := range []string{"/db/execute", "/db/query", "/db/request"} {
+		for _, body := range []string{`[not json`, `[]`, `{"a":1}`, `[["SELECT ?", [1]]]`, `[["SELECT :a", {"a": {"b": 1}}]]`} {
+			t.Run(path+" "+body, func(t *testing.T) {
+				msg := wantError(t, call(t, srv, http.MethodPost, path, body), http.StatusBadRequest, "bad_request")
+				if !strings.Contains(msg, "bad request") {
+					t.Fatalf("message %q does not say what is wrong", msg)
+				}
+			})
+		}
+	}
+	t.Run("GET /db/query without q", func(t *testing.T) {
+		wantError(t, call(t, srv, http.MethodGet, "/db/query", ""), http.StatusBadRequest, "bad_request")
+	})
+	if e, q := store.calls(); e != 0 || q != 0 {
+		t.Fatalf("a malformed request reached the store: %d executes, %d queries", e, q)
+	}
+}
+
+func TestParseParams(t *testing.T) {
+	req := func(query string, header ...string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/db/query?"+query, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+	t.Run("defaults", func(t *testing.T) {
+		p, err := parseParams(req(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.read.Level != followerread.Linearizable || p.timeout != 0 || p.transaction || p.redirect {
+			t.Fatalf("defaults: %+v", p)
+		}
+	})
+	t.Run("gorqlite style", func(t *testing.T) {
+		p, err := parseParams(req("timings&level=STRONG&transaction"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.timings || !p.transaction || p.read.Level != followerread.Strong {
+			t.Fatalf("got %+v", p)
+		}
+	})
+	t.Run("values", func(t *testing.T) {
+		p, err := parseParams(req("timeout=1.5&min_index=42&min_index_timeout=3s&stale=error&freshness=1s&associative=false&redirect=true"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.timeout != 1500*time.Millisecond || p.read.MinIndex != 42 || p.read.MinIndexTimeout != 3*time.Second ||
+			!p.read.StaleError || p.read.Freshness != time.Second || p.associative || !p.redirect {
+			t.Fatalf("got %+v", p)
+		}
+	})
+	t.Run("min_index header", func(t *testing.T) {
+		p, err := parseParams(req("", headerMinIndex, "77"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := p.read.MinIndex, uint64(77); got != want {
+			t.Fatalf("MinIndex=%d, want %d", got, want)
+		}
+	})
+}
+
+func TestServer_BadParams(t *testing.T) {
+	store := newFake("n1")
+	srv := serve(t, store, Options{})
+	for _, tc := range []struct {
+		name, query string
+		header      []string
+		mention     string
+	}{
+		{"unknown level", "level=bogus", nil, "bogus"},
+		{"bad min_index", "min_index=abc", nil, "min_index"},
+		{"negative min_index", "min_index=-1", nil, "min_index"},
+		{"bad min_index header", "", []string{headerMinIndex, "x"}, "min_index"},
+		{"bad timeout", "timeout=soon", nil, "timeout"},
+		{"negative timeout", "timeout=-1s", nil, "timeout"},
+		{"bad min_index_timeout", "min_index_timeout=x", nil, "min_index_timeout"},
+		{"bad stale", "stale=bogus", nil, "stale"},
+		{"bad freshness", "freshness=x", nil, "freshness"},
+		{"bad flag", "transaction=maybe", nil, "transaction"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, a := range []answer{
+				call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&"+tc.query, "", tc.header...),
+				call(t, srv, http.MethodPost, "/db/execute?"+tc.query, `["INSERT INTO t VALUES(1)"]`, tc.header...),
+				call(t, srv, http.MethodPost, "/db/request?"+tc.query, `["SELECT 1"]`, tc.header...),
+			} {
+				msg := wantError(t, a, http.StatusBadRequest, "bad_request")
+				if !strings.Contains(msg, tc.mention) {
+					t.Fatalf("message %q does not name %q", msg, tc.mention)
+				}
+			}
+		})
+	}
+	if e, q := store.calls(); e != 0 || q != 0 {
+		t.Fatalf("a request with bad parameters reached the store: %d executes, %d queries", e, q)
+	}
+}
+
+func TestServer_ErrorTable(t *testing.T) {
+	s := New(newFake("n1"), Options{Logger: quietLogger()})
+	wrap := func(err error) error { return fmt.Errorf("context: %w", err) }
+	for _, tc := range []struct {
+		err        error
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{wrap(errBadRequest), 400, "bad_request", false},
+		{wrap(node.ErrBadRequest), 400, "bad_request", false},
+		{wrap(logical.ErrNotReadOnly), 400, "not_read_only", false},
+		{wrap(followerread.ErrBadLevel), 400, "bad_request", false},
+		{wrap(errNotFound), 404, "not_found", false},
+		{wrap(node.ErrUnknownMember), 404, "unknown_member", false},
+		{node.ErrNoLeader, 503, "no_leader", true},
+		{wrap(node.ErrNotLeader), 503, "not_leader", true},
+		{wrap(errNotSent), 503, "no_leader", true},
+		{wrap(errLoop), 503, "not_leader", true},
+		{node.ErrLeadershipLost, 503, "unknown_outcome", true},
+		{wrap(errUnknownOutcome), 503, "unknown_outcome", true},
+		{wrap(followerread.ErrStale), 503, "stale", true},
+		{node.ErrShuttingDown, 503, "shutting_down", true},
+		{wrap(node.ErrTimeout), 504, "timeout", false},
+		{wrap(context.DeadlineExceeded), 504, "timeout", false},
+		{&http.MaxBytesError{Limit: 10}, 413, "too_large", false},
+		{errors.New("sqlite: disk I/O error at /secret/path"), 500, "internal", false},
+	} {
+		t.Run(tc.code+" "+tc.err.Error(), func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.writeError(rec, httptest.NewRequest(http.MethodPost, "/db/execute", nil), tc.err)
+			a := answer{rec.Code, rec.Header(), rec.Body.Bytes()}
+			msg := wantError(t, a, tc.status, tc.code)
+			if got := a.header.Get("Retry-After") != ""; got != tc.retryAfter {
+				t.Fatalf("Retry-After=%q, want set=%v", a.header.Get("Retry-After"), tc.retryAfter)
+			}
+			if tc.status == 500 && strings.Contains(msg, "secret") {
+				t.Fatalf("500 exposes the internal error: %q", msg)
+			}
+		})
+	}
+	t.Run("client gone", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		s.writeError(rec, httptest.NewRequest(http.MethodGet, "/db/query", nil), context.Canceled)
+		if rec.Code != 499 {
+			t.Fatalf("context.Canceled: status %d, want 499", rec.Code)
+		}
+	})
+}
+
+func TestServer_StoreErrors(t *testing.T) {
+	store := newFake("n1")
+	srv := serve(t, store, Options{})
+	setExec := func(err error) {
+		store.mu.Lock()
+		store.exec = func(context.Context, logical.Request) (node.WriteResult, error) { return node.WriteResult{}, err }
+		store.mu.Unlock()
+	}
+	t.Run("unexpected error is hidden", func(t *testing.T) {
+		setExec(errors.New("raft log corrupt at /var/secret"))
+		msg := wantError(t, call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`), 500, "internal")
+		if strings.Contains(msg, "secret") || strings.Contains(msg, "corrupt") {
+			t.Fatalf("500 exposes the internal error: %q", msg)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		setExec(fmt.Errorf("%w: apply", node.ErrTimeout))
+		wantError(t, call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`), 504, "timeout")
+	})
+	t.Run("leadership lost", func(t *testing.T) {
+		setExec(node.ErrLeadershipLost)
+		a := call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`)
+		wantError(t, a, 503, "unknown_outcome")
+		if a.header.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+	})
+	t.Run("?timeout bounds the request", func(t *testing.T) {
+		store.mu.Lock()
+		store.exec = func(ctx context.Context, _ logical.Request) (node.WriteResult, error) {
+			<-ctx.Done()
+			return node.WriteResult{}, fmt.Errorf("%w: %w", node.ErrTimeout, ctx.Err())
+		}
+		store.query = func(ctx context.Context, _ []logical.Statement) ([]logical.Result, uint64, error) {
+			<-ctx.Done()
+			return nil, 0, ctx.Err()
+		}
+		store.mu.Unlock()
+		start := time.Now()
+		wantError(t, call(t, srv, http.MethodPost, "/db/execute?timeout=50ms", `["INSERT INTO t VALUES(1)"]`), 504, "timeout")
+		wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&timeout=1ns", ""), 504, "timeout")
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("?timeout did not bound the requests: took %s", d)
+		}
+	})
+	t.Run("write sent to the query endpoint", func(t *testing.T) {
+		store.mu.Lock()
+		store.query = func(context.Context, []logical.Statement) ([]logical.Result, uint64, error) {
+			return nil, 0, fmt.Errorf("statement 1: %w: send writes to /db/execute", logical.ErrNotReadOnly)
+		}
+		store.mu.Unlock()
+		msg := wantError(t, call(t, srv, http.MethodPost, "/db/query", `["DELETE FROM t"]`), 400, "not_read_only")
+		if !strings.Contains(msg, "/db/execute") {
+			t.Fatalf("message %q does not say where writes go", msg)
+		}
+	})
+}
+
+func TestServer_BodyLimit(t *testing.T) {
+	store := newFake("n1")
+	srv := serve(t, store, Options{MaxBodyBytes: 64})
+	small := `["INSERT INTO t VALUES(1)"]`
+	if a := call(t, srv, http.MethodPost, "/db/execute", small); a.status != http.StatusOK {
+		t.Fatalf("a body under the limit: %s", a)
+	}
+	big := `["INSERT INTO t VALUES('` + strings.Repeat("x", 100) + `')"]`
+	for _, path := range []string{"/db/execute", "/db/query", "/db/request"} {
+		msg := wantError(t, call(t, srv, http.MethodPost, path, big), http.StatusRequestEntityTooLarge, "too_large")
+		if !strings.Contains(msg, "64") {
+			t.Fatalf("413 message %q does not state the limit", msg)
+		}
+	}
+	if e, _ := store.calls(); e != 1 {
+		t.Fatalf("executes=%d, want only the small one", e)
+	}
+}
+
+func TestServer_ExecuteResponse(t *testing.T) {
+	store := newFake("n1")
+	store.exec = func(_ context.Context, req logical.Request) (node.WriteResult, error) {
+		return node.WriteResult{Index: 42, Term: 7, Results: []logical.Result{
+			{},                                 // CREATE TABLE
+			{LastInsertID: 5, RowsAffected: 1}, // INSERT
+			{RowsAffected: 3},                  // UPDATE
+			{Error: "no such table: nosuch"},
+			{Columns: []string{"n"}, Types: []string{""}, Rows: [][]logical.Value{{int64(9)}}}, // a SELECT in a write
+		}}, nil
+	}
+	srv := serve(t, store, Options{})
+	body := `["CREATE TABLE t(x)", ["INSERT INTO t VALUES(?)", 1], "UPDATE t SET x=2", "INSERT INTO nosuch VALUES(1)", "SELECT count(*) AS n FROM t"]`
+	a := call(t, srv, http.MethodPost, "/db/execute?transaction", body)
+	m := decode(t, a)
+	if got, want := m["raft_index"], float64(42); got != want {
+		t.Fatalf("raft_index=%v, want %v", got, want)
+	}
+	for _, k := range []string{"time", "sequence_number"} {
+		if _, ok := m[k]; ok {
+			t.Fatalf("%s without asking: %s", k, a.body)
+		}
+	}
+	rs := results(t, a)
+	want := []map[string]any{
+		{},
+		{"last_insert_id": float64(5), "rows_affected": float64(1)},
+		{"rows_affected": float64(3)},
+		{"error": "no such table: nosuch"},
+		{"columns": []any{"n"}, "types": []any{"integer"}, "values": []any{[]any{float64(9)}}},
+	}
+	if !reflect.DeepEqual(rs, want) {
+		t.Fatalf("results:\n got %v\nwant %v", rs, want)
+	}
+	for h, want := range map[string]string{headerIndex: "42", headerTerm: "7", headerServedBy: "n1"} {
+		if got := a.header.Get(h); got != want {
+			t.Fatalf("%s=%q, want %q", h, got, want)
+		}
+	}
+	store.mu.Lock()
+	req := store.lastExec
+	store.mu.Unlock()
+	if !req.Transaction || len(req.Statements) != 5 || req.Statements[1].SQL != "INSERT INTO t VALUES(?)" {
+		t.Fatalf("the store got %+v", req)
+	}
+
+	t.Run("queue", func(t *testing.T) {
+		// rqlite's queued writes (gorqlite's Queue): executed at once, answered with a sequence number.
+		a := call(t, srv, http.MethodPost, "/db/execute?queue", `["INSERT INTO t VALUES(1)"]`)
+		if m := decode(t, a); m["sequence_number"] != float64(42) {
+			t.Fatalf("?queue: %s, want sequence_number 42", a.body)
+		}
+	})
+	t.Run("timings and pretty", func(t *testing.T) {
+		a := call(t, srv, http.MethodPost, "/db/execute?timings&pretty", `["CREATE TABLE t(x)"]`)
+		m := decode(t, a)
+		if _, ok := m["time"].(float64); !ok {
+			t.Fatalf("no time with ?timings: %s", a.body)
+		}
+		if !strings.Contains(string(a.body), "\n    ") {
+			t.Fatalf("?pretty is not indented: %s", a.body)
+		}
+	})
+}
+
+func TestServer_QueryResponse(t *testing.T) {
+	store := newFake("n1")
+	store.query = func(_ context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+		return []logical.Result{
+			{Columns: []string{"id", "v", "b", "f", "e"}, Types: []string{"integer", "text", "blob", "real", ""},
+				Rows: [][]logical.Value{
+					{int64(1), "x", []byte("hi"), math.Inf(1), 2.5},
+					{int64(2), nil, nil, math.Inf(-1), nil},
+				}},
+			{Columns: []string{"id"}, Types: []string{"integer"}}, // no rows
+			{Error: "no such column: nope"},
+		}, 17, nil
+	}
+	srv := serve(t, store, Options{})
+	body := `["SELECT * FROM t", "SELECT id FROM t WHERE 0", "SELECT nope FROM t"]`
+
+	t.Run("values", func(t *testing.T) {
+		a := call(t, srv, http.MethodPost, "/db/query", body)
+		m := decode(t, a)
+		if _, ok := m["raft_index"]; ok {
+			t.Fatalf("a read carries raft_index: %s", a.body)
+		}
+		rs := results(t, a)
+		want := []map[string]any{
+			{"columns": []any{"id", "v", "b", "f", "e"}, "types": []any{"integer", "text", "blob", "real", "real"},
+				"values": []any{
+					[]any{float64(1), "x", "aGk=", "+Inf", 2.5},
+					[]any{float64(2), nil, nil, "-Inf", nil},
+				}},
+			{"columns": []any{"id"}, "types": []any{"integer"}},
+			{"error": "no such column: nope"},
+		}
+		if !reflect.DeepEqual(rs, want) {
+			t.Fatalf("results:\n got %v\nwant %v", rs, want)
+		}
+		for h, want := range map[string]string{headerIndex: "17", headerTerm: "3", headerServedBy: "n1"} {
+			if got := a.header.Get(h); got != want {
+				t.Fatalf("%s=%q, want %q", h, got, want)
+			}
+		}
+	})
+	t.Run("associative", func(t *testing.T) {
+		rs := results(t, call(t, srv, http.MethodPost, "/db/query?associative", body))
+		want := []map[string]any{
+			{"types": map[string]any{"id": "integer", "v": "text", "b": "blob", "f": "real", "e": "real"},
+				"rows": []any{
+					map[string]any{"id": float64(1), "v": "x", "b": "aGk=", "f": "+Inf", "e": 2.5},
+					map[string]any{"id": float64(2), "v": nil, "b": nil, "f": "-Inf", "e": nil},
+				}},
+			{"types": map[string]any{"id": "integer"}, "rows": []any{}},
+			{"error": "no such column: nope"},
+		}
+		if !reflect.DeepEqual(rs, want) {
+			t.Fatalf("results:\n got %v\nwant %v", rs, want)
+		}
+	})
+	t.Run("GET with several q", func(t *testing.T) {
+		a := call(t, srv, http.MethodGet, "/db/query?q="+url.QueryEscape("SELECT 1")+"&q="+url.QueryEscape("SELECT 2"), "")
+		if a.status != http.StatusOK {
+			t.Fatal(a)
+		}
+		store.mu.Lock()
+		got := store.lastQuery
+		store.mu.Unlock()
+		if want := []logical.Statement{{SQL: "SELECT 1"}, {SQL: "SELECT 2"}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("statements %+v, want %+v", got, want)
+		}
+	})
+}
+
+func TestAllReads(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT 1", true},
+		{"  select * from t", true},
+		{"(SELECT 1) UNION SELECT 2", true},
+		{"SELECT(1)", true},
+		{"SELECT*FROM t", true},
+		{"VALUES(1),(2)", true},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", true}, // a guess: the read path refuses a WITH that writes
+		{"EXPLAIN QUERY PLAN SELECT 1", true},
+		{"PRAGMA table_info(t)", true},
+		{"INSERT INTO t VALUES(1)", false},
+		{"UPDATE t SET x=1", false},
+		{"DELETE FROM t", false},
+		{"CREATE TABLE t(x)", false},
+		{"SELECTED", false},
+		{"-- comment\nSELECT 1", false},
+		{"", false},
+	} {
+		stmts := []logical.Statement{{SQL: tc.sql}}
+		if got := allReads(stmts); got != tc.want {
+			t.Errorf("allReads(%q)=%v, want %v", tc.sql, got, tc.want)
+		}
+	}
+	if allReads([]logical.Statement{{SQL: "SELECT 1"}, {SQL: "DELETE FROM t"}}) {
+		t.Error("allReads with one write = true")
+	}
+}
+
+func TestServer_RequestRouting(t *testing.T) {
+	store := newFake("n1")
+	srv := serve(t, store, Options{})
+	for _, tc := range []struct {
+		name        string
+		body        string
+		exec, query int
+	}{
+		{"all reads", `["SELECT 1", " (SELECT 2)", "WITH x AS (SELECT 1) SELECT * FROM x", "PRAGMA user_version", "EXPLAIN SELECT 1", "VALUES(1)"]`, 0, 1},
+		{"a write", `["SELECT 1", ["INSERT INTO t VALUES(?)", 1]]`, 1, 0},
+		{"only a write", `["DELETE FROM t"]`, 1, 0},
+		{"empty SQL", `[""]`, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e0, q0 := store.calls()
+			if a := call(t, srv, http.MethodPost, "/db/request", tc.body); a.status != http.StatusOK {
+				t.Fatal(a)
+			}
+			e1, q1 := store.calls()
+			if e1-e0 != tc.exec || q1-q0 != tc.query {
+				t.Fatalf("executes %d, queries %d; want %d, %d", e1-e0, q1-q0, tc.exec, tc.query)
+			}
+		})
+	}
+	t.Run("a WITH that writes falls back to Execute", func(t *testing.T) {
+		store.mu.Lock()
+		store.query = func(context.Context, []logical.Statement) ([]logical.Result, uint64, error) {
+			return nil, 0, fmt.Errorf("statement 1: %w", logical.ErrNotReadOnly)
+		}
+		store.mu.Unlock()
+		e0, q0 := store.calls()
+		a := call(t, srv, http.MethodPost, "/db/request", `["WITH x(v) AS (VALUES(1)) INSERT INTO t SELECT v FROM x"]`)
+		e1, q1 := store.calls()
+		if e1-e0 != 1 || q1-q0 != 1 {
+			t.Fatalf("executes %d, queries %d; want 1, 1", e1-e0, q1-q0)
+		}
+		rs := results(t, a)
+		if len(rs) != 1 || rs[0]["last_insert_id"] != float64(1) || rs[0]["rows_affected"] != float64(1) {
+			t.Fatalf("results %v, want the write's", rs)
+		}
+		if got := a.header.Get(headerIndex); got != "11" {
+			t.Fatalf("%s=%q, want the write's index 11", headerIndex, got)
+		}
+	})
+	t.Run("other read errors are not retried as writes", func(t *testing.T) {
+		store.mu.Lock()
+		store.query = func(context.Context, []logical.Statement) ([]logical.Result, uint64, error) {
+			return nil, 0, errors.New("reader pool closed")
+		}
+		store.mu.Unlock()
+		e0, _ := store.calls()
+		wantError(t, call(t, srv, http.MethodPost, "/db/request", `["SELECT 1"]`), 500, "internal")
+		if e1, _ := store.calls(); e1 != e0 {
+			t.Fatal("a failed read was executed as a write")
+		}
+	})
+}
+
+// leaderServer starts a leader's API and records the requests that reach it.
+type leaderServer struct {
+	*httptest.Server
+	store *fakeStore
+	mu    sync.Mutex
+	reqs  []*http.Request
+}
+
+func startLeader(tb testing.TB, id string) *leaderServer {
+	tb.Helper()
+	l := &leaderServer{store: newFake(id)}
+	l.store.term = 9
+	api := New(l.store, Options{Logger: quietLogger()})
+	l.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Clone(context.Background()))
+		l.mu.Unlock()
+		api.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(l.Close)
+	return l
+}
+
+func (l *leaderServer) addr() string { return strings.TrimPrefix(l.URL, "http://") }
+
+func (l *leaderServer) requests() []*http.Request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*http.Request(nil), l.reqs...)
+}
+
+// deadAddr is an address nothing listens on.
+func deadAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// hangUpServer reads each request and then drops the connection without answering.
+func hangUpServer(tb testing.TB) (addr string, hits func() int) {
+	tb.Helper()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		n++
+		mu.Unlock()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		conn.Close()
+	}))
+	tb.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+func TestServer_Follower(t *testing.T) {
+	leader := startLeader(t, "n1")
+	store := newFake("n2").follower("n1", leader.addr())
+	srv := serve(t, store, Options{})
+	write := `[["INSERT INTO t VALUES(?)", 1]]`
+
+	t.Run("redirect", func(t *testing.T) {
+		for _, path := range []string{"/db/execute?redirect&transaction", "/db/query?q=SELECT+1&redirect&level=strong", "/db/request?redirect"} {
+			method, body := http.MethodPost, write
+			if strings.HasPrefix(path, "/db/query") {
+				method, body = http.MethodGet, ""
+			}
+			a := call(t, srv, method, path, body)
+			msg := wantError(t, a, http.StatusTemporaryRedirect, "redirect")
+			if got, want := a.header.Get("Location"), leader.URL+path; got != want {
+				t.Fatalf("Location=%q, want %q", got, want)
+			}
+			if !strings.Contains(msg, "n1") {
+				t.Fatalf("redirect message %q does not name the leader", msg)
+			}
+		}
+		if n := len(leader.requests()); n != 0 {
+			t.Fatalf("?redirect still forwarded %d requests", n)
+		}
+	})
+
+	t.Run("forward a write", func(t *testing.T) {
+		a := call(t, srv, http.MethodPost, "/db/execute?transaction&timings", write)
+		m := decode(t, a)
+		if m["raft_index"] != float64(11) {
+			t.Fatalf("forwarded write answer %s", a.body)
+		}
+		for h, want := range map[string]string{headerIndex: "11", headerTerm: "3", headerServedBy: "n1"} {
+			if got := a.header.Get(h); got != want {
+				t.Fatalf("%s=%q, want %q (the leader's)", h, got, want)
+			}
+		}
+		reqs := leader.requests()
+		if len(reqs) != 1 {
+			t.Fatalf("leader got %d requests, want 1", len(reqs))
+		}
+		r := reqs[0]
+		if got := r.Header.Get(headerForwarded); got != "n2" {
+			t.Fatalf("%s=%q, want n2", headerForwarded, got)
+		}
+		if got, want := r.URL.RequestURI(), "/db/execute?transaction&timings"; got != want {
+			t.Fatalf("forwarded URI %q, want %q", got, want)
+		}
+		leader.store.mu.Lock()
+		got := leader.store.lastExec
+		leader.store.mu.Unlock()
+		if !got.Transaction || len(got.Statements) != 1 || got.Statements[0].SQL != "INSERT INTO t VALUES(?)" {
+			t.Fatalf("the leader executed %+v", got)
+		}
+		if e, _ := store.calls(); e != 0 {
+			t.Fatal("the follower executed a write")
+		}
+	})
+
+	t.Run("forward a read", func(t *testing.T) {
+		before := len(leader.requests())
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=linearizable", "", headerMinIndex, "5")
+		if a.status != http.StatusOK || a.header.Get(headerServedBy) != "n1" {
+			t.Fatalf("forwarded read: %s served by %q", a, a.header.Get(headerServedBy))
+		}
+		reqs := leader.requests()
+		if len(reqs) != before+1 || reqs[before].Header.Get(headerMinIndex) != "5" {
+			t.Fatalf("the forwarded read lost its %s header", headerMinIndex)
+		}
+	})
+
+	t.Run("level none is served locally", func(t *testing.T) {
+		before := len(leader.requests())
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=none", "")
+		if a.status != http.StatusOK || a.header.Get(headerServedBy) != "n2" {
+			t.Fatalf("level=none: %s served by %q", a, a.header.Get(headerServedBy))
+		}
+		if len(leader.requests()) != before {
+			t.Fatal("level=none was forwarded")
+		}
+	})
+
+	t.Run("a forwarded request is not forwarded again", func(t *testing.T) {
+		before := len(leader.requests())
+		a := call(t, srv, http.MethodPost, "/db/execute", write, headerForwarded, "n3")
+		wantError(t, a, http.StatusServiceUnavailable, "not_leader")
+		if a.header.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+		a = call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", "", headerForwarded, "n3")
+		if a.status != http.StatusServiceUnavailable {
+			t.Fatalf("forwarded read at a follower: %s, want 503", a)
+		}
+		if len(leader.requests()) != before {
+			t.Fatal("a forwarded request was forwarded again")
+		}
+	})
+
+	t.Run("two followers that each think the other leads", func(t *testing.T) {
+		// n3 believes n4 leads and n4 believes n3 leads: a write must not bounce between them.
+		s3 := newFake("n3")
+		s4 := newFake("n4")
+		srv3 := serve(t, s3, Options{})
+		srv4 := serve(t, s4, Options{})
+		s3.follower("n4", strings.TrimPrefix(srv4.URL, "http://"))
+		s4.follower("n3", strings.TrimPrefix(srv3.URL, "http://"))
+		a := call(t, srv3, http.MethodPost, "/db/execute", write)
+		wantError(t, a, http.StatusServiceUnavailable, "not_leader")
+		a = call(t, srv3, http.MethodGet, "/db/query?q=SELECT+1", "")
+		if a.status != http.StatusServiceUnavailable {
+			t.Fatalf("read between two followers: %s, want 503", a)
+		}
+	})
+}
+
+func TestServer_NoLeader(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		leaderID string
+		addr     string
+	}{
+		{"unknown", "", ""},
+		{"address not known", "n1", ""},
+		{"itself", "n2", "127.0.0.1:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serve(t, newFake("n2").follower(tc.leaderID, tc.addr), Options{})
+			for _, a := range []answer{
+				call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`),
+				call(t, srv, http.MethodPost, "/db/execute?redirect", `["INSERT INTO t VALUES(1)"]`),
+				call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", ""),
+				call(t, srv, http.MethodPost, "/db/request", `["SELECT 1"]`),
+			} {
+				wantError(t, a, http.StatusServiceUnavailable, "no_leader")
+				if a.header.Get("Retry-After") == "" {
+					t.Fatalf("503 without Retry-After: %s", a)
+				}
+			}
+		})
+	}
+}
+
+func TestServer_ForwardFailures(t *testing.T) {
+	t.Run("dead leader", func(t *testing.T) {
+		srv := serve(t, newFake("n2").follower("n1", deadAddr(t)), Options{})
+		for _, a := range []answer{
+			call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`),
+			call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", ""),
+		} {
+			wantError(t, a, http.StatusServiceUnavailable, "no_leader")
+			if a.header.Get("Retry-After") == "" {
+				t.Fatalf("503 without Retry-After: %s", a)
+			}
+		}
+	})
+	t.Run("request timeout before the forward", func(t *testing.T) {
+		// The request's own ?timeout ran out: a 504, not a "no leader" 503 that invites an identical retry.
+		leader := startLeader(t, "n1")
+		srv := serve(t, newFake("n2").follower("n1", leader.addr()), Options{})
+		for _, a := range []answer{
+			call(t, srv, http.MethodPost, "/db/execute?timeout=1ns", `["INSERT INTO t VALUES(1)"]`),
+			call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&timeout=1ns", ""),
+		} {
+			wantError(t, a, http.StatusGatewayTimeout, "timeout")
+		}
+	})
+	t.Run("leader hangs up after a write was delivered", func(t *testing.T) {
+		addr, hits := hangUpServer(t)
+		srv := serve(t, newFake("n2").follower("n1", addr), Options{})
+		a := call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`)
+		msg := wantError(t, a, http.StatusServiceUnavailable, "unknown_outcome")
+		if hits() != 1 {
+			t.Fatalf("the leader got %d requests, want 1 (a write must not be resent)", hits())
+		}
+		if !strings.Contains(msg, "may") {
+			t.Fatalf("message %q does not say the write may have applied", msg)
+		}
+	})
+	t.Run("leader hangs up after a read was delivered", func(t *testing.T) {
+		addr, _ := hangUpServer(t)
+		srv := serve(t, newFake("n2").follower("n1", addr), Options{})
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", "")
+		wantError(t, a, http.StatusServiceUnavailable, "no_leader")
+	})
+	t.Run("leader hangs up after a /db/request that may write was delivered", func(t *testing.T) {
+		// The follower guesses from the first keyword that a WITH reads and forwards it as a read; if it turns
+		// out to write, the leader executes it, so a lost answer leaves the outcome unknown.
+		addr, _ := hangUpServer(t)
+		srv := serve(t, newFake("n2").follower("n1", addr), Options{})
+		a := call(t, srv, http.MethodPost, "/db/request", `["WITH x(v) AS (VALUES(1)) INSERT INTO t SELECT v FROM x"]`)
+		wantError(t, a, http.StatusServiceUnavailable, "unknown_outcome")
+	})
+}
+
+func TestServer_NotFound(t *testing.T) {
+	srv := serve(t, newFake("n1"), Options{})
+	for _, path := range []string{"/nope", "/db", "/db/executex", "/status/x"} {
+		msg := wantError(t, call(t, srv, http.MethodGet, path, ""), http.StatusNotFound, "not_found")
+		if !strings.Contains(msg, path) {
+			t.Fatalf("404 message %q does not name %s", msg, path)
+		}
+	}
+	wantError(t, call(t, srv, http.MethodGet, "/db/execute", ""), http.StatusMethodNotAllowed, "bad_method")
+}
+
+func TestServer_Readyz(t *testing.T) {
+	store := newFake("n1")
+	srv := serve(t, store, Options{})
+	a := call(t, srv, http.MethodGet, "/readyz", "")
+	if m := decode(t, a); m["ready"] != true || m["id"] != "n1" {
+		t.Fatalf("/readyz: %s", a)
+	}
+	store.mu.Lock()
+	store.ready, store.notReady = false, "no leader"
+	store.mu.Unlock()
+	a = call(t, srv, http.MethodGet, "/readyz", "")
+	msg := wantError(t, a, http.StatusServiceUnavailable, "not_ready")
+	if !strings.Contains(msg, "no leader") || a.header.Get("Retry-After") == "" {
+		t.Fatalf("/readyz not ready: %s (Retry-After %q)", a, a.header.Get("Retry-After"))
+	}
+}
+
+func TestServer_StatusAndNodes(t *testing.T) {
+	// gorqlite finds the leader from /status (store.leader.node_id) and its address from /nodes.
+	store := newFake("n1")
+	store.members = []node.Member{
+		{ID: "n1", HTTPAddr: "127.0.0.1:4001", RaftAddr: "127.0.0.1:4002", Voter: true, Leader: true},
+		{ID: "n2", RaftAddr: "127.0.0.1:4012", Voter: true},
+	}
+	srv := serve(t, store, Options{})
+	var st struct {
+		ID    string `json:"id"`
+		Store struct {
+			Leader struct {
+				NodeID string `json:"node_id"`
+				Addr   string `json:"addr"`
+			} `json:"leader"`
+		} `json:"store"`
+	}
+	a := call(t, srv, http.MethodGet, "/status?probe", "")
+	if err := json.Unmarshal(a.body, &st); err != nil || a.status != http.StatusOK {
+		t.Fatalf("/status: %s (%v)", a, err)
+	}
+	if st.ID != "n1" || st.Store.Leader.NodeID != "n1" || st.Store.Leader.Addr != "127.0.0.1:4002" {
+		t.Fatalf("/status: %s", a.body)
+	}
+	var nodes map[string]nodeJSON
+	a = call(t, srv, http.MethodGet, "/nodes", "")
+	if err := json.Unmarshal(a.body, &nodes); err != nil || a.status != http.StatusOK {
+		t.Fatalf("/nodes: %s (%v)", a, err)
+	}
+	if n := nodes["n1"]; n.APIAddr != "http://127.0.0.1:4001" || !n.Leader || !n.Reachable || !n.Voter {
+		t.Fatalf("/nodes n1: %+v", n)
+	}
+	if n := nodes["n2"]; n.APIAddr != "" || n.Reachable || n.Error == "" {
+		t.Fatalf("/nodes n2 (no HTTP address): %+v", n)
+	}
+}
+
+func TestServer_Events(t *testing.T) {
+	store := newFake("n1")
+	store.recent = []node.Event{
+		{Seq: 1, Type: node.EventLeaderChanged, Node: "n1", Term: 2, Leader: "n1"},
+		{Seq: 2, Type: node.EventLeaderReady, Node: "n1", Term: 2, Index: 3},
+	}
+	srv := serve(t, store, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
+	req.Header.Set("Last-Event-ID", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("/events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	br := bufio.NewReader(resp.Body)
+	// next returns the fields of the next event, skipping comments.
+	next := func() map[string]string {
+		t.Helper()
+		ev := map[string]string{}
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read event: %v (so far %v)", err, ev)
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case line == "" && len(ev) > 0:
+				return ev
+			case line == "" || strings.HasPrefix(line, ":"):
+			default:
+				k, v, _ := strings.Cut(line, ": ")
+				ev[k] = v
+			}
+		}
+	}
+	ev := next()
+	if ev["id"] != "2" || ev["event"] != "leader_ready" {
+		t.Fatalf("first event after Last-Event-ID 1: %v", ev)
+	}
+	store.events <- node.Event{Seq: 3, Type: node.EventMemberAdded, Node: "n1", Term: 2, Index: 4, Peer: "n4"}
+	ev = next()
+	if ev["id"] != "3" || ev["event"] != "member_added" {
+		t.Fatalf("live event: %v", ev)
+	}
+	var data node.Event
+	if err := json.Unmarshal([]byte(ev["data"]), &data); err != nil {
+		t.Fatalf("event data %q: %v", ev["data"], err)
+	}
+	if data.Peer != "n4" || data.Index != 4 || data.Term != 2 {
+		t.Fatalf("event data %+v", data)
+	}
+}
