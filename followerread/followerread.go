@@ -52,6 +52,9 @@ func ParseLevel(s string) (Level, error) {
 type Node interface {
 	// IsLeader reports whether this node leads and has caught up with its predecessors.
 	IsLeader() bool
+	// HasLease reports whether this node leads and a quorum confirmed it recently enough that no other leader
+	// can exist yet.
+	HasLease() bool
 	// IsVoter reports whether this node is a voting member (false on read replicas).
 	IsVoter() bool
 	// AppliedIndex is the index of the last entry applied locally.
@@ -119,6 +122,13 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 			}
 		}
 	case Weak:
+		// A leader whose lease ran out (it was paused, or cut off) confirms its leadership before it reads,
+		// so it never serves a read a newer leader's writes have made stale.
+		if !n.HasLease() {
+			if _, err := n.ReadIndex(ctx); err != nil {
+				return plan, err
+			}
+		}
 	case Linearizable:
 		idx, err := n.ReadIndex(ctx)
 		if err != nil {

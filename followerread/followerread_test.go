@@ -9,6 +9,7 @@ import (
 
 type fakeNode struct {
 	leader, voter   bool
+	lease           bool
 	applied         uint64
 	readIndex       uint64
 	readIndexCalls  int
@@ -19,6 +20,7 @@ type fakeNode struct {
 
 func (f *fakeNode) IsLeader() bool         { return f.leader }
 func (f *fakeNode) IsVoter() bool          { return f.voter }
+func (f *fakeNode) HasLease() bool         { return f.leader && f.lease }
 func (f *fakeNode) AppliedIndex() uint64   { return f.applied }
 func (f *fakeNode) LastContact() time.Time { return f.lastContact }
 func (f *fakeNode) ReadIndex(context.Context) (uint64, error) {
@@ -71,6 +73,9 @@ func TestRouter_Prepare(t *testing.T) {
 		{name: "forwarded twice is refused", node: fakeNode{voter: true}, req: Request{Level: Weak}, forwarded: true, wantErr: ErrStale},
 		{name: "linearizable on leader waits for the read index", node: fakeNode{leader: true, voter: true, applied: 3, readIndex: 7, catchUpOnWaitTo: 7},
 			req: Request{Level: Linearizable}, wantLevel: Linearizable, wantRI: 1},
+		{name: "weak on a leader with a lease is local", node: fakeNode{leader: true, voter: true, lease: true}, req: Request{Level: Weak}, wantLevel: Weak},
+		{name: "weak on a leader without a lease confirms first", node: fakeNode{leader: true, voter: true, readIndex: 1, catchUpOnWaitTo: 1},
+			req: Request{Level: Weak}, wantLevel: Weak, wantRI: 1},
 		{name: "auto on a replica is none", node: fakeNode{applied: 1}, req: Request{Level: Auto}, wantLevel: None},
 		{name: "auto on a voter follower is weak", node: fakeNode{voter: true}, req: Request{Level: Auto}, wantFwd: true, wantLevel: Weak},
 		{name: "min_index already reached", node: fakeNode{voter: true, applied: 10}, req: Request{Level: None, MinIndex: 10}, wantLevel: None},

@@ -91,6 +91,7 @@ func (f *fakeStore) IsLeader() bool {
 	return f.leader
 }
 func (f *fakeStore) IsVoter() bool        { return true }
+func (f *fakeStore) HasLease() bool       { return f.IsLeader() }
 func (f *fakeStore) AppliedIndex() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.applied }
 func (f *fakeStore) WaitApplied(ctx context.Context, index uint64) error {
 	if f.AppliedIndex() >= index {

@@ -37,7 +37,10 @@ func translate(err error, proposed bool) error {
 		return nil
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter):
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Raft refuses new entries during a transfer before appending them: nothing was applied.
+		return fmt.Errorf("%w: leadership transfer in progress", ErrNotLeader)
+	case errors.Is(err, raft.ErrLeadershipLost):
 		if proposed {
 			return ErrLeadershipLost
 		}

@@ -65,3 +65,49 @@ func (n *Node) recordSelf() {
 		n.log.Warn("record own metadata", "err", err)
 	}
 }
+
+// leaseFraction of the heartbeat timeout is how long a confirmation of leadership is trusted. Followers
+// refuse to vote while they heard from their leader within the heartbeat timeout, so no other leader can be
+// elected sooner; the margin covers the time between a follower's answer and the confirmation arriving.
+const leaseFraction = 0.6
+
+// verifyLeader asks a quorum to confirm this node's leadership and extends the lease when it does.
+func (n *Node) verifyLeader() error {
+	start := time.Since(n.started)
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return err
+	}
+	for {
+		cur := n.leaseStart.Load()
+		if int64(start) <= cur || n.leaseStart.CompareAndSwap(cur, int64(start)) {
+			return nil
+		}
+	}
+}
+
+// HasLease reports whether this node leads and a quorum confirmed it recently enough that no other node can
+// have been elected since: the check behind level weak.
+func (n *Node) HasLease() bool {
+	if !n.IsLeader() {
+		return false
+	}
+	lease := time.Duration(float64(n.cfg.HeartbeatTimeout) * leaseFraction)
+	return time.Since(n.started)-time.Duration(n.leaseStart.Load()) < lease
+}
+
+// keepLease renews the lease while this node leads, so weak reads on an active leader rarely wait for it.
+func (n *Node) keepLease() {
+	defer n.wg.Done()
+	t := time.NewTicker(time.Duration(float64(n.cfg.HeartbeatTimeout) * leaseFraction / 3))
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			if n.IsLeader() {
+				n.verifyLeader()
+			}
+		}
+	}
+}

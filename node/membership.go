@@ -196,6 +196,12 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if !n.IsLeader() {
 		return n.notLeaderErr()
 	}
+	// Drain writes first: new ones are refused as "not leader" (not applied, safe to retry elsewhere) and the
+	// batch in flight finishes, so no acknowledged-or-not question is left open by the transfer.
+	n.transferring.Store(true)
+	defer n.transferring.Store(false)
+	n.busy.Lock()
+	n.busy.Unlock()
 	var f raft.Future
 	if id == "" {
 		f = n.raft.LeadershipTransfer()

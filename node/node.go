@@ -8,7 +8,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -104,7 +103,15 @@ type Node struct {
 
 	queue     chan *writeOp
 	readyTerm atomic.Uint64 // the term in which this node, as leader, has applied its predecessors' writes
-	reads     readIndexer
+
+	// leaseStart is when (in nanoseconds on the monotonic clock since start) a quorum last confirmed this node's
+	// leadership: a confirmation proves no other leader can exist until the followers' heartbeat timeout runs
+	// out after it. Level weak reads need an unexpired lease, so a leader that was paused or cut off does not
+	// serve stale reads after it resumes.
+	leaseStart   atomic.Int64
+	started      time.Time
+	transferring atomic.Bool // a planned leadership transfer is draining writes
+	busy         sync.Mutex  // held by the writer while a batch is executing or in flight
 
 	observer *raft.Observer
 	obsCh    chan raft.Observation
@@ -122,11 +129,12 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: id, raft address and data dir are required", ErrBadRequest)
 	}
 	n := &Node{
-		cfg:    cfg,
-		log:    cfg.Logger.With("component", "node", "id", cfg.ID),
-		queue:  make(chan *writeOp, 4*cfg.MaxBatch),
-		stop:   make(chan struct{}),
-		events: newEventHub(256),
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "node", "id", cfg.ID),
+		queue:   make(chan *writeOp, 4*cfg.MaxBatch),
+		stop:    make(chan struct{}),
+		events:  newEventHub(256),
+		started: time.Now(),
 	}
 	if err := n.open(); err != nil {
 		n.closeResources()
@@ -174,9 +182,13 @@ func (n *Node) open() (err error) {
 	if err != nil {
 		return fmt.Errorf("%w: raft advertise address: %v", ErrBadRequest, err)
 	}
-	if n.transport, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, hl); err != nil {
+	stream, err := newStreamLayer(cfg.RaftAddr, adv)
+	if err != nil {
 		return fmt.Errorf("raft transport: %w", err)
 	}
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
+	})
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -211,11 +223,11 @@ func (n *Node) open() (err error) {
 		}
 		n.log.Info("bootstrapped a new cluster")
 	}
-	n.reads.init(n)
 	n.obsCh = make(chan raft.Observation, 64)
 	n.observer = raft.NewObserver(n.obsCh, false, nil)
 	n.raft.RegisterObserver(n.observer)
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.keepLease()
 	go n.watchLeadership()
 	go n.writer()
 	go n.observe()
@@ -289,7 +301,7 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 // IsLeader reports whether this node leads and has applied every write of earlier leaders, so it may execute
 // writes and serve leader reads.
 func (n *Node) IsLeader() bool {
-	return n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm()
+	return n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm() && !n.transferring.Load()
 }
 
 // Leader returns the leader's id and HTTP address as this node knows them; empty when there is no leader.
@@ -355,5 +367,3 @@ func (n *Node) stopping(parent context.Context) (context.Context, context.Cancel
 	}()
 	return ctx, cancel
 }
-
-func isStopped(err error) bool { return errors.Is(err, ErrShuttingDown) }

@@ -6,69 +6,9 @@ import (
 
 	"context"
 	"github.com/rowboatdb/rowboat/logical"
-	"sync"
 
 	"github.com/rowboatdb/rowboat/fsm"
 )
-
-// readIndexer gives concurrent linearizable reads on the leader a shared read-index round: one VerifyLeader
-// (a heartbeat round to a quorum) serves every read that arrived before the round started.
-type readIndexer struct {
-	n       *Node
-	mu      sync.Mutex
-	pending *readRound // collects reads for the next round
-	running bool
-}
-
-type readRound struct {
-	done  chan struct{}
-	index uint64
-	err   error
-}
-
-func (r *readIndexer) init(n *Node) { r.n = n }
-
-func (r *readIndexer) get(ctx context.Context) (uint64, error) {
-	r.mu.Lock()
-	if r.pending == nil {
-		r.pending = &readRound{done: make(chan struct{})}
-	}
-	rd := r.pending
-	if !r.running {
-		r.running = true
-		r.pending = nil
-		go r.run(rd)
-	}
-	r.mu.Unlock()
-	select {
-	case <-rd.done:
-		return rd.index, rd.err
-	case <-ctx.Done():
-		return 0, translate(ctx.Err(), false)
-	}
-}
-
-func (r *readIndexer) run(rd *readRound) {
-	for rd != nil {
-		n := r.n
-		if !n.IsLeader() {
-			rd.err = n.notLeaderErr()
-		} else {
-			// The commit index is read after every read of this round arrived, then leadership is confirmed: a
-			// state that includes it includes every write acknowledged before those reads began.
-			rd.index = n.raft.CommitIndex()
-			rd.err = translate(n.raft.VerifyLeader().Error(), false)
-		}
-		close(rd.done)
-		r.mu.Lock()
-		rd = r.pending
-		r.pending = nil
-		if rd == nil {
-			r.running = false
-		}
-		r.mu.Unlock()
-	}
-}
 
 // ReadIndex confirms that this node leads and returns its commit index: once a node's applied index reaches
 // it, that node may serve a linearizable read locally. Leader only (ErrNotLeader / ErrNoLeader elsewhere).
@@ -82,7 +22,7 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	// front halved the throughput, since a read arriving mid-round had to wait for the next one).
 	// VerifyLeader answers within a heartbeat round or fails when leadership is lost, so it needs no ctx.
 	idx := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := n.verifyLeader(); err != nil {
 		return 0, translate(err, false)
 	}
 	return idx, nil
@@ -107,10 +47,6 @@ func (n *Node) StrongIndex(ctx context.Context) (uint64, error) {
 		return 0, translate(ctx.Err(), false)
 	}
 }
-
-// IsLeaderFresh reports whether this node leads and has heard from a quorum within the leader lease, the
-// check behind level weak.
-func (n *Node) IsLeaderFresh() bool { return n.IsLeader() }
 
 // LastContact is when this node last heard from the leader; now on the leader itself.
 func (n *Node) LastContact() time.Time {

@@ -113,7 +113,9 @@ func (n *Node) writer() {
 			}
 		}
 		avg = 0.8*avg + 0.2*float64(len(batch))
+		n.busy.Lock()
 		n.commit(batch)
+		n.busy.Unlock()
 	}
 }
 
