@@ -200,3 +200,5 @@ func TestCluster_NonDeterministicSQL(t *testing.T) {
 		t.Fatalf("random() gave only %d distinct values over 45 rows", len(distinct))
 	}
 }
+
+func regexpMatch(s, re string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -1,0 +1,157 @@
+package system
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rowboatdb/rowboat/internal/cluster"
+)
+
+// load is a set of clients inserting unique (client, seq) rows, each retrying the same row until it is
+// acknowledged (INSERT OR IGNORE makes a retry of a write whose outcome was unknown harmless). It records
+// every acknowledged row, the highest index acknowledged and how attempts failed.
+type load struct {
+	c     *cluster.Cluster
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	acked map[[2]int]bool
+	max   uint64
+	fails map[string]int
+	// firstOKAfter is when the first write sent after mark was acknowledged (zero until then).
+	mark, firstOKAfter time.Time
+	okCount            atomic.Int64
+}
+
+func startLoad(t *testing.T, c *cluster.Cluster, clients int) *load {
+	t.Helper()
+	l := &load{c: c, stop: make(chan struct{}), acked: map[[2]int]bool{}, fails: map[string]int{}}
+	c.Leader(t, wait).Execute(t, "", "CREATE TABLE IF NOT EXISTS load(client INTEGER, seq INTEGER, PRIMARY KEY(client, seq))")
+	for i := range clients {
+		l.wg.Add(1)
+		go l.client(i)
+	}
+	return l
+}
+
+func (l *load) client(id int) {
+	defer l.wg.Done()
+	for seq := 0; ; seq++ {
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			sent := time.Now()
+			idx, code := l.try(id, seq)
+			if code == "" {
+				l.mu.Lock()
+				l.acked[[2]int{id, seq}] = true
+				l.max = max(l.max, idx)
+				if !l.mark.IsZero() && l.firstOKAfter.IsZero() && sent.After(l.mark) {
+					l.firstOKAfter = time.Now()
+				}
+				l.mu.Unlock()
+				l.okCount.Add(1)
+				break
+			}
+			l.mu.Lock()
+			l.fails[code]++
+			l.mu.Unlock()
+			time.Sleep(20 * time.Millisecond) // back off before retrying the same row
+		}
+	}
+}
+
+// try sends one insert to a random running node; code is "" on success.
+func (l *load) try(client, seq int) (uint64, string) {
+	var nodes []*cluster.Node
+	for _, n := range l.c.Nodes {
+		if n.Running() {
+			nodes = append(nodes, n)
+		}
+	}
+	if len(nodes) == 0 {
+		return 0, "no nodes"
+	}
+	n := nodes[rand.IntN(len(nodes))]
+	r, err := n.Do(http.MethodPost, "/db/execute?timeout=5s", []any{[]any{"INSERT OR IGNORE INTO load(client, seq) VALUES(?, ?)", client, seq}})
+	if err != nil {
+		return 0, "network"
+	}
+	var d cluster.DataResponse
+	json.Unmarshal(r.Body, &d)
+	if r.Status != http.StatusOK {
+		return 0, fmt.Sprintf("%d %s", r.Status, d.Code)
+	}
+	if len(d.Results) != 1 || d.Results[0].Error != "" {
+		return 0, "sql: " + string(r.Body)
+	}
+	return d.RaftIndex, ""
+}
+
+// markNow records the moment faults start, for the time to the first successful write.
+func (l *load) markNow() {
+	l.mu.Lock()
+	l.mark = time.Now()
+	l.mu.Unlock()
+}
+
+// waitOKs waits until n more writes are acknowledged.
+func (l *load) waitOKs(t *testing.T, n int64, timeout time.Duration) {
+	t.Helper()
+	target := l.okCount.Load() + n
+	cluster.Eventually(t, timeout, fmt.Sprintf("%d more acknowledged writes", n), func() bool { return l.okCount.Load() >= target })
+}
+
+// finish stops the clients and returns the acknowledged rows and the highest acknowledged index.
+func (l *load) finish(t *testing.T) (map[[2]int]bool, uint64) {
+	t.Helper()
+	close(l.stop)
+	l.wg.Wait()
+	t.Logf("acknowledged %d writes; failed attempts by kind: %v", len(l.acked), l.fails)
+	if !l.mark.IsZero() && !l.firstOKAfter.IsZero() {
+		t.Logf("first successful write %.3fs after the fault", l.firstOKAfter.Sub(l.mark).Seconds())
+	}
+	return l.acked, l.max
+}
+
+// checkAcked verifies that every acknowledged row is on every running node, and that no node holds a row
+// that is not in the others.
+func checkAcked(t *testing.T, c *cluster.Cluster, acked map[[2]int]bool, index uint64) {
+	t.Helper()
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	var ref [][]any
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		got := rows(t, n, "SELECT client, seq FROM load ORDER BY client, seq", index)
+		have := map[[2]int]bool{}
+		for _, r := range got {
+			have[[2]int{int(r[0].(float64)), int(r[1].(float64))}] = true
+		}
+		lost := 0
+		for k := range acked {
+			if !have[k] {
+				lost++
+			}
+		}
+		if lost > 0 {
+			t.Errorf("%s: %d acknowledged writes lost", n.ID, lost)
+		}
+		if ref != nil && len(got) != len(ref) {
+			t.Errorf("%s holds %d rows, another node %d", n.ID, len(got), len(ref))
+		}
+		ref = got
+	}
+}
