@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -90,6 +91,61 @@ type Plan struct {
 type Router struct {
 	Node Node
 	Now  func() time.Time // the clock behind freshness; time.Now if nil
+	// LeaderReadIndex asks the leader for a read index (the leader confirms its leadership, then answers its
+	// commit index). With it, followers and read replicas serve linearizable reads locally; without it they
+	// forward them to the leader. Concurrent reads share rounds: at most one request to the leader is in
+	// flight, and it serves every read that arrived before it was sent.
+	LeaderReadIndex func(ctx context.Context) (uint64, error)
+
+	mu      sync.Mutex
+	pending *round
+	running bool
+}
+
+type round struct {
+	done  chan struct{}
+	index uint64
+	err   error
+}
+
+// roundTimeout bounds one shared read-index request to the leader.
+const roundTimeout = 5 * time.Second
+
+// sharedReadIndex joins the next read-index round (one that starts after this call) and waits for it.
+func (r *Router) sharedReadIndex(ctx context.Context) (uint64, error) {
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = &round{done: make(chan struct{})}
+	}
+	rd := r.pending
+	if !r.running {
+		r.running = true
+		r.pending = nil
+		go r.runRounds(rd)
+	}
+	r.mu.Unlock()
+	select {
+	case <-rd.done:
+		return rd.index, rd.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (r *Router) runRounds(rd *round) {
+	for rd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
+		rd.index, rd.err = r.LeaderReadIndex(ctx)
+		cancel()
+		close(rd.done)
+		r.mu.Lock()
+		rd = r.pending
+		r.pending = nil
+		if rd == nil {
+			r.running = false
+		}
+		r.mu.Unlock()
+	}
 }
 
 // Prepare decides how to serve req and, when the plan is local, waits until the local database is recent
@@ -106,8 +162,8 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 	}
 	plan := Plan{Level: level}
 	leader := n.IsLeader()
-	if !leader && level != None {
-		// Issue #5 lets followers serve linearizable reads through a read index; until then they forward.
+	if !leader && level != None && !(level == Linearizable && r.LeaderReadIndex != nil) {
+		// weak and strong are the leader's by definition (as in rqlite).
 		return r.forward(plan, forwarded, false, "not the leader")
 	}
 	switch level {
@@ -130,12 +186,23 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 			}
 		}
 	case Linearizable:
-		idx, err := n.ReadIndex(ctx)
+		if leader {
+			idx, err := n.ReadIndex(ctx)
+			if err != nil {
+				return plan, err
+			}
+			if err := n.WaitApplied(ctx, idx); err != nil {
+				return plan, err
+			}
+			break
+		}
+		// A follower: a read index from the leader, then wait (bounded) until this node has applied it.
+		idx, err := r.sharedReadIndex(ctx)
 		if err != nil {
 			return plan, err
 		}
-		if err := n.WaitApplied(ctx, idx); err != nil {
-			return plan, err
+		if req.MinIndex < idx {
+			req.MinIndex = idx
 		}
 	case Strong:
 		idx, err := n.StrongIndex(ctx)

@@ -9,6 +9,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +97,7 @@ func New(store Store, opts Options) *Server {
 		store: store, opts: opts, log: opts.Logger.With("component", "http"),
 		router: followerread.Router{Node: store}, client: opts.Client,
 	}
+	s.router.LeaderReadIndex = s.leaderReadIndex
 	m := chi.NewRouter()
 	m.Use(s.limitBody)
 	m.Post("/db/execute", s.handleExecute)
@@ -111,6 +113,7 @@ func New(store Store, opts Options) *Server {
 	m.Post("/remove", s.handleRemove)
 	m.Post("/leader", s.handleLeader)
 	m.Get("/events", s.handleEvents)
+	m.Get("/readindex", s.handleReadIndex)
 	m.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path))
 	})
@@ -366,4 +369,63 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.store.WriteBackup(w); err != nil {
 		s.log.Error("backup", "err", err)
 	}
+}
+
+// readIndexJSON is the answer of GET /readindex.
+type readIndexJSON struct {
+	Index uint64 `json:"index"`
+	Term  uint64 `json:"term"`
+	ID    string `json:"id"`
+}
+
+// handleReadIndex serves GET /readindex on the leader: it confirms leadership with a quorum and answers its
+// commit index. Followers call it to serve linearizable reads locally.
+func (s *Server) handleReadIndex(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	idx, err := s.store.ReadIndex(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, readIndexJSON{Index: idx, Term: s.store.Term(), ID: s.store.ID()}, false)
+}
+
+// leaderReadIndex asks the leader for a read index over HTTP.
+func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
+	id, addr := s.store.Leader()
+	if id == "" || addr == "" || id == s.store.ID() {
+		return 0, node.ErrNoLeader
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readindex", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(headerForwarded, s.store.ID())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("%w: read index from the leader: %v", node.ErrTimeout, err)
+		}
+		return 0, fmt.Errorf("%w: read index: %v", errNotSent, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return 0, fmt.Errorf("%w: the leader %s answered: %s", node.ErrNoLeader, id, e.Error)
+		}
+		return 0, fmt.Errorf("read index from the leader %s: %s: %s", id, resp.Status, e.Error)
+	}
+	var ri readIndexJSON
+	if err := json.NewDecoder(resp.Body).Decode(&ri); err != nil {
+		return 0, fmt.Errorf("read index from the leader: %w", err)
+	}
+	return ri.Index, nil
 }

@@ -895,7 +895,7 @@ func TestServer_Follower(t *testing.T) {
 
 	t.Run("forward a read", func(t *testing.T) {
 		before := len(leader.requests())
-		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=linearizable", "", headerMinIndex, "5")
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=weak", "", headerMinIndex, "5")
 		if a.status != http.StatusOK || a.header.Get(headerServedBy) != "n1" {
 			t.Fatalf("forwarded read: %s served by %q", a, a.header.Get(headerServedBy))
 		}
@@ -923,7 +923,7 @@ func TestServer_Follower(t *testing.T) {
 		if a.header.Get("Retry-After") == "" {
 			t.Fatal("503 without Retry-After")
 		}
-		a = call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", "", headerForwarded, "n3")
+		a = call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=weak", "", headerForwarded, "n3")
 		if a.status != http.StatusServiceUnavailable {
 			t.Fatalf("forwarded read at a follower: %s, want 503", a)
 		}
@@ -942,7 +942,7 @@ func TestServer_Follower(t *testing.T) {
 		s4.follower("n3", strings.TrimPrefix(srv3.URL, "http://"))
 		a := call(t, srv3, http.MethodPost, "/db/execute", write)
 		wantError(t, a, http.StatusServiceUnavailable, "not_leader")
-		a = call(t, srv3, http.MethodGet, "/db/query?q=SELECT+1", "")
+		a = call(t, srv3, http.MethodGet, "/db/query?q=SELECT+1&level=weak", "")
 		if a.status != http.StatusServiceUnavailable {
 			t.Fatalf("read between two followers: %s, want 503", a)
 		}
@@ -1023,7 +1023,7 @@ func TestServer_ForwardFailures(t *testing.T) {
 		// out to write, the leader executes it, so a lost answer leaves the outcome unknown.
 		addr, _ := hangUpServer(t)
 		srv := serve(t, newFake("n2").follower("n1", addr), Options{})
-		a := call(t, srv, http.MethodPost, "/db/request", `["WITH x(v) AS (VALUES(1)) INSERT INTO t SELECT v FROM x"]`)
+		a := call(t, srv, http.MethodPost, "/db/request?level=weak", `["WITH x(v) AS (VALUES(1)) INSERT INTO t SELECT v FROM x"]`)
 		wantError(t, a, http.StatusServiceUnavailable, "unknown_outcome")
 	})
 }
@@ -1149,4 +1149,34 @@ func TestServer_Events(t *testing.T) {
 	if data.Peer != "n4" || data.Index != 4 || data.Term != 2 {
 		t.Fatalf("event data %+v", data)
 	}
+}
+
+func TestServer_FollowerLinearizableRead(t *testing.T) {
+	leader := startLeader(t, "n1") // answers /readindex with its applied index, 10
+	t.Run("served locally once caught up", func(t *testing.T) {
+		srv := serve(t, newFake("n2").follower("n1", leader.addr()), Options{})
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=linearizable", "")
+		if a.status != http.StatusOK || a.header.Get(headerServedBy) != "n2" {
+			t.Fatalf("linearizable read on a follower: %s, served by %q", a, a.header.Get(headerServedBy))
+		}
+		var asked bool
+		for _, r := range leader.requests() {
+			asked = asked || r.URL.Path == "/readindex"
+		}
+		if !asked {
+			t.Fatal("the follower did not ask the leader for a read index")
+		}
+	})
+	t.Run("behind the read index: stale=error", func(t *testing.T) {
+		f := newFake("n2").follower("n1", leader.addr())
+		f.applied = 5 // the leader's read index is 10
+		srv := serve(t, f, Options{})
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=linearizable&stale=error&min_index_timeout=10ms", "")
+		wantError(t, a, http.StatusServiceUnavailable, "stale")
+	})
+	t.Run("leader unreachable", func(t *testing.T) {
+		srv := serve(t, newFake("n2").follower("n1", deadAddr(t)), Options{})
+		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", "")
+		wantError(t, a, http.StatusServiceUnavailable, "no_leader")
+	})
 }
