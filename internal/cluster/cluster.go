@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rowboatdb/rowboat/internal/faultproxy"
 )
 
 var (
@@ -74,6 +76,9 @@ type Cluster struct {
 	Nodes []*Node
 	// Args are passed to every node started after they are set.
 	Args []string
+	// Net holds a fault proxy on every directed Raft link when faults are enabled (EnableFaults or
+	// StartWithFaults); nil otherwise.
+	Net *faultproxy.Network
 }
 
 // Node is one rowboatd process and its data directory.
@@ -100,10 +105,33 @@ func New(tb testing.TB) *Cluster {
 	return c
 }
 
+// EnableFaults routes every Raft link between nodes added from now on through its own fault proxy (c.Net):
+// node A dials node B's Raft address through proxy A->B.
+func (c *Cluster) EnableFaults() {
+	if c.Net == nil {
+		c.Net = faultproxy.NewNetwork()
+		c.tb.Cleanup(func() { c.Net.Close() })
+	}
+}
+
+// StartWithFaults is Start with every Raft link behind a fault proxy.
+func StartWithFaults(tb testing.TB, n int, args ...string) *Cluster {
+	tb.Helper()
+	return start(tb, n, true, args)
+}
+
 // Start starts a cluster of n voters (the first bootstraps, the others join it) and waits until all are ready.
 func Start(tb testing.TB, n int, args ...string) *Cluster {
 	tb.Helper()
+	return start(tb, n, false, args)
+}
+
+func start(tb testing.TB, n int, faults bool, args []string) *Cluster {
+	tb.Helper()
 	c := New(tb)
+	if faults {
+		c.EnableFaults()
+	}
 	c.Args = args
 	for i := 0; i < n; i++ {
 		c.Add(true)
@@ -138,8 +166,34 @@ func (c *Cluster) Add(voter bool, args ...string) *Node {
 	nd.args = append(nd.args, c.Args...)
 	nd.args = append(nd.args, args...)
 	c.Nodes = append(c.Nodes, nd)
+	if c.Net != nil {
+		for _, o := range c.Nodes[:len(c.Nodes)-1] {
+			if _, err := c.Net.Link(o.ID, nd.ID, nd.RaftAddr); err != nil {
+				c.tb.Fatal(err)
+			}
+			if _, err := c.Net.Link(nd.ID, o.ID, o.RaftAddr); err != nil {
+				c.tb.Fatal(err)
+			}
+		}
+		for _, o := range c.Nodes {
+			if err := c.Net.WriteDialMap(o.dialMap(), o.ID); err != nil {
+				c.tb.Fatal(err)
+			}
+		}
+	}
 	nd.Start()
 	return nd
+}
+
+func (n *Node) dialMap() string { return filepath.Join(n.c.dir, n.ID+".dialmap") }
+
+// Link returns the fault proxy on the Raft link from -> to (faults must be enabled).
+func (c *Cluster) Link(from, to *Node) *faultproxy.Proxy {
+	c.tb.Helper()
+	if c.Net == nil {
+		c.tb.Fatal("faults are not enabled on this cluster")
+	}
+	return c.Net.Get(from.ID, to.ID)
 }
 
 // StopAll kills every process still running and, if the test failed, prints the tail of every node's log.
@@ -203,6 +257,9 @@ func (n *Node) Start() {
 	fmt.Fprintf(logf, "=== start %s %s\n", n.c.bin, strings.Join(n.args, " "))
 	cmd := exec.Command(n.c.bin, n.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if n.c.Net != nil {
+		cmd.Env = append(os.Environ(), "ROWBOAT_RAFT_DIAL_MAP="+n.dialMap())
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -1,0 +1,84 @@
+package system
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rowboatdb/rowboat/internal/cluster"
+	"github.com/rowboatdb/rowboat/internal/faultproxy"
+)
+
+// tableHash hashes every row of every user table on n, once n has applied index.
+func tableHash(t *testing.T, n *cluster.Node, index uint64) string {
+	t.Helper()
+	h := sha256.New()
+	tables := rows(t, n, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_rowboat\\_%' ESCAPE '\\' ORDER BY name", index)
+	for _, tb := range tables {
+		name := tb[0].(string)
+		fmt.Fprintf(h, "%s\n%v\n", name, rows(t, n, fmt.Sprintf("SELECT * FROM %q ORDER BY rowid", name), index))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// A leader cut off from both followers acknowledges nothing; after the partition heals every node holds the
+// same data.
+func TestPartition_IsolatedLeaderAcknowledgesNothing(t *testing.T) {
+	c := cluster.StartWithFaults(t, 3)
+	old := c.Leader(t, wait)
+	old.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, side TEXT)")
+	c.Net.Isolate(old.ID)
+
+	// Keep writing to the isolated leader while the majority elects a new one and takes writes too.
+	acceptedByOld := 0
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := old.Do(http.MethodPost, "/db/execute?timeout=2s", []any{"INSERT INTO t(side) VALUES('minority')"})
+		if err == nil && r.Status == http.StatusOK {
+			acceptedByOld++
+		}
+	}
+	if acceptedByOld > 0 {
+		t.Errorf("the isolated leader acknowledged %d writes", acceptedByOld)
+	}
+	var next *cluster.Node
+	cluster.Eventually(t, wait, "a leader on the majority side", func() bool {
+		for _, n := range c.Followers(old) {
+			var st struct {
+				Role  string `json:"role"`
+				Ready bool   `json:"ready"`
+			}
+			if n.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready {
+				next = n
+				return true
+			}
+		}
+		return false
+	})
+	for range 10 {
+		next.Execute(t, "", "INSERT INTO t(side) VALUES('majority')")
+	}
+
+	c.Net.HealAll()
+	leader := c.Leader(t, wait)
+	idx := leader.Execute(t, "", "INSERT INTO t(side) VALUES('healed')").RaftIndex
+	want := ""
+	for _, n := range c.Nodes {
+		h := tableHash(t, n, idx)
+		if want != "" && h != want {
+			t.Fatalf("%s's tables hash %s, another node's %s", n.ID, h, want)
+		}
+		want = h
+	}
+	if got := rows(t, old, "SELECT count(*) FROM t WHERE side = 'minority'", idx); got[0][0] != float64(0) {
+		t.Fatalf("minority writes survived: %v", got)
+	}
+}
+
+// lag delays every Raft message from the leader to f, so f applies writes late.
+func lag(c *cluster.Cluster, leader, f *cluster.Node, d time.Duration) {
+	c.Link(leader, f).SetMode(faultproxy.Mode{Delay: d})
+}
