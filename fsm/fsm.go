@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -56,6 +57,8 @@ type Options struct {
 	// database no longer matches the leader's. It must stop the node; it must not return normally. The default
 	// panics.
 	Diverged func(err error)
+	// OnSnapshot and OnRestore, if set, are called after a snapshot was written or installed, with its index.
+	OnSnapshot, OnRestore func(index uint64, took time.Duration)
 }
 
 // FSM is rowboat's state machine. Apply, ApplyBatch, Snapshot and Restore follow raft.FSM's contract (one
@@ -80,6 +83,7 @@ type FSM struct {
 
 	applied     atomic.Uint64
 	appliedTerm atomic.Uint64
+	logBytes    atomic.Int64 // bytes of log entries applied since the last snapshot
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced whenever the applied index moves
@@ -275,6 +279,9 @@ func (f *FSM) Path() string { return f.path }
 // AppliedIndex is the index of the last log entry applied to the database.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
+// LogBytesSinceSnapshot is the size of the log entries applied since the last snapshot began.
+func (f *FSM) LogBytesSinceSnapshot() int64 { return f.logBytes.Load() }
+
 // AppliedTerm is the term of the last log entry applied to the database.
 func (f *FSM) AppliedTerm() uint64 { return f.appliedTerm.Load() }
 
@@ -344,6 +351,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 		last = l
+		f.logBytes.Add(int64(len(l.Data)))
 		if l.Type != raft.LogCommand {
 			continue
 		}

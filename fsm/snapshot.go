@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -36,6 +37,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.logBytes.Store(0)
 	if err := conn.Exec("BEGIN; SELECT count(*) FROM " + metaTable); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("pin snapshot: %w", err)
@@ -51,12 +53,19 @@ type snapshot struct {
 
 // Persist copies the pinned state with the online backup API into a temporary file, then streams it to sink.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	start := time.Now()
 	err := s.f.writeSnapshot(s.conn, sink)
 	if err != nil {
 		sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if s.f.opts.OnSnapshot != nil {
+		s.f.opts.OnSnapshot(s.index, time.Since(start))
+	}
+	return nil
 }
 
 func (s *snapshot) Release() {
@@ -192,12 +201,20 @@ func logicalReaderRow(conn *sqlite3.Conn) func() (uint64, error) {
 // database or the new one.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	start := time.Now()
 	tmp, err := f.receive(rc)
 	if err != nil {
+		f.log.Error("snapshot refused", "err", err)
 		return err
 	}
 	defer os.Remove(tmp)
-	return f.install(tmp)
+	if err := f.install(tmp); err != nil {
+		return err
+	}
+	if f.opts.OnRestore != nil {
+		f.opts.OnRestore(f.applied.Load(), time.Since(start))
+	}
+	return nil
 }
 
 // receive reads a snapshot stream into a checked temporary database file.

@@ -53,6 +53,8 @@ type Store interface {
 	TransferLeadership(ctx context.Context, id string) error
 	Subscribe() ([]node.Event, <-chan node.Event, func())
 	WriteBackup(w io.Writer) (uint64, error)
+	DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error)
+	Load(ctx context.Context, data []byte) (node.LoadResult, error)
 }
 
 // Options tune a Server.
@@ -105,6 +107,7 @@ func New(store Store, opts Options) *Server {
 	m.Post("/db/query", s.handleQuery)
 	m.Post("/db/request", s.handleRequest)
 	m.Get("/db/backup", s.handleBackup)
+	m.Post("/db/load", s.handleLoad)
 	m.Get("/status", s.handleStatus)
 	m.Get("/nodes", s.handleNodes)
 	m.Get("/readyz", s.handleReadyz)
@@ -359,16 +362,60 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 }
 
 // handleBackup serves GET /db/backup: a consistent copy of this node's database as a SQLite file.
+// The copy is written to a buffer first so that a failure is still an HTTP error, not a truncated file.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
-	if f := r.URL.Query().Get("fmt"); f != "" && f != "binary" {
-		s.writeError(w, r, fmt.Errorf("%w: ?fmt=%s is not supported yet (binary only)", errBadRequest, f))
+	var buf bytes.Buffer
+	var idx uint64
+	var err error
+	switch f := r.URL.Query().Get("fmt"); f {
+	case "", "binary":
+		idx, err = s.store.WriteBackup(&buf)
+		w.Header().Set("Content-Type", "application/vnd.sqlite3")
+		w.Header().Set("Content-Disposition", `attachment; filename="rowboat.sqlite"`)
+	case "sql":
+		idx, err = s.store.DumpSQL(&buf)
+		w.Header().Set("Content-Type", "application/sql; charset=utf-8")
+	default:
+		s.writeError(w, r, fmt.Errorf("%w: ?fmt=%s: want binary or sql", errBadRequest, f))
 		return
 	}
-	w.Header().Set("Content-Type", "application/vnd.sqlite3")
-	w.Header().Set("Content-Disposition", `attachment; filename="rowboat.sqlite"`)
-	if _, err := s.store.WriteBackup(w); err != nil {
-		s.log.Error("backup", "err", err)
+	if err != nil {
+		w.Header().Del("Content-Type")
+		w.Header().Del("Content-Disposition")
+		s.writeError(w, r, err)
+		return
 	}
+	s.setPosition(w, idx, s.store.Term())
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	buf.WriteTo(w)
+}
+
+// handleLoad serves POST /db/load: the body (a SQLite database file or SQL text) replaces the database on
+// every node, all or nothing.
+func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	if !s.store.IsLeader() {
+		s.toLeader(ctx, w, r, p, body, true)
+		return
+	}
+	res, err := s.store.Load(ctx, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.setPosition(w, res.Index, s.store.Term())
+	writeJSON(w, http.StatusOK, res, p.pretty)
 }
 
 // readIndexJSON is the answer of GET /readindex.

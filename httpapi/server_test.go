@@ -1180,3 +1180,12 @@ func TestServer_FollowerLinearizableRead(t *testing.T) {
 		wantError(t, a, http.StatusServiceUnavailable, "no_leader")
 	})
 }
+
+func (f *fakeStore) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error) {
+	_, err := w.Write([]byte("BEGIN TRANSACTION;\nCOMMIT;\n"))
+	return f.AppliedIndex(), err
+}
+
+func (f *fakeStore) Load(ctx context.Context, data []byte) (node.LoadResult, error) {
+	return node.LoadResult{Statements: 1, Index: 11}, ctx.Err()
+}

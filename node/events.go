@@ -19,6 +19,8 @@ const (
 	EventMemberRemoved    EventType = "member_removed"
 	EventHeartbeatFailed  EventType = "heartbeat_failed"
 	EventHeartbeatResumed EventType = "heartbeat_resumed"
+	EventSnapshotTaken    EventType = "snapshot_taken"
+	EventSnapshotRestored EventType = "snapshot_installed"
 )
 
 // Event is one thing a node saw happen, with the Raft position at that moment.

@@ -44,6 +44,7 @@ type Config struct {
 	ApplyTimeout       time.Duration // default 10s: how long a write may wait for Raft
 	SnapshotThreshold  uint64        // default 8192
 	SnapshotInterval   time.Duration // default 30s
+	SnapshotLogBytes   int64         // snapshot once this many bytes of log were applied since the last (default 256 MiB)
 	TrailingLogs       uint64        // default 10240
 	MaxBatch           int           // requests per group commit, default 1024
 
@@ -69,6 +70,9 @@ func (c *Config) setDefaults() {
 	def(&c.SnapshotInterval, 30*time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotLogBytes <= 0 {
+		c.SnapshotLogBytes = 256 << 20
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
@@ -149,7 +153,15 @@ func (n *Node) open() (err error) {
 	hl := hclog.New(&hclog.LoggerOptions{
 		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), Output: cfg.LogOutput, JSONFormat: cfg.LogJSON,
 	})
-	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{Logger: cfg.Logger, Diverged: cfg.Diverged}); err != nil {
+	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{
+		Logger: cfg.Logger, Diverged: cfg.Diverged,
+		OnSnapshot: func(index uint64, took time.Duration) {
+			n.events.publish(Event{Type: EventSnapshotTaken, Node: cfg.ID, Index: index, Detail: "took " + took.String()})
+		},
+		OnRestore: func(index uint64, took time.Duration) {
+			n.events.publish(Event{Type: EventSnapshotRestored, Node: cfg.ID, Index: index, Detail: "took " + took.String()})
+		},
+	}); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
@@ -226,7 +238,8 @@ func (n *Node) open() (err error) {
 	n.obsCh = make(chan raft.Observation, 64)
 	n.observer = raft.NewObserver(n.obsCh, false, nil)
 	n.raft.RegisterObserver(n.observer)
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.snapshotBySize()
 	go n.keepLease()
 	go n.watchLeadership()
 	go n.writer()

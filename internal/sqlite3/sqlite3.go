@@ -562,3 +562,24 @@ func goBytes(p uintptr, n int) []byte {
 // cptr turns an address in C memory (allocated by libc or SQLite, never moved by the Go garbage collector)
 // into a pointer.
 func cptr(p uintptr) unsafe.Pointer { return unsafe.Add(nil, p) }
+
+// Complete reports whether sql ends with a complete SQL statement (sqlite3_complete): a semicolon outside
+// quotes, comments and trigger bodies.
+func Complete(sql string) bool {
+	completeMu.Lock()
+	defer completeMu.Unlock()
+	if completeTLS == nil {
+		completeTLS = libc.NewTLS()
+	}
+	z, err := libc.CString(sql)
+	if err != nil {
+		return false
+	}
+	defer libc.Xfree(completeTLS, z)
+	return lib.Xsqlite3_complete(completeTLS, z) != 0
+}
+
+var (
+	completeMu  sync.Mutex
+	completeTLS *libc.TLS
+)
