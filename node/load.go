@@ -98,4 +98,6 @@ func (n *Node) dumpUpload(data []byte) (string, error) {
 }
 
 // DumpSQL writes the database as SQL text.
-func (n *Node) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error) { return n.fsm.DumpSQL(w) }
+func (n *Node) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error) {
+	return n.fsm.DumpSQL(w)
+}
