@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +178,12 @@ func (n *Node) open() (err error) {
 	if err = os.MkdirAll(walDir, 0o755); err != nil {
 		return err
 	}
-	if n.logs, err = raftwal.Open(walDir, raftwal.WithLogger(hl.Named("wal"))); err != nil {
+	if v, _ := strconv.Atoi(os.Getenv(WALSegmentEnv)); v > 0 {
+		n.logs, err = raftwal.Open(walDir, raftwal.WithLogger(hl.Named("wal")), raftwal.WithSegmentSize(v))
+	} else {
+		n.logs, err = raftwal.Open(walDir, raftwal.WithLogger(hl.Named("wal")))
+	}
+	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	logStore, err := raft.NewLogCache(1024, n.logs)

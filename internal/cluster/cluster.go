@@ -76,6 +76,8 @@ type Cluster struct {
 	Nodes []*Node
 	// Args are passed to every node started after they are set.
 	Args []string
+	// Env is added to the environment of every node started after it is set.
+	Env []string
 	// Net holds a fault proxy on every directed Raft link when faults are enabled (EnableFaults or
 	// StartWithFaults); nil otherwise.
 	Net *faultproxy.Network
@@ -257,8 +259,9 @@ func (n *Node) Start() {
 	fmt.Fprintf(logf, "=== start %s %s\n", n.c.bin, strings.Join(n.args, " "))
 	cmd := exec.Command(n.c.bin, n.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), n.c.Env...)
 	if n.c.Net != nil {
-		cmd.Env = append(os.Environ(), "ROWBOAT_RAFT_DIAL_MAP="+n.dialMap())
+		cmd.Env = append(cmd.Env, "ROWBOAT_RAFT_DIAL_MAP="+n.dialMap())
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

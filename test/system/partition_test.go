@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +21,12 @@ func tableHash(t *testing.T, n *cluster.Node, index uint64) string {
 	tables := rows(t, n, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_rowboat\\_%' ESCAPE '\\' ORDER BY name", index)
 	for _, tb := range tables {
 		name := tb[0].(string)
-		fmt.Fprintf(h, "%s\n%v\n", name, rows(t, n, fmt.Sprintf("SELECT * FROM %q ORDER BY rowid", name), index))
+		var lines []string
+		for _, r := range rows(t, n, fmt.Sprintf("SELECT * FROM %q", name), index) {
+			lines = append(lines, fmt.Sprintf("%#v", r))
+		}
+		sort.Strings(lines)
+		fmt.Fprintf(h, "%s\n%s\n", name, strings.Join(lines, "\n"))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

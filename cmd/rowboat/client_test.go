@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeNode is an HTTP server that answers like a rowboat node, as its handler says, and records what it got.
+type fakeNode struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []string // "METHOD /path?query"
+}
+
+func newFakeNode(tb testing.TB, h http.HandlerFunc) *fakeNode {
+	tb.Helper()
+	f := &fakeNode{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.reqs = append(f.reqs, r.Method+" "+r.URL.RequestURI())
+		f.mu.Unlock()
+		h(w, r)
+	}))
+	tb.Cleanup(f.Close)
+	return f
+}
+
+// addr is host:port.
+func (f *fakeNode) addr() string { return strings.TrimPrefix(f.URL, "http://") }
+
+func (f *fakeNode) requests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.reqs...)
+}
+
+// deadAddr is the address of a server that is gone: connections are refused.
+func deadAddr(tb testing.TB) string {
+	tb.Helper()
+	s := httptest.NewServer(http.NotFoundHandler())
+	s.Close()
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+func writeJSONAnswer(w http.ResponseWriter, status int, index uint64, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	if index > 0 {
+		w.Header().Set("X-Rowboat-Index", fmt.Sprint(index))
+		w.Header().Set("X-Rowboat-Served-By", "n1")
+	}
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// okAnswer answers a write with raft_index 7 and a read with one row at index 7.
+func okAnswer(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/db/execute" {
+		writeJSONAnswer(w, 200, 7, `{"results":[{"last_insert_id":1,"rows_affected":1}],"raft_index":7}`)
+		return
+	}
+	writeJSONAnswer(w, 200, 7, `{"results":[{"columns":["x"],"types":["integer"],"values":[[1]]}]}`)
+}
+
+func failWith(status int, code string, retryAfter bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if retryAfter {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeJSONAnswer(w, status, 0, fmt.Sprintf(`{"error":"failed with %s","code":%q}`, code, code))
+	}
+}
+
+// hangUp reads the request and closes the connection without answering: it was delivered, its outcome unknown.
+func hangUp(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+func newTestClient(t *testing.T, hosts ...string) (*Client, *strings.Builder) {
+	t.Helper()
+	notes := &strings.Builder{}
+	c, err := NewClient(strings.Join(hosts, ","), "linearizable", 2*time.Second, notes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, notes
+}
+
+func TestClient_SessionBookmark(t *testing.T) {
+	var mu sync.Mutex
+	answers := []struct {
+		index uint64
+		body  string
+	}{
+		{3, `{"results":[{"columns":["x"],"types":["integer"],"values":[[1]]}]}`},
+		{9, `{"results":[{"last_insert_id":1,"rows_affected":1}],"raft_index":9}`},
+		{5, `{"results":[{"columns":["x"],"types":["integer"],"values":[[1]]}]}`}, // a node behind the bookmark
+		{10, `{"results":[{"error":"UNIQUE constraint failed: t.id"}],"raft_index":10}`},
+		{10, `{"results":[{"columns":["x"],"types":["integer"],"values":[[1]]}]}`},
+	}
+	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		a := answers[0]
+		answers = answers[1:]
+		mu.Unlock()
+		writeJSONAnswer(w, 200, a.index, a.body)
+	})
+	c, _ := newTestClient(t, f.addr())
+	ctx := context.Background()
+	steps := []struct {
+		sql          string
+		wantBookmark uint64
+	}{
+		{"SELECT 1", 3},
+		{"INSERT INTO t VALUES(1)", 9},
+		{"SELECT 1", 9}, // never goes back
+		{"INSERT INTO t VALUES(1)", 10},
+	}
+	for _, st := range steps {
+		if _, err := c.Exec(ctx, st.sql); err != nil {
+			t.Fatalf("%s: %v", st.sql, err)
+		}
+		if got := c.Bookmark(); got != st.wantBookmark {
+			t.Fatalf("after %s: Bookmark() = %d, want %d", st.sql, got, st.wantBookmark)
+		}
+	}
+	c.ResetBookmark()
+	if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"POST /db/request?level=linearizable&timeout=2s",             // no bookmark yet
+		"POST /db/execute?timeout=2s",                                // writes carry none
+		"POST /db/request?level=linearizable&min_index=9&timeout=2s", // the bookmark from the write
+		"POST /db/execute?timeout=2s",
+		"POST /db/request?level=linearizable&timeout=2s", // after reset
+	}
+	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestClient_Failover(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		sql         string
+		first       http.HandlerFunc // nil: the first node refuses connections
+		wantSecond  int              // requests the second node gets
+		wantUnknown bool
+		wantCode    string
+	}{
+		{"read after a refused connection", "SELECT 1", nil, 1, false, ""},
+		{"write after a refused connection", "INSERT INTO t VALUES(1)", nil, 1, false, ""},
+		{"read after a stale 503", "SELECT 1", failWith(503, "stale", true), 1, false, ""},
+		{"read after unknown_outcome", "SELECT 1", failWith(503, "unknown_outcome", true), 1, false, ""},
+		{"read after a hang-up", "SELECT 1", hangUp, 1, false, ""},
+		{"write after no_leader", "INSERT INTO t VALUES(1)", failWith(503, "no_leader", true), 1, false, ""},
+		{"write after not_leader", "DELETE FROM t", failWith(503, "not_leader", true), 1, false, ""},
+		{"write after shutting_down", "UPDATE t SET x = 1", failWith(503, "shutting_down", true), 1, false, ""},
+		{"no write after unknown_outcome", "INSERT INTO t VALUES(1)", failWith(503, "unknown_outcome", true), 0, true, ""},
+		{"no write after a hang-up", "INSERT INTO t VALUES(1)", hangUp, 0, true, ""},
+		{"no write after a timeout", "INSERT INTO t VALUES(1)", failWith(504, "timeout", false), 0, true, ""},
+		{"no WITH after a hang-up", "WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", hangUp, 0, true, ""},
+		{"no read after a 503 without Retry-After", "SELECT 1", failWith(503, "internal", false), 0, false, "internal"},
+		{"no retry after a bad request", "SELECT 1", failWith(400, "bad_request", false), 0, false, "bad_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := deadAddr(t)
+			if tc.first != nil {
+				first = newFakeNode(t, tc.first).addr()
+			}
+			second := newFakeNode(t, okAnswer)
+			c, notes := newTestClient(t, first, second.addr())
+			a, err := c.Exec(context.Background(), tc.sql)
+			if got := len(second.requests()); got != tc.wantSecond {
+				t.Fatalf("second node got %d requests, want %d (err %v)", got, tc.wantSecond, err)
+			}
+			switch {
+			case tc.wantUnknown:
+				if !errors.Is(err, errUnknownOutcome) {
+					t.Fatalf("err = %v, want an unknown outcome", err)
+				}
+			case tc.wantCode != "":
+				var ae *APIError
+				if !errors.As(err, &ae) || ae.Code != tc.wantCode {
+					t.Fatalf("err = %v, want code %s", err, tc.wantCode)
+				}
+				if c.Host() != first {
+					t.Fatalf("Host() = %s after an error that allows no retry, want %s", c.Host(), first)
+				}
+			default:
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.Index != 7 || c.Host() != second.addr() {
+					t.Fatalf("answer at %d from %s, want 7 from %s", a.Index, c.Host(), second.addr())
+				}
+				if !strings.Contains(notes.String(), "trying "+second.addr()) {
+					t.Fatalf("no failover note: %q", notes.String())
+				}
+			}
+		})
+	}
+}
+
+func TestClient_WaitsForANewLeader(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			failWith(503, "no_leader", true)(w, r)
+			return
+		}
+		okAnswer(w, r)
+	})
+	c, _ := newTestClient(t, f.addr())
+	start := time.Now()
+	if _, err := c.Exec(context.Background(), "INSERT INTO t VALUES(1)"); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Fatalf("retried after %s, want Retry-After (1s)", waited)
+	}
+
+	// With no time left for another round, the error comes back at once.
+	always := newFakeNode(t, failWith(503, "no_leader", true))
+	c, _ = newTestClient(t, always.addr())
+	c.timeout = 500 * time.Millisecond
+	_, err := c.Exec(context.Background(), "INSERT INTO t VALUES(1)")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != "no_leader" || len(always.requests()) != 1 {
+		t.Fatalf("err = %v after %d requests, want no_leader after 1", err, len(always.requests()))
+	}
+}
+
+func TestClient_ClusterCalls(t *testing.T) {
+	var body string
+	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/nodes":
+			writeJSONAnswer(w, 200, 0, `{"n2":{"id":"n2","api_addr":"http://b","addr":"rb","voter":true,"reachable":true,"leader":true},
+				"n1":{"id":"n1","api_addr":"http://a","addr":"ra","voter":true,"reachable":false,"leader":false}}`)
+		case "/leader":
+			b, _ := io.ReadAll(r.Body)
+			body = string(b)
+			writeJSONAnswer(w, 200, 0, `{"ok":true,"leader":"n1"}`)
+		}
+	})
+	c, _ := newTestClient(t, f.addr())
+	ns, err := c.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 2 || ns[0].ID != "n1" || ns[1].ID != "n2" || !ns[1].Leader || ns[0].Reachable {
+		t.Fatalf("Nodes() = %+v", ns)
+	}
+	if err := c.TransferLeader(context.Background(), "n3"); err != nil || body != `{"id":"n3"}` {
+		t.Fatalf("TransferLeader: err %v, body %q", err, body)
+	}
+	if err := c.TransferLeader(context.Background(), ""); err != nil || body != "" {
+		t.Fatalf("TransferLeader to any: err %v, body %q", err, body)
+	}
+}
+
+func TestNewClient(t *testing.T) {
+	c, err := NewClient(" 127.0.0.1:4001, http://127.0.0.1:4011/ ,:4021,127.0.0.1:4001", "NONE", time.Second, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(c.Hosts(), ","), "127.0.0.1:4001,127.0.0.1:4011,127.0.0.1:4021"; got != want {
+		t.Fatalf("Hosts() = %s, want %s", got, want)
+	}
+	if c.Host() != "127.0.0.1:4001" || c.Level() != "none" {
+		t.Fatalf("Host() = %s, Level() = %s", c.Host(), c.Level())
+	}
+	if err := c.SetHost("127.0.0.1:4021"); err != nil || c.Host() != "127.0.0.1:4021" || len(c.Hosts()) != 3 {
+		t.Fatalf("SetHost: %v, Host() %s, Hosts() %v", err, c.Host(), c.Hosts())
+	}
+	for _, bad := range []struct{ hosts, level string }{{"", "none"}, {"127.0.0.1:4001", "eventual"}, {"ftp://x:1", "none"}} {
+		if _, err := NewClient(bad.hosts, bad.level, time.Second, io.Discard); err == nil {
+			t.Errorf("NewClient(%q, %q) succeeded", bad.hosts, bad.level)
+		}
+	}
+}
+
+// The shell end to end against a fake node: one-shot arguments, a piped script, exit statuses.
+func TestRun(t *testing.T) {
+	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		var stmts []any
+		json.NewDecoder(r.Body).Decode(&stmts)
+		sql := fmt.Sprint(stmts...)
+		switch {
+		case strings.Contains(sql, "nosuch"):
+			writeJSONAnswer(w, 200, 4, `{"results":[{"error":"no such table: nosuch"}]}`)
+		case strings.Contains(sql, "lost"):
+			failWith(503, "unknown_outcome", true)(w, r)
+		case strings.Contains(sql, "refused"):
+			failWith(400, "not_read_only", false)(w, r)
+		default:
+			okAnswer(w, r)
+		}
+	})
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		stdin      string
+		wantStatus int
+		wantOut    string
+		wantErr    string
+	}{
+		{"one-shot", []string{"INSERT INTO t VALUES(1); SELECT x FROM t", ".session"}, "", 0,
+			"1 row affected, last insert id 1\nx\n-\n1\n(1 row)\nsession bookmark: min_index=7\n", ""},
+		{"one-shot SQL error", []string{"SELECT * FROM nosuch", "SELECT 1"}, "", 1, "x\n-\n1\n(1 row)\n", "Error: no such table: nosuch\n"},
+		{"one-shot request error", []string{"SELECT refused"}, "", 1, "", "Error: failed with not_read_only (not_read_only)\n"},
+		{"unknown outcome", []string{"INSERT INTO lost VALUES(1)"}, "", 1, "",
+			"Warning: the request may or may not have been applied: " + f.addr() +
+				": failed with unknown_outcome (unknown_outcome)\nRead the data to find out before running it again.\n"},
+		{"script", nil, "SELECT\n x FROM t;\n.session\n.level none\nINSERT INTO t\n  VALUES(1)", 0,
+			"x\n-\n1\n(1 row)\nsession bookmark: min_index=7\nlevel: none\n1 row affected, last insert id 1\n", ""},
+		{"script stops at .quit", nil, "SELECT 1;\n.quit\nSELECT 2;\n", 0, "x\n-\n1\n(1 row)\n", ""},
+		{"script with an error", nil, "SELECT * FROM nosuch;\n.nosuch\n", 1, "",
+			"Error: no such table: nosuch\nError: unknown command .nosuch: .help lists them\n"},
+		{"bad flag", []string{"-level", "eventual", "SELECT 1"}, "", 2, "", "rowboat: unknown read level \"eventual\": use none, weak, linearizable, strong, auto\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errw strings.Builder
+			args := append([]string{"-H", f.addr()}, tc.args...)
+			if got := run(args, strings.NewReader(tc.stdin), false, &out, &errw); got != tc.wantStatus {
+				t.Errorf("exit status %d, want %d", got, tc.wantStatus)
+			}
+			if out.String() != tc.wantOut || errw.String() != tc.wantErr {
+				t.Fatalf("stdout:\n%s\nstderr:\n%s\nwant stdout:\n%s\nwant stderr:\n%s", out.String(), errw.String(), tc.wantOut, tc.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const helpText = `SQL statements end with ';' and may span lines. Reads (SELECT, WITH, VALUES, EXPLAIN, PRAGMA) go to
+/db/request at the read level with the session bookmark as min_index; everything else to /db/execute.
+
+.help                  this text
+.status                the node's role, term, leader, commit and applied index, members (and their lag)
+.nodes                 every member: id, HTTP and Raft address, voter, reachable, leader
+.leader                who leads
+.leader <id>           planned failover: hand leadership to node <id>
+.leader transfer       planned failover to the voter the leader picks
+.level [L]             show or set the read level: none, weak, linearizable, strong, auto
+.timer on|off          print how long each statement took, and which node served it at which index
+.tables                list the tables
+.schema [table]        show the CREATE statements (of one table and its indexes and triggers)
+.host [host:port]      show the node in use and the others known, or switch to a node
+.session               show the session bookmark: the highest Raft index seen, sent as min_index on reads
+.session reset         forget the bookmark
+.quit, .exit           leave (so does end of input)
+`
+
+// shell runs statements and dot commands and prints their results. Results go to out; errors, warnings and
+// failover notes to errw.
+type shell struct {
+	c      *Client
+	out    io.Writer
+	errw   io.Writer
+	timer  bool
+	failed bool // some statement or command failed
+	quit   bool
+}
+
+// fail prints a request-level error.
+func (s *shell) fail(err error) {
+	s.failed = true
+	var ae *APIError
+	switch {
+	case errors.Is(err, errUnknownOutcome):
+		fmt.Fprintf(s.errw, "Warning: %v\nRead the data to find out before running it again.\n", err)
+	case errors.As(err, &ae) && ae.Code == "stale" && s.c.Bookmark() > 0:
+		fmt.Fprintf(s.errw, "Error: %v\n(the session bookmark is %d; .session reset forgets it)\n", err, s.c.Bookmark())
+	default:
+		fmt.Fprintf(s.errw, "Error: %v\n", err)
+	}
+}
+
+// sql runs one statement and prints its result.
+func (s *shell) sql(ctx context.Context, stmt string) {
+	start := time.Now()
+	a, err := s.c.Exec(ctx, stmt)
+	elapsed := time.Since(start)
+	switch {
+	case err != nil:
+		s.fail(err)
+	case a.Result.Error != "":
+		s.failed = true
+		fmt.Fprintf(s.errw, "Error: %s\n", a.Result.Error)
+	default:
+		writeResult(s.out, stmt, a.Result, a.Write)
+	}
+	if s.timer {
+		served := ""
+		if a != nil {
+			served = fmt.Sprintf(" (served by %s at index %d)", a.ServedBy, a.Index)
+		}
+		fmt.Fprintf(s.out, "Time: %s%s\n", elapsed.Round(time.Microsecond), served)
+	}
+}
+
+// command runs one dot command.
+func (s *shell) command(ctx context.Context, line string) {
+	f := strings.Fields(line)
+	name, args := f[0], f[1:]
+	var err error
+	switch name {
+	case ".help":
+		fmt.Fprint(s.out, helpText)
+	case ".quit", ".exit":
+		s.quit = true
+	case ".status":
+		err = s.status(ctx)
+	case ".nodes":
+		err = s.nodes(ctx)
+	case ".leader":
+		err = s.leader(ctx, args)
+	case ".level":
+		if len(args) > 0 {
+			err = s.c.SetLevel(args[0])
+		}
+		if err == nil {
+			fmt.Fprintf(s.out, "level: %s\n", s.c.Level())
+		}
+	case ".timer":
+		switch strings.Join(args, " ") {
+		case "on":
+			s.timer = true
+		case "off":
+			s.timer = false
+		default:
+			err = errors.New("usage: .timer on|off")
+		}
+	case ".tables":
+		err = s.tables(ctx)
+	case ".schema":
+		err = s.schema(ctx, args)
+	case ".host":
+		if len(args) > 0 {
+			err = s.c.SetHost(args[0])
+		}
+		if err == nil {
+			fmt.Fprintf(s.out, "host: %s (known: %s)\n", s.c.Host(), strings.Join(s.c.Hosts(), ", "))
+		}
+	case ".session":
+		switch strings.Join(args, " ") {
+		case "":
+		case "reset":
+			s.c.ResetBookmark()
+		default:
+			err = errors.New("usage: .session [reset]")
+		}
+		if err == nil {
+			fmt.Fprintf(s.out, "session bookmark: min_index=%d\n", s.c.Bookmark())
+		}
+	default:
+		err = fmt.Errorf("unknown command %s: .help lists them", name)
+	}
+	if err != nil {
+		s.fail(err)
+	}
+}
+
+func (s *shell) status(ctx context.Context) error {
+	st, err := s.c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	kv := [][2]string{
+		{"id", st.ID},
+		{"role", st.Role},
+		{"term", strconv.FormatUint(st.Term, 10)},
+		{"leader", leaderText(st)},
+		{"commit index", strconv.FormatUint(st.CommitIndex, 10)},
+		{"applied index", strconv.FormatUint(st.AppliedIndex, 10)},
+	}
+	if !st.LastContact.IsZero() {
+		kv = append(kv, [2]string{"last contact", time.Since(st.LastContact).Round(time.Millisecond).String() + " ago"})
+	}
+	ready := "yes"
+	if !st.Ready {
+		ready = "no: " + st.NotReady
+	}
+	kv = append(kv, [2]string{"ready", ready})
+	for _, p := range kv {
+		fmt.Fprintf(s.out, "%-14s %s\n", p[0]+":", p[1])
+	}
+	if len(st.Members) == 0 {
+		return nil
+	}
+	fmt.Fprintln(s.out, "members:")
+	header := []string{"id", "http_addr", "raft_addr", "voter", "leader"}
+	if len(st.MemberLag) > 0 {
+		header = append(header, "reachable", "applied", "lag")
+	}
+	var rows [][]string
+	for _, m := range st.Members {
+		row := []string{m.ID, m.HTTPAddr, m.RaftAddr, yesNo(m.Voter), yesNo(m.Leader)}
+		if len(st.MemberLag) > 0 {
+			row = append(row, "?", "", "")
+			for _, l := range st.MemberLag {
+				if l.ID == m.ID {
+					row[5], row[6], row[7] = yesNo(l.Reachable), strconv.FormatUint(l.AppliedIndex, 10), strconv.FormatUint(l.Lag, 10)
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	writeTable(s.out, header, rows, nil)
+	return nil
+}
+
+func leaderText(st *Status) string {
+	if st.LeaderID == "" {
+		return "none known"
+	}
+	if st.LeaderHTTPAddr == "" {
+		return st.LeaderID
+	}
+	return st.LeaderID + " at " + st.LeaderHTTPAddr
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func (s *shell) nodes(ctx context.Context) error {
+	ns, err := s.c.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	header := []string{"id", "api_addr", "raft_addr", "voter", "reachable", "leader"}
+	withErr := false
+	for _, n := range ns {
+		withErr = withErr || n.Error != ""
+	}
+	if withErr {
+		header = append(header, "error")
+	}
+	rows := make([][]string, len(ns))
+	for i, n := range ns {
+		rows[i] = []string{n.ID, n.APIAddr, n.Addr, yesNo(n.Voter), yesNo(n.Reachable), yesNo(n.Leader)}
+		if withErr {
+			rows[i] = append(rows[i], n.Error)
+		}
+	}
+	writeTable(s.out, header, rows, nil)
+	return nil
+}
+
+// leader shows the leader or, with an argument, asks for a planned failover and waits until the node in use
+// sees the new leader.
+func (s *shell) leader(ctx context.Context, args []string) error {
+	st, err := s.c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		fmt.Fprintf(s.out, "leader: %s (term %d)\n", leaderText(st), st.Term)
+		return nil
+	}
+	if len(args) > 1 {
+		return errors.New("usage: .leader [<id>|transfer]")
+	}
+	target := args[0]
+	if target == "transfer" {
+		target = ""
+	}
+	old := st.LeaderID
+	if err := s.c.TransferLeader(ctx, target); err != nil {
+		return err
+	}
+	// The answer comes from the old leader once it has handed over; wait until the node in use knows.
+	deadline := time.Now().Add(s.c.timeout)
+	for {
+		st, err = s.c.Status(ctx)
+		if err == nil && st.LeaderID != "" && (st.LeaderID == target || target == "" && st.LeaderID != old) {
+			break
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("asked to transfer leadership, but the leader is still %s after %s", leaderText(st), s.c.timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(s.out, "leader: %s (term %d)\n", leaderText(st), st.Term)
+	return nil
+}
+
+// column runs a read whose first column is text and returns it.
+func (s *shell) column(ctx context.Context, sql string, args ...any) ([]string, error) {
+	a, err := s.c.Exec(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	if a.Result.Error != "" {
+		return nil, errors.New(a.Result.Error)
+	}
+	var out []string
+	for _, row := range a.Result.Values {
+		if len(row) > 0 {
+			if v, ok := row[0].(string); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
+
+const userObjects = `name NOT LIKE 'sqlite_%' AND name NOT LIKE '\_rowboat\_%' ESCAPE '\'`
+
+func (s *shell) tables(ctx context.Context) error {
+	names, err := s.column(ctx, `SELECT name FROM sqlite_schema WHERE type='table' AND `+userObjects+` ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		fmt.Fprintln(s.out, n)
+	}
+	return nil
+}
+
+func (s *shell) schema(ctx context.Context, args []string) error {
+	q := `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND ` + userObjects
+	var qargs []any
+	switch len(args) {
+	case 0:
+	case 1:
+		q += ` AND tbl_name = ? COLLATE NOCASE`
+		qargs = append(qargs, args[0])
+	default:
+		return errors.New("usage: .schema [table]")
+	}
+	sqls, err := s.column(ctx, q+` ORDER BY rowid`, qargs...)
+	if err != nil {
+		return err
+	}
+	for _, sql := range sqls {
+		fmt.Fprintln(s.out, sql+";")
+	}
+	return nil
+}

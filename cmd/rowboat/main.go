@@ -1,0 +1,242 @@
+// Command rowboat is rowboat's shell, in the manner of psql and the rqlite shell: it runs SQL statements and
+// dot commands against a rowboat cluster over the HTTP API.
+//
+// It carries a session bookmark: the highest Raft index it has seen (from every answer's X-Rowboat-Index and
+// every write's raft_index), sent as min_index with every read, so that a session always reads its own
+// writes, whichever node answers. Given several nodes, it moves to the next one when a node cannot serve,
+// and resends a write only when the failure proves that nothing was applied.
+//
+// It imports nothing of rowboat's: it talks to the HTTP API only.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const usage = `Usage: rowboat [-H host:port[,host:port...]] [-level L] [-timeout D] [SQL or .command ...]
+
+With arguments, rowboat runs each SQL statement (an argument may hold several, separated by ';') or dot
+command in turn and exits, with status 1 if any failed. Without, it reads statements ending in ';' from
+standard input: an interactive shell on a terminal (.help lists the dot commands), a script from a pipe
+(exit status 1 if any statement failed).
+
+Every read carries the session bookmark, the highest Raft index the shell has seen, as min_index: the
+session reads its own writes whichever node answers. Given several nodes, the shell moves on to the next
+when one cannot serve, and resends a write only when the failure proves that nothing was applied.
+
+  -H host:port[,...]  the nodes to talk to; the first is used until it fails (default 127.0.0.1:4001)
+  -level L            read level: none, weak, linearizable, strong or auto (default linearizable)
+  -timeout D          how long the server may take over one request, and how long the shell keeps
+                      retrying through a leader change (default 10s)
+
+Examples:
+  rowboat -H 127.0.0.1:4001,127.0.0.1:4011 "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"
+  rowboat -H 127.0.0.1:4011 "INSERT INTO t(v) VALUES('x'); SELECT * FROM t"
+  echo "SELECT count(*) FROM t;" | rowboat -level none
+  rowboat -H 127.0.0.1:4001 .status .nodes
+`
+
+func main() {
+	terminal := false
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		terminal = true
+	}
+	os.Exit(run(os.Args[1:], os.Stdin, terminal, os.Stdout, os.Stderr))
+}
+
+// run runs the command and returns its exit status: 0 success, 1 a failed statement or command (in one-shot
+// and script mode), 2 bad usage.
+func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rowboat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	hosts := fs.String("H", "127.0.0.1:4001", "")
+	level := fs.String("level", "linearizable", "")
+	timeout := fs.Duration("timeout", 10*time.Second, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	c, err := NewClient(*hosts, *level, *timeout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "rowboat: %v\n", err)
+		return 2
+	}
+	sh := &shell{c: c, out: stdout, errw: stderr}
+	if terminal && fs.NArg() == 0 {
+		sh.interactive(stdin)
+		return 0
+	}
+	// The first Ctrl-C cancels the statement running (a write then gets its "may or may not have been
+	// applied" warning) and ends the run; a second one kills the process, as usual.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	if fs.NArg() > 0 {
+		sh.oneShot(ctx, fs.Args())
+	} else {
+		sh.script(ctx, stdin)
+	}
+	if sh.failed || ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+// oneShot runs each argument: a dot command, or SQL holding one or more statements.
+func (s *shell) oneShot(ctx context.Context, args []string) {
+	for _, arg := range args {
+		if strings.HasPrefix(strings.TrimSpace(arg), ".") {
+			s.command(ctx, strings.TrimSpace(arg))
+		} else {
+			stmts, rest := splitStatements(arg)
+			if rest != "" {
+				stmts = append(stmts, trimStatement(rest)) // the last statement needs no ';'
+			}
+			for _, st := range stmts {
+				if ctx.Err() != nil {
+					break
+				}
+				s.sql(ctx, st)
+			}
+		}
+		if s.quit || ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// script runs what a pipe or file brings, without prompts, until its end, .quit or an interrupt.
+func (s *shell) script(ctx context.Context, in io.Reader) { s.read(ctx, in, nil) }
+
+// interactive runs a terminal session with prompts. Ctrl-C cancels the statement running or, between
+// statements, drops the lines of an unfinished one, instead of leaving; .quit or Ctrl-D leaves.
+func (s *shell) interactive(in io.Reader) {
+	t := &terminal{out: s.out}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+	go func() {
+		for range sig {
+			t.interrupt()
+		}
+	}()
+	s.read(context.Background(), in, t)
+	if !s.quit {
+		fmt.Fprintln(s.out) // Ctrl-D left the cursor after the prompt
+	}
+}
+
+// terminal is the state an interactive session shares with its Ctrl-C handler.
+type terminal struct {
+	out     io.Writer
+	mu      sync.Mutex
+	cancel  context.CancelFunc // of the running statement; nil between statements
+	cleared bool               // Ctrl-C between statements: drop the lines typed so far
+	primary string             // the prompt of a new statement
+}
+
+func (t *terminal) prompt(p, primary string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.primary = primary
+	fmt.Fprint(t.out, p)
+}
+
+func (t *terminal) interrupt() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cancel != nil {
+		t.cancel()
+		return
+	}
+	t.cleared = true
+	fmt.Fprint(t.out, "\n"+t.primary)
+}
+
+// takeCleared reports (once) whether Ctrl-C was pressed between statements.
+func (t *terminal) takeCleared() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.cleared
+	t.cleared = false
+	return c
+}
+
+// begin gives a statement a context that Ctrl-C cancels; done must be called when it ends.
+func (t *terminal) begin(parent context.Context) (ctx context.Context, done func()) {
+	ctx, cancel := context.WithCancel(parent)
+	t.mu.Lock()
+	t.cancel = cancel
+	t.mu.Unlock()
+	return ctx, func() {
+		t.mu.Lock()
+		t.cancel = nil
+		t.mu.Unlock()
+		cancel()
+	}
+}
+
+// read is the input loop: a line that starts with '.' outside a statement is a dot command; other lines
+// accumulate until a ';' ends a statement. t is nil when the input is not a terminal: no prompts.
+func (s *shell) read(ctx context.Context, in io.Reader, t *terminal) {
+	r := bufio.NewReader(in)
+	buf := ""
+	exec := func(f func(ctx context.Context)) {
+		if t == nil {
+			f(ctx)
+			return
+		}
+		sctx, done := t.begin(ctx)
+		defer done()
+		f(sctx)
+	}
+	for !s.quit && ctx.Err() == nil {
+		if t != nil {
+			host := s.c.Host()
+			p := host + "> "
+			if buf != "" {
+				p = strings.Repeat(" ", max(0, len(host)-3)) + "...> "
+			}
+			t.prompt(p, host+"> ")
+		}
+		line, err := r.ReadString('\n')
+		if t != nil && t.takeCleared() {
+			buf = ""
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if buf == "" && strings.HasPrefix(strings.TrimSpace(line), ".") {
+			exec(func(ctx context.Context) { s.command(ctx, strings.TrimSpace(line)) })
+		} else if line != "" {
+			var stmts []string
+			stmts, buf = splitStatements(buf + line)
+			for _, st := range stmts {
+				if s.quit || ctx.Err() != nil {
+					return
+				}
+				exec(func(ctx context.Context) { s.sql(ctx, st) })
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if buf != "" && !s.quit && ctx.Err() == nil { // the last statement of a script needs no ';'
+		exec(func(ctx context.Context) { s.sql(ctx, trimStatement(buf)) })
+	}
+}
