@@ -247,7 +247,35 @@ func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.leaderOnly(w, r, body, func(ctx context.Context) error { return s.store.TransferLeadership(ctx, req.ID) })
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	if !s.store.IsLeader() {
+		s.toLeader(ctx, w, r, p, body, true)
+		return
+	}
+	old := s.store.ID()
+	if err := s.store.TransferLeadership(ctx, req.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Answer with the new leader once this node has heard of it (bounded by the request's timeout).
+	newID := ""
+	for ctx.Err() == nil {
+		if id, _ := s.store.Leader(); id != "" && id != old {
+			newID = id
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "previous_leader": old, "leader": newID}, false)
 }
 
 // handleEvents serves GET /events as Server-Sent Events: the recent events (after Last-Event-ID, if sent),

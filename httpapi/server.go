@@ -55,6 +55,7 @@ type Store interface {
 	WriteBackup(w io.Writer) (uint64, error)
 	DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error)
 	Load(ctx context.Context, data []byte) (node.LoadResult, error)
+	Snapshot() error
 }
 
 // Options tune a Server.
@@ -117,6 +118,7 @@ func New(store Store, opts Options) *Server {
 	m.Post("/leader", s.handleLeader)
 	m.Get("/events", s.handleEvents)
 	m.Get("/readindex", s.handleReadIndex)
+	m.Post("/snapshot", s.handleSnapshot)
 	m.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path))
 	})
@@ -286,7 +288,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 // handleRequest then executes) anything that turns out to write.
 func allReads(stmts []logical.Statement) bool {
 	for _, st := range stmts {
-		sql := strings.TrimLeft(st.SQL, " \t\r\n(")
+		sql := skipSpaceAndComments(st.SQL)
 		end := strings.IndexFunc(sql, func(c rune) bool { return !unicode.IsLetter(c) }) // "VALUES(1)", "SELECT*"
 		if end < 0 {
 			end = len(sql)
@@ -298,6 +300,29 @@ func allReads(stmts []logical.Statement) bool {
 		}
 	}
 	return true
+}
+
+// skipSpaceAndComments drops leading whitespace, "(", and SQL comments.
+func skipSpaceAndComments(sql string) string {
+	for {
+		sql = strings.TrimLeft(sql, " \t\r\n(")
+		switch {
+		case strings.HasPrefix(sql, "--"):
+			i := strings.IndexByte(sql, '\n')
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+1:]
+		case strings.HasPrefix(sql, "/*"):
+			i := strings.Index(sql[2:], "*/")
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+4:]
+		default:
+			return sql
+		}
+	}
 }
 
 // toLeader forwards the request to the leader, or answers 307 with ?redirect.
@@ -475,4 +500,15 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read index from the leader: %w", err)
 	}
 	return ri.Index, nil
+}
+
+// handleSnapshot serves POST /snapshot: this node takes a snapshot now and compacts its log.
+func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if err := s.store.Snapshot(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": s.store.ID(), "applied_index": s.store.AppliedIndex(),
+		"seconds": time.Since(start).Seconds()}, false)
 }

@@ -700,7 +700,7 @@ func TestAllReads(t *testing.T) {
 		{"DELETE FROM t", false},
 		{"CREATE TABLE t(x)", false},
 		{"SELECTED", false},
-		{"-- comment\nSELECT 1", false},
+		{"-- comment\nSELECT 1", true}, {"/* c */ SELECT 1", true}, {"-- c\nINSERT INTO t VALUES(1)", false},
 		{"", false},
 	} {
 		stmts := []logical.Statement{{SQL: tc.sql}}
@@ -1189,3 +1189,5 @@ func (f *fakeStore) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, 
 func (f *fakeStore) Load(ctx context.Context, data []byte) (node.LoadResult, error) {
 	return node.LoadResult{Statements: 1, Index: 11}, ctx.Err()
 }
+
+func (f *fakeStore) Snapshot() error { return nil }

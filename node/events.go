@@ -88,6 +88,7 @@ func (n *Node) Subscribe() (recent []Event, ch <-chan Event, cancel func()) {
 // observe turns Raft observations into events.
 func (n *Node) observe() {
 	defer n.wg.Done()
+	failing := map[string]bool{} // peers whose heartbeats are failing: report the change, not every retry
 	for {
 		select {
 		case <-n.stop:
@@ -105,9 +106,16 @@ func (n *Node) observe() {
 					e.Type = EventMemberRemoved
 				}
 			case raft.FailedHeartbeatObservation:
+				if failing[string(d.PeerID)] {
+					continue
+				}
+				failing[string(d.PeerID)] = true
 				e.Type, e.Peer = EventHeartbeatFailed, string(d.PeerID)
-				e.Detail = "last contact " + d.LastContact.Format(time.RFC3339Nano)
 			case raft.ResumedHeartbeatObservation:
+				if !failing[string(d.PeerID)] {
+					continue
+				}
+				delete(failing, string(d.PeerID))
 				e.Type, e.Peer = EventHeartbeatResumed, string(d.PeerID)
 			default:
 				continue
