@@ -2,6 +2,7 @@ package node
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,7 +26,7 @@ const (
 
 // Event is one thing a node saw happen, with the Raft position at that moment.
 type Event struct {
-	Seq    uint64    `json:"seq"`
+	Seq    uint64    `json:"seq"` // numbered by the hub that records it
 	Time   time.Time `json:"time"`
 	Type   EventType `json:"type"`
 	Node   string    `json:"node"`             // the node reporting it
@@ -37,53 +38,44 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"` //
 }
 
-// eventHub keeps the last events and fans new ones out to subscribers.
-type eventHub struct {
-	mu   sync.Mutex
-	seq  uint64
-	ring []Event
-	max  int
-	subs map[chan Event]struct{}
+// eventSink hands events to one consumer (package failover's hub) without ever blocking the node: when the
+// consumer falls behind, events are dropped and counted.
+type eventSink struct {
+	ch      chan Event
+	dropped atomic.Uint64
+	closed  atomic.Bool
+	mu      sync.Mutex
 }
 
-func newEventHub(max int) *eventHub {
-	return &eventHub{max: max, subs: make(map[chan Event]struct{})}
-}
+func newEventSink(size int) *eventSink { return &eventSink{ch: make(chan Event, size)} }
 
-func (h *eventHub) publish(e Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.seq++
-	e.Seq = h.seq
+func (s *eventSink) publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	h.ring = append(h.ring, e)
-	if len(h.ring) > h.max {
-		h.ring = h.ring[len(h.ring)-h.max:]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return
 	}
-	for ch := range h.subs {
-		select {
-		case ch <- e:
-		default: // a slow subscriber misses events rather than stalling the node; Seq shows the gap
-		}
+	select {
+	case s.ch <- e:
+	default:
+		s.dropped.Add(1)
 	}
 }
 
-// Subscribe returns the recent events and a channel of new ones; cancel ends the subscription.
-func (n *Node) Subscribe() (recent []Event, ch <-chan Event, cancel func()) {
-	h := n.events
-	c := make(chan Event, 256)
-	h.mu.Lock()
-	recent = append([]Event(nil), h.ring...)
-	h.subs[c] = struct{}{}
-	h.mu.Unlock()
-	return recent, c, func() {
-		h.mu.Lock()
-		delete(h.subs, c)
-		h.mu.Unlock()
+func (s *eventSink) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed.Swap(true) {
+		close(s.ch)
 	}
 }
+
+// Events delivers this node's events in order; the channel closes when the node stops. Events are dropped
+// (never blocking the node) when nobody reads them.
+func (n *Node) Events() <-chan Event { return n.events.ch }
 
 // observe turns Raft observations into events.
 func (n *Node) observe() {

@@ -120,7 +120,7 @@ type Node struct {
 
 	observer *raft.Observer
 	obsCh    chan raft.Observation
-	events   *eventHub
+	events   *eventSink
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -138,7 +138,7 @@ func Open(cfg Config) (*Node, error) {
 		log:     cfg.Logger.With("component", "node", "id", cfg.ID),
 		queue:   make(chan *writeOp, 4*cfg.MaxBatch),
 		stop:    make(chan struct{}),
-		events:  newEventHub(256),
+		events:  newEventSink(1024),
 		started: time.Now(),
 	}
 	if err := n.open(); err != nil {
@@ -291,6 +291,7 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		n.closeResources()
+		n.events.close()
 		n.log.Info("node stopped")
 	})
 	return err

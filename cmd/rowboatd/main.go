@@ -24,11 +24,18 @@ import (
 	"time"
 
 	"github.com/rowboatdb/rowboat/config"
+	"github.com/rowboatdb/rowboat/failover"
 	"github.com/rowboatdb/rowboat/httpapi"
 	"github.com/rowboatdb/rowboat/node"
 )
 
-var _ httpapi.Store = (*node.Node)(nil)
+// store is what the HTTP API serves: the node, with the failover hub's event stream.
+type store struct {
+	*node.Node
+	*failover.Hub
+}
+
+var _ httpapi.Store = store{}
 
 func main() {
 	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
@@ -86,7 +93,8 @@ func run(cfg config.Config) error {
 		ln.Close()
 		return err
 	}
-	api := httpapi.New(n, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout})
+	hub := failover.NewHub(n, 512)
+	api := httpapi.New(store{n, hub}, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -1,8 +1,11 @@
 package system
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,4 +191,61 @@ func TestFailover_SIGTERMLeaderUnderLoad(t *testing.T) {
 	l.waitOKs(t, 50, wait)
 	acked, idx := l.finish(t)
 	checkAcked(t, c, acked, idx)
+}
+
+// GET /events shows a failover as it happens: the survivors report losing the leader, electing a new one, and
+// how long they had none.
+func TestFailover_EventsStream(t *testing.T) {
+	c := cluster.Start(t, 3)
+	old := c.Leader(t, wait)
+	watcher := c.Followers(old)[0]
+	req, _ := http.NewRequest(http.MethodGet, watcher.URL()+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	old.Kill()
+	killed := time.Now()
+	deadline := time.After(wait)
+	seen := map[string]string{}
+	for seen["leader_found"] == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the event stream ended")
+			}
+			if data, ok := strings.CutPrefix(l, "data: "); ok {
+				var e struct {
+					Type   string `json:"type"`
+					Leader string `json:"leader"`
+					Detail string `json:"detail"`
+					Time   time.Time
+				}
+				if err := json.Unmarshal([]byte(data), &e); err != nil {
+					t.Fatalf("bad event %q: %v", data, err)
+				}
+				if e.Time.After(killed) {
+					seen[e.Type] = e.Leader + " " + e.Detail
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no leader_found event after the kill; saw %v", seen)
+		}
+	}
+	if _, ok := seen["leader_lost"]; !ok {
+		t.Errorf("no leader_lost event: %v", seen)
+	}
+	t.Logf("events after kill -9 of %s: %v", old.ID, seen)
 }
