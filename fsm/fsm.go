@@ -459,7 +459,8 @@ func (f *FSM) Execute(ctx context.Context, reqs []logical.Request) ([][]logical.
 }
 
 // Query runs read-only statements on a read connection, all against one consistent state, and returns their
-// results with the applied index of that state. Writes are refused per statement (logical.ErrNotReadOnly).
+// results with the applied index of that state (for a lone statement, a lower bound of it: the state may
+// include entries applied while the read began). Writes are refused per statement (logical.ErrNotReadOnly).
 func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -473,15 +474,20 @@ func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.R
 		return nil, 0, ctx.Err()
 	}
 	defer func() { f.readers <- r }()
+	// Applies only move forward, so the index loaded before the read is a lower bound of the state it sees;
+	// ReadTx replaces it with the exact index when it runs a transaction.
+	before := f.applied.Load()
 	results, meta, err := r.r.ReadTx(ctx, `SELECT v FROM `+metaTable+` WHERE k = 'applied_index'`, stmts)
 	if err != nil {
 		return nil, 0, err
 	}
-	var idx int64
+	idx := before
 	if len(meta) > 0 {
-		idx, _ = meta[0].(int64)
+		if v, ok := meta[0].(int64); ok {
+			idx = uint64(v)
+		}
 	}
-	return results, uint64(idx), nil
+	return results, idx, nil
 }
 
 // errWriter remembers the first write error.

@@ -369,7 +369,9 @@ func (n *Node) Ready() (bool, string) {
 	if commit == 0 {
 		return false, "waiting for the leader's commit index"
 	}
-	if applied := n.raft.AppliedIndex(); applied < commit {
+	// The database's own applied index, not Raft's: Raft counts entries as applied once they are queued for
+	// the FSM, and on restart it feeds the FSM entries its database already holds.
+	if applied := n.fsm.AppliedIndex(); applied < commit {
 		return false, fmt.Sprintf("catching up: applied index %d, commit index %d", applied, commit)
 	}
 	return true, ""

@@ -272,6 +272,7 @@ func joinNode(t *testing.T, c *cluster.Cluster, voter bool, n int, fillIdx uint6
 // restartNode stops a follower gracefully and times its start to ready.
 func restartNode(t *testing.T, nd *cluster.Node, n int, fillIdx uint64) joinResult {
 	nd.Stop()
+	snapIdx := latestSnapshotIndex(nd)
 	before := len(nd.Log())
 	start := time.Now()
 	nd.Start()
@@ -286,8 +287,9 @@ func restartNode(t *testing.T, nd *cluster.Node, n int, fillIdx uint64) joinResu
 	if m := regexp.MustCompile(`msg="node started".*applied_index=(\d+)`).FindStringSubmatch(log); m != nil {
 		applied, _ = strconv.ParseInt(m[1], 10, 64)
 	}
-	t.Logf("restarted follower %s: ready in %.2fs; restored a snapshot: %v; applied_index in \"node started\": %d (fill ended at %d)",
-		nd.ID, j.seconds, j.snapshot, applied, fillIdx)
+	t.Logf("restarted follower %s: ready in %.2fs; restored a snapshot: %v; applied_index in \"node started\": %d (fill ended at %d); "+
+		"its own latest snapshot before the restart: index %d (Raft re-reads the log after it, the FSM skips what it has)",
+		nd.ID, j.seconds, j.snapshot, applied, fillIdx, snapIdx)
 	if j.snapshot {
 		finding(t, "restarted follower %s restored a snapshot instead of reopening its database", nd.ID)
 	}
@@ -321,6 +323,7 @@ func timeToReady(t *testing.T, nd *cluster.Node, start time.Time, n int, kind st
 		}
 	}()
 	reasons := map[string]int{}
+	var firstReason, lastReason string
 	for {
 		if time.Since(start) > readyLimit {
 			j.seconds = -1
@@ -341,6 +344,10 @@ func timeToReady(t *testing.T, nd *cluster.Node, start time.Time, n int, kind st
 			var e struct{ Error string }
 			json.Unmarshal(r.Body, &e)
 			reasons[regexp.MustCompile(`\d+`).ReplaceAllString(e.Error, "N")]++
+			if firstReason == "" {
+				firstReason = e.Error
+			}
+			lastReason = e.Error
 		} else {
 			reasons["(no answer)"]++
 		}
@@ -371,7 +378,7 @@ func timeToReady(t *testing.T, nd *cluster.Node, start time.Time, n int, kind st
 		j.allRows = atReadyRead // the read right after the first 200 saw all rows before the sampler did
 	}
 	j.partialBefore, j.partialAfter, j.torn = s.partialBefore, s.partialAfter, s.torn
-	t.Logf("%s %s: /readyz 503 reasons while waiting: %v", kind, nd.ID, reasons)
+	t.Logf("%s %s: /readyz 503 reasons while waiting: %v (first %q, last %q)", kind, nd.ID, reasons, firstReason, lastReason)
 	t.Logf("%s %s: level=none count samples: %s", kind, nd.ID, s.summary())
 	if errText != "" || cnt != int64(n) {
 		finding(t, "%s %s: /readyz answered 200 at +%.2fs but a level=none read right after saw %q (want %d rows); all rows visible only at +%.2fs",
@@ -677,6 +684,22 @@ func latestSnapshotSize(nd *cluster.Node) int64 {
 		}
 	}
 	return fileSize(newest)
+}
+
+// latestSnapshotIndex is the index of the newest snapshot in nd's data directory (0 if none); snapshot
+// directories are named term-index-time.
+func latestSnapshotIndex(nd *cluster.Node) uint64 {
+	m, _ := filepath.Glob(filepath.Join(nd.DataDir, "raft", "snapshots", "*", "meta.json"))
+	var best uint64
+	for _, p := range m {
+		parts := strings.Split(filepath.Base(filepath.Dir(p)), "-")
+		if len(parts) == 3 && !strings.HasSuffix(parts[2], ".tmp") {
+			if i, err := strconv.ParseUint(parts[1], 10, 64); err == nil && i > best {
+				best = i
+			}
+		}
+	}
+	return best
 }
 
 func dirSize(dir string) int64 {
