@@ -389,9 +389,22 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 // handleBackup serves GET /db/backup: a consistent copy of this node's database as a SQLite file.
 // The copy is written to a buffer first so that a failure is still an HTTP error, not a truncated file.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if p.read.MinIndex > 0 { // a session's backup includes its own writes
+		ctx, cancel := s.context(r, p)
+		err := s.store.WaitApplied(ctx, p.read.MinIndex)
+		cancel()
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: applied index %d has not reached min_index %d", followerread.ErrStale, s.store.AppliedIndex(), p.read.MinIndex))
+			return
+		}
+	}
 	var buf bytes.Buffer
 	var idx uint64
-	var err error
 	switch f := r.URL.Query().Get("fmt"); f {
 	case "", "binary":
 		idx, err = s.store.WriteBackup(&buf)

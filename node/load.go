@@ -35,7 +35,8 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 		return LoadResult{}, n.notLeaderErr()
 	}
 	text := string(data)
-	if bytes.HasPrefix(data, sqliteHeader) {
+	file := bytes.HasPrefix(data, sqliteHeader)
+	if file {
 		var err error
 		if text, err = n.dumpUpload(data); err != nil {
 			return LoadResult{}, err
@@ -47,7 +48,7 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 			stmts = append(stmts, logical.Statement{SQL: s})
 		}
 	}
-	if len(stmts) == 0 {
+	if len(stmts) == 0 && !file { // an empty database file is a valid load: it empties the database
 		return LoadResult{}, fmt.Errorf("%w: nothing to load: the body holds no SQL statement and is not a SQLite database", ErrBadRequest)
 	}
 	drops, err := n.fsm.DropAllSQL(ctx)

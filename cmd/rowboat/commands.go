@@ -26,6 +26,8 @@ const helpText = `SQL statements end with ';' and may span lines. Reads (SELECT,
 .host [host:port]      show the node in use and the others known, or switch to a node
 .session               show the session bookmark: the highest Raft index seen, sent as min_index on reads
 .session reset         forget the bookmark
+.backup FILE [sql]     download the database as a SQLite file (or, with sql, a SQL dump)
+.load FILE             replace the whole database with a SQLite file or SQL dump, on every node (shows progress)
 .quit, .exit           leave (so does end of input)
 `
 
@@ -120,6 +122,10 @@ func (s *shell) command(ctx context.Context, line string) {
 		if err == nil {
 			fmt.Fprintf(s.out, "host: %s (known: %s)\n", s.c.Host(), strings.Join(s.c.Hosts(), ", "))
 		}
+	case ".backup":
+		err = s.backup(ctx, args)
+	case ".load":
+		err = s.load(ctx, args)
 	case ".session":
 		switch strings.Join(args, " ") {
 		case "":

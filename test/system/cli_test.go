@@ -183,3 +183,33 @@ func TestCLI(t *testing.T) {
 		}
 	})
 }
+
+// .backup and .load round-trip the database through files; .load reports progress.
+func TestCLI_BackupAndLoad(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "rowboat")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/rowboatdb/rowboat/cmd/rowboat").CombinedOutput(); err != nil {
+		t.Fatalf("go build rowboat: %v\n%s", err, out)
+	}
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	filled := leader.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000) INSERT INTO t(v) SELECT randomblob(500) FROM n").RaftIndex
+	rows(t, c.Nodes[1], "SELECT 1", filled) // the node backed up from has the rows
+	dir := t.TempDir()
+	for _, format := range []string{"", "sql"} {
+		file := filepath.Join(dir, "backup"+format)
+		args := []string{"-H", c.Nodes[1].HTTPAddr, ".backup " + file + " " + format}
+		if out, errOut, status := cliRun(t, bin, "", args...); status != 0 || !strings.Contains(out, "backed up") {
+			t.Fatalf(".backup %s: %d %q %q", format, status, out, errOut)
+		}
+		idx := leader.Execute(t, "", "DELETE FROM t").RaftIndex
+		rows(t, c.Nodes[2], "SELECT 1", idx)
+		out, errOut, status := cliRun(t, bin, "", "-H", c.Nodes[2].HTTPAddr, ".load "+file, "SELECT count(*) FROM t")
+		if status != 0 || !strings.Contains(out, "loaded") || !strings.Contains(out, "2000") {
+			t.Fatalf(".load %s: %d %q %q", format, status, out, errOut)
+		}
+		if !strings.Contains(errOut, "uploading") {
+			t.Errorf(".load showed no progress: %q", errOut)
+		}
+	}
+}
