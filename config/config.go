@@ -74,7 +74,7 @@ func Default() Config {
 		Voter:              true,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      10 * time.Millisecond,
 		ApplyTimeout:       10 * time.Second,
 		SnapshotThreshold:  8192,

@@ -53,6 +53,8 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadConns is the number of read-only query connections (default 4).
 	ReadConns int
+	// NoForeignKeys turns off enforcement of foreign-key constraints on client writes (on by default).
+	NoForeignKeys bool
 	// Diverged is called on the goroutine applying the log when an entry cannot be applied exactly: the
 	// database no longer matches the leader's. It must stop the node; it must not return normally. The default
 	// panics.
@@ -148,6 +150,11 @@ func (f *FSM) openConns() (err error) {
 	}
 	if f.capturer, err = logical.NewCapturer(f.capDB); err != nil {
 		return err
+	}
+	if f.opts.NoForeignKeys {
+		if err = f.capturer.SetForeignKeys(false); err != nil {
+			return err
+		}
 	}
 	f.readers = make(chan *reader, f.opts.ReadConns)
 	for range f.opts.ReadConns {

@@ -232,3 +232,18 @@ func TestFSM_WaitApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFSM_ForeignKeys(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		f, err := Open(t.TempDir(), Options{NoForeignKeys: off, Diverged: func(err error) { t.Errorf("diverged: %v", err) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, f, 1, "CREATE TABLE p(id INTEGER PRIMARY KEY)", "CREATE TABLE c(p INTEGER REFERENCES p(id))")
+		res := write(t, f, 2, "INSERT INTO c VALUES(42)")
+		if enforced := res[0].Error != ""; enforced == off {
+			t.Errorf("NoForeignKeys=%v: insert of an orphan gave %+v", off, res[0])
+		}
+		f.Close()
+	}
+}

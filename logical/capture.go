@@ -105,6 +105,17 @@ func NewCapturer(conn *sqlite3.Conn) (*Capturer, error) {
 	return c, nil
 }
 
+// SetForeignKeys turns enforcement of foreign-key constraints on (the default) or off for the statements
+// the Capturer executes. (Replicas never enforce them: they apply what the leader allowed.)
+func (c *Capturer) SetForeignKeys(on bool) error {
+	c.internal = true
+	defer func() { c.internal = false }()
+	if on {
+		return c.conn.Exec("PRAGMA foreign_keys = ON")
+	}
+	return c.conn.Exec("PRAGMA foreign_keys = OFF")
+}
+
 // Close releases the prepared statements and removes the hooks. It does not close the connection.
 func (c *Capturer) Close() error {
 	c.conn.SetPreUpdateHook(nil)

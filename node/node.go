@@ -40,7 +40,7 @@ type Config struct {
 
 	HeartbeatTimeout   time.Duration // default 500ms
 	ElectionTimeout    time.Duration // default 500ms
-	LeaderLeaseTimeout time.Duration // default 250ms
+	LeaderLeaseTimeout time.Duration // default 500ms
 	CommitTimeout      time.Duration // default 10ms
 	ApplyTimeout       time.Duration // default 10s: how long a write may wait for Raft
 	SnapshotThreshold  uint64        // default 8192
@@ -48,6 +48,7 @@ type Config struct {
 	SnapshotLogBytes   int64         // snapshot once this many bytes of log were applied since the last (default 256 MiB)
 	TrailingLogs       uint64        // default 10240
 	MaxBatch           int           // requests per group commit, default 1024
+	NoForeignKeys      bool          // do not enforce foreign-key constraints on client writes
 
 	Logger    *slog.Logger
 	LogOutput io.Writer // Raft's log output (default os.Stderr)
@@ -65,7 +66,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.HeartbeatTimeout, 500*time.Millisecond)
 	def(&c.ElectionTimeout, 500*time.Millisecond)
-	def(&c.LeaderLeaseTimeout, 250*time.Millisecond)
+	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
 	def(&c.CommitTimeout, 10*time.Millisecond)
 	def(&c.ApplyTimeout, 10*time.Second)
 	def(&c.SnapshotInterval, 30*time.Second)
@@ -155,7 +156,7 @@ func (n *Node) open() (err error) {
 		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), Output: cfg.LogOutput, JSONFormat: cfg.LogJSON,
 	})
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{
-		Logger: cfg.Logger, Diverged: cfg.Diverged,
+		Logger: cfg.Logger, Diverged: cfg.Diverged, NoForeignKeys: cfg.NoForeignKeys,
 		OnSnapshot: func(index uint64, took time.Duration) {
 			n.events.publish(Event{Type: EventSnapshotTaken, Node: cfg.ID, Index: index, Detail: "took " + took.String()})
 		},

@@ -82,8 +82,8 @@ func run(cfg config.Config) error {
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, CommitTimeout: cfg.CommitTimeout, ApplyTimeout: cfg.ApplyTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
-		SnapshotLogBytes: cfg.SnapshotLogBytes,
-		MaxBatch:         cfg.MaxBatch, Logger: log, LogOutput: os.Stderr, LogLevel: cfg.LogLevel, LogJSON: cfg.LogFormat == "json",
+		SnapshotLogBytes: cfg.SnapshotLogBytes, NoForeignKeys: !cfg.ForeignKeys,
+		MaxBatch: cfg.MaxBatch, Logger: log, LogOutput: os.Stderr, LogLevel: cfg.LogLevel, LogJSON: cfg.LogFormat == "json",
 		Diverged: func(err error) {
 			log.Error("FATAL: this node's database has diverged from the cluster; stopping. Remove its data directory and rejoin it to rebuild it from the leader.", "err", err)
 			os.Exit(3)

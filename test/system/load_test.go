@@ -155,3 +155,24 @@ func checkAcked(t *testing.T, c *cluster.Cluster, acked map[[2]int]bool, index u
 		ref = got
 	}
 }
+
+// writeRetry executes stmts on the current leader, retrying through leader changes (only for tests whose
+// checks do not depend on a retried write running once).
+func writeRetry(t *testing.T, c *cluster.Cluster, stmts ...any) uint64 {
+	t.Helper()
+	var idx uint64
+	cluster.Eventually(t, wait, "a write to succeed", func() bool {
+		leader := c.Leader(t, wait)
+		r, err := leader.Do(http.MethodPost, "/db/execute", stmts)
+		if err != nil || r.Status != http.StatusOK {
+			return false
+		}
+		var d cluster.DataResponse
+		if r.JSON(&d) != nil {
+			return false
+		}
+		idx = d.RaftIndex
+		return true
+	})
+	return idx
+}

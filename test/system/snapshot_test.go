@@ -33,8 +33,9 @@ func TestSnapshot_FollowerCatchesUpBySnapshot(t *testing.T) {
 	c.Link(f, leader).SetMode(faultproxy.Mode{BlackHole: true})
 	var idx uint64
 	for i := range 600 {
-		idx = leader.Execute(t, "", []any{"INSERT INTO t(v) VALUES(randomblob(?))", 100 + i%50}).RaftIndex
+		idx = writeRetry(t, c, []any{"INSERT INTO t(v) VALUES(randomblob(?))", 100 + i%50})
 	}
+	leader = c.Leader(t, wait)
 	cluster.Eventually(t, wait, "the leader to snapshot and compact", func() bool {
 		return strings.Contains(leader.Log(), "snapshot complete") || strings.Contains(leader.Log(), "compacting logs")
 	})
