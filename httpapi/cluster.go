@@ -164,11 +164,26 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ok, why := s.store.Ready()
-	if _, sync := r.URL.Query()["sync"]; sync && ok {
+	_, sync := r.URL.Query()["sync"]
+	// A follower's own commit index is capped at the end of its local log, so while it is still fetching the
+	// log it can look caught up. Until it has really caught up once (and on every ?sync), compare with the
+	// leader's commit index instead.
+	if ok && !s.store.IsLeader() && (sync || !s.caughtUp.Load()) {
 		ctx, cancel := s.context(r, p)
 		defer cancel()
-		if err := s.store.WaitApplied(ctx, s.store.Status().CommitIndex); err != nil {
-			ok, why = false, "not caught up: "+err.Error()
+		idx, err := s.leaderReadIndex(ctx)
+		switch {
+		case err != nil:
+			ok, why = false, "cannot get the leader's commit index: "+err.Error()
+		case sync:
+			if err := s.store.WaitApplied(ctx, idx); err != nil {
+				ok, why = false, fmt.Sprintf("not caught up with the leader's commit index %d: %v", idx, err)
+			}
+		case s.store.AppliedIndex() < idx:
+			ok, why = false, fmt.Sprintf("catching up: applied index %d, the leader's commit index %d", s.store.AppliedIndex(), idx)
+		}
+		if ok {
+			s.caughtUp.Store(true)
 		}
 	}
 	if !ok {

@@ -18,6 +18,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -77,6 +78,8 @@ type Server struct {
 	router followerread.Router
 	client *http.Client
 	mux    *chi.Mux
+
+	caughtUp atomic.Bool // this node has reached the leader's commit index at least once (see handleReadyz)
 }
 
 // New builds the API over store.

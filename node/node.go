@@ -117,6 +117,7 @@ type Node struct {
 	leaseStart   atomic.Int64
 	started      time.Time
 	transferring atomic.Bool // a planned leadership transfer is draining writes
+	caughtUp     atomic.Bool // the database has reached the commit index at least once since start
 	busy         sync.Mutex  // held by the writer while a batch is executing or in flight
 
 	observer *raft.Observer
@@ -371,12 +372,22 @@ func (n *Node) Ready() (bool, string) {
 		return false, "waiting for the leader's commit index"
 	}
 	// The database's own applied index, not Raft's: Raft counts entries as applied once they are queued for
-	// the FSM, and on restart it feeds the FSM entries its database already holds.
-	if applied := n.fsm.AppliedIndex(); applied < commit {
-		return false, fmt.Sprintf("catching up: applied index %d, commit index %d", applied, commit)
+	// the FSM, and on restart it feeds the FSM entries its database already holds. A node becomes ready once
+	// it has caught up; after that, the few entries in flight under write load do not make it unready (a load
+	// balancer would eject every follower at every write), falling far behind does.
+	applied := n.fsm.AppliedIndex()
+	if applied >= commit {
+		n.caughtUp.Store(true)
+		return true, ""
 	}
-	return true, ""
+	if n.caughtUp.Load() && commit-applied <= readyLag {
+		return true, ""
+	}
+	return false, fmt.Sprintf("catching up: applied index %d, commit index %d", applied, commit)
 }
+
+// readyLag is how many entries a node that has caught up once may trail the commit index and stay ready.
+const readyLag = 1000
 
 // stopping returns a context cancelled when the node stops.
 func (n *Node) stopping(parent context.Context) (context.Context, context.CancelFunc) {
