@@ -56,7 +56,7 @@ func TestDefault(t *testing.T) {
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      10 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
 		ApplyTimeout:       10 * time.Second,
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   30 * time.Second,

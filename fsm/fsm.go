@@ -173,7 +173,7 @@ func (f *FSM) openConns() (err error) {
 }
 
 func openRW(path string) (*sqlite3.Conn, error) {
-	c, err := sqlite3.Open(path, sqlite3.OpenReadWrite|sqlite3.OpenCreate)
+	c, err := sqlite3.OpenVFS(path, sqlite3.OpenReadWrite|sqlite3.OpenCreate, sqlite3.ProcessExclusive)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func openRW(path string) (*sqlite3.Conn, error) {
 }
 
 func openRO(path string) (*sqlite3.Conn, error) {
-	c, err := sqlite3.Open(path, sqlite3.OpenReadOnly)
+	c, err := sqlite3.OpenVFS(path, sqlite3.OpenReadOnly, sqlite3.ProcessExclusive)
 	if err != nil {
 		return nil, err
 	}

@@ -351,8 +351,11 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		if err := c.run(c.spReq); err != nil {
-			return nil, nil, fmt.Errorf("savepoint: %w", err)
+		// Every statement has a savepoint of its own; a request needs one only to be undone as a whole.
+		if req.Transaction {
+			if err := c.run(c.spReq); err != nil {
+				return nil, nil, fmt.Errorf("savepoint: %w", err)
+			}
 		}
 		mark := len(c.items)
 		res := make([]Result, 0, len(req.Statements))
@@ -387,13 +390,24 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 			}
 			c.items = c.items[:mark]
 		}
-		if err := c.run(c.releaseReq); err != nil {
-			return nil, nil, fmt.Errorf("release request: %w", err)
+		if req.Transaction {
+			if err := c.run(c.releaseReq); err != nil {
+				return nil, nil, fmt.Errorf("release request: %w", err)
+			}
 		}
 		results[ri] = res
 	}
 	// Opening a savepoint makes FTS5 (and FTS3/4) write the terms they hold in memory to their shadow tables,
-	// where the hook sees them.
+	// where the hook sees them. (Each statement's savepoint flushed the statements before it.)
+	c.internal = true
+	virtual, err := c.schema.hasVirtual()
+	c.internal = false
+	if err != nil {
+		return nil, nil, fmt.Errorf("flush: %w", err)
+	}
+	if !virtual && !ddl {
+		return results, nil, nil
+	}
 	if err := c.run(c.spFlush); err != nil {
 		return nil, nil, fmt.Errorf("flush: %w", err)
 	}

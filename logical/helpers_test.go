@@ -13,7 +13,7 @@ import (
 // openDB opens (creating) a WAL database for a test and closes it at cleanup.
 func openDB(tb testing.TB, path string) *sqlite3.Conn {
 	tb.Helper()
-	c, err := sqlite3.Open(path, 0)
+	c, err := sqlite3.OpenVFS(path, 0, sqlite3.ProcessExclusive) // as package fsm opens its database
 	if err != nil {
 		tb.Fatalf("open %s: %v", path, err)
 	}

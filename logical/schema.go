@@ -27,10 +27,12 @@ type schema struct {
 	cols    *sqlite3.Stmt // SELECT name, pk, hidden FROM pragma_table_xinfo(?1, 'main')
 	wr      *sqlite3.Stmt // SELECT wr FROM pragma_table_list(?1, 'main')
 	ver     *sqlite3.Stmt // PRAGMA main.schema_version
+	virt    *sqlite3.Stmt // whether the main schema has a virtual table
+	virtual int8          // cached answer of virt: -1 unknown, 0 no, 1 yes
 }
 
 func newSchema(conn *sqlite3.Conn) (*schema, error) {
-	s := &schema{conn: conn, tables: make(map[string]*table), version: -1}
+	s := &schema{conn: conn, tables: make(map[string]*table), version: -1, virtual: -1}
 	var err error
 	if s.cols, err = prepareOne(conn, "SELECT name, pk, hidden FROM pragma_table_xinfo(?1, 'main') ORDER BY cid"); err != nil {
 		return nil, err
@@ -43,11 +45,15 @@ func newSchema(conn *sqlite3.Conn) (*schema, error) {
 		s.close()
 		return nil, err
 	}
+	if s.virt, err = prepareOne(conn, "SELECT EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%')"); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
 }
 
 func (s *schema) close() {
-	for _, st := range []*sqlite3.Stmt{s.cols, s.wr, s.ver} {
+	for _, st := range []*sqlite3.Stmt{s.cols, s.wr, s.ver, s.virt} {
 		st.Close()
 	}
 }
@@ -56,6 +62,20 @@ func (s *schema) close() {
 func (s *schema) invalidate() {
 	clear(s.tables)
 	s.version = -1
+	s.virtual = -1
+}
+
+// hasVirtual reports whether the main schema holds a virtual table (FTS keeps state in memory that only a
+// savepoint flushes to its shadow tables).
+func (s *schema) hasVirtual() (bool, error) {
+	if s.virtual < 0 {
+		defer s.virt.Reset()
+		if _, err := s.virt.Step(); err != nil {
+			return true, err
+		}
+		s.virtual = int8(s.virt.ColumnInt64(0))
+	}
+	return s.virtual == 1, nil
 }
 
 // check invalidates the cache if the schema changed since it was filled. It reports whether it did.
@@ -74,6 +94,7 @@ func (s *schema) check() (bool, error) {
 	}
 	clear(s.tables)
 	s.version = v
+	s.virtual = -1
 	return true, nil
 }
 

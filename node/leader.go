@@ -92,10 +92,13 @@ func (n *Node) HasLease() bool {
 		return false
 	}
 	lease := time.Duration(float64(n.cfg.HeartbeatTimeout) * leaseFraction)
-	return time.Since(n.started)-time.Duration(n.leaseStart.Load()) < lease
+	now := time.Since(n.started)
+	n.leaseUsed.Store(int64(now))
+	return now-time.Duration(n.leaseStart.Load()) < lease
 }
 
-// keepLease renews the lease while this node leads, so weak reads on an active leader rarely wait for it.
+// keepLease renews the lease while this node leads and serves weak reads, so they rarely wait for a
+// confirmation; an idle leader spends nothing on it.
 func (n *Node) keepLease() {
 	defer n.wg.Done()
 	t := time.NewTicker(time.Duration(float64(n.cfg.HeartbeatTimeout) * leaseFraction / 3))
@@ -105,7 +108,7 @@ func (n *Node) keepLease() {
 		case <-n.stop:
 			return
 		case <-t.C:
-			if n.IsLeader() {
+			if n.IsLeader() && time.Since(n.started)-time.Duration(n.leaseUsed.Load()) < time.Second {
 				n.verifyLeader()
 			}
 		}

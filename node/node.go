@@ -41,7 +41,7 @@ type Config struct {
 	HeartbeatTimeout   time.Duration // default 500ms
 	ElectionTimeout    time.Duration // default 500ms
 	LeaderLeaseTimeout time.Duration // default 500ms
-	CommitTimeout      time.Duration // default 10ms
+	CommitTimeout      time.Duration // default 20ms
 	ApplyTimeout       time.Duration // default 10s: how long a write may wait for Raft
 	SnapshotThreshold  uint64        // default 8192
 	SnapshotInterval   time.Duration // default 30s
@@ -67,7 +67,7 @@ func (c *Config) setDefaults() {
 	def(&c.HeartbeatTimeout, 500*time.Millisecond)
 	def(&c.ElectionTimeout, 500*time.Millisecond)
 	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
-	def(&c.CommitTimeout, 10*time.Millisecond)
+	def(&c.CommitTimeout, 20*time.Millisecond)
 	def(&c.ApplyTimeout, 10*time.Second)
 	def(&c.SnapshotInterval, 30*time.Second)
 	if c.SnapshotThreshold == 0 {
@@ -115,6 +115,7 @@ type Node struct {
 	// out after it. Level weak reads need an unexpired lease, so a leader that was paused or cut off does not
 	// serve stale reads after it resumes.
 	leaseStart   atomic.Int64
+	leaseUsed    atomic.Int64 // when (as leaseStart) a read last asked for the lease
 	started      time.Time
 	transferring atomic.Bool // a planned leadership transfer is draining writes
 	caughtUp     atomic.Bool // the database has reached the commit index at least once since start

@@ -99,8 +99,17 @@ type Conn struct {
 	cbPanic    any       // a panic recovered inside a callback, re-raised after the C call returns
 }
 
-// Open opens the database at path. flags of 0 mean OpenReadWrite|OpenCreate.
-func Open(path string, flags OpenFlags) (*Conn, error) {
+// Open opens the database at path with the default VFS. flags of 0 mean OpenReadWrite|OpenCreate.
+func Open(path string, flags OpenFlags) (*Conn, error) { return OpenVFS(path, flags, "") }
+
+// ProcessExclusive names SQLite's "unix-excl" VFS: the database file is locked exclusively by this process
+// (other processes cannot open it), and in WAL mode the connections of this process share the wal-index in
+// heap memory instead of locking a shared-memory file with fcntl on every transaction. Measured here it
+// halves the cost of a one-row transaction; every connection to one file must use it.
+const ProcessExclusive = "unix-excl"
+
+// OpenVFS is Open with a named VFS ("" for the default).
+func OpenVFS(path string, flags OpenFlags, vfs string) (*Conn, error) {
 	if flags == 0 {
 		flags = OpenReadWrite | OpenCreate
 	}
@@ -120,7 +129,15 @@ func Open(path string, flags OpenFlags) (*Conn, error) {
 		return nil, err
 	}
 	*(*uintptr)(cptr(c.ppVal)) = 0
-	rc := lib.Xsqlite3_open_v2(c.tls, zPath, c.ppVal, int32(flags)|lib.SQLITE_OPEN_NOMUTEX, 0)
+	var zVfs uintptr
+	if vfs != "" {
+		if zVfs, err = libc.CString(vfs); err != nil {
+			c.free()
+			return nil, err
+		}
+		defer libc.Xfree(c.tls, zVfs)
+	}
+	rc := lib.Xsqlite3_open_v2(c.tls, zPath, c.ppVal, int32(flags)|lib.SQLITE_OPEN_NOMUTEX, zVfs)
 	c.db = *(*uintptr)(cptr(c.ppVal))
 	if rc != lib.SQLITE_OK {
 		var err error = &Error{Code: int(rc) & 0xff, ExtendedCode: int(rc), Msg: c.errstr(rc)}
