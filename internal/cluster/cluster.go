@@ -89,9 +89,11 @@ var (
 
 // Cluster is a set of rowboatd processes started by one test.
 type Cluster struct {
-	tb    testing.TB
-	bin   string
-	dir   string
+	tb  testing.TB
+	bin string
+	dir string
+	mu  sync.Mutex // guards Nodes against Add while other goroutines look (use All there)
+	// Nodes are the nodes in the order they were added. Goroutines other than the test's own should use All.
 	Nodes []*Node
 	// Args are passed to every node started after they are set.
 	Args []string
@@ -186,7 +188,9 @@ func (c *Cluster) Add(voter bool, args ...string) *Node {
 	}
 	nd.args = append(nd.args, c.Args...)
 	nd.args = append(nd.args, args...)
+	c.mu.Lock()
 	c.Nodes = append(c.Nodes, nd)
+	c.mu.Unlock()
 	if c.Net != nil {
 		for _, o := range c.Nodes[:len(c.Nodes)-1] {
 			if _, err := c.Net.Link(o.ID, nd.ID, nd.RaftAddr); err != nil {
@@ -217,13 +221,20 @@ func (c *Cluster) Link(from, to *Node) *faultproxy.Proxy {
 	return c.Net.Get(from.ID, to.ID)
 }
 
+// All returns the nodes added so far; safe while another goroutine adds one.
+func (c *Cluster) All() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.Nodes...)
+}
+
 // StopAll kills every process still running and, if the test failed, prints the tail of every node's log.
 func (c *Cluster) StopAll() {
-	for _, nd := range c.Nodes {
+	for _, nd := range c.All() {
 		nd.Kill()
 	}
 	if c.tb.Failed() {
-		for _, nd := range c.Nodes {
+		for _, nd := range c.All() {
 			c.tb.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, nd.LogTail(40))
 		}
 	}
@@ -234,7 +245,7 @@ func (c *Cluster) Leader(tb testing.TB, timeout time.Duration) *Node {
 	tb.Helper()
 	var found *Node
 	Eventually(tb, timeout, "a leader", func() bool {
-		for _, nd := range c.Nodes {
+		for _, nd := range c.All() {
 			if !nd.Running() {
 				continue
 			}
@@ -255,7 +266,7 @@ func (c *Cluster) Leader(tb testing.TB, timeout time.Duration) *Node {
 // Followers returns the running nodes other than leader.
 func (c *Cluster) Followers(leader *Node) []*Node {
 	var out []*Node
-	for _, nd := range c.Nodes {
+	for _, nd := range c.All() {
 		if nd != leader && nd.Running() {
 			out = append(out, nd)
 		}

@@ -73,7 +73,7 @@ func (l *load) client(id int) {
 // try sends one insert to a random running node; code is "" on success.
 func (l *load) try(client, seq int) (uint64, string) {
 	var nodes []*cluster.Node
-	for _, n := range l.c.Nodes {
+	for _, n := range l.c.All() {
 		if n.Running() {
 			nodes = append(nodes, n)
 		}
