@@ -18,23 +18,12 @@ import (
 // every row (rowboat's own tables excluded), in one transaction. It reads one consistent state and returns
 // its applied index.
 func (f *FSM) DumpSQL(w io.Writer) (uint64, error) {
-	f.mu.RLock()
-	if f.closed {
-		f.mu.RUnlock()
-		return 0, ErrClosed
-	}
-	conn, err := openRO(f.path)
-	f.mu.RUnlock()
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	idx, err := logicalReaderRow(conn)()
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Exec("ROLLBACK")
-	return idx, Dump(conn, w)
+	var idx uint64
+	err := f.withPinnedState(func(conn *sqlite3.Conn, index uint64) error {
+		idx = index
+		return Dump(conn, w)
+	})
+	return idx, err
 }
 
 // DumpFile writes the SQLite database file at path as SQL text (see DumpSQL).

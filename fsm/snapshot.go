@@ -145,54 +145,54 @@ func (f *FSM) backupTo(src *sqlite3.Conn) (string, error) {
 // WriteBackup writes a consistent copy of the database as a plain SQLite file to w, and returns the applied
 // index of the copy.
 func (f *FSM) WriteBackup(w io.Writer) (uint64, error) {
+	var idx uint64
+	err := f.withPinnedState(func(conn *sqlite3.Conn, index uint64) error {
+		idx = index
+		tmp, err := f.backupTo(conn)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+		file, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		_, err = io.Copy(w, file)
+		return err
+	})
+	return idx, err
+}
+
+// withPinnedState runs fn on a connection of its own holding a read transaction, with the applied index of
+// the state that transaction sees.
+func (f *FSM) withPinnedState(fn func(conn *sqlite3.Conn, index uint64) error) error {
 	f.mu.RLock()
 	if f.closed {
 		f.mu.RUnlock()
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	conn, err := openRO(f.path)
 	f.mu.RUnlock()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer conn.Close()
-	r := logicalReaderRow(conn)
-	idx, err := r()
-	if err != nil {
-		return 0, err
+	if err := conn.Exec("BEGIN"); err != nil {
+		return err
 	}
 	defer conn.Exec("ROLLBACK")
-	tmp, err := f.backupTo(conn)
+	s, _, err := conn.Prepare(`SELECT v FROM ` + metaTable + ` WHERE k = 'applied_index'`)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer os.Remove(tmp)
-	file, err := os.Open(tmp)
+	_, err = s.Step()
+	idx, _ := s.Column(0).(int64)
+	s.Close()
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer file.Close()
-	_, err = io.Copy(w, file)
-	return idx, err
-}
-
-// logicalReaderRow opens a read transaction on conn and returns a function reading the applied index in it.
-func logicalReaderRow(conn *sqlite3.Conn) func() (uint64, error) {
-	return func() (uint64, error) {
-		if err := conn.Exec("BEGIN"); err != nil {
-			return 0, err
-		}
-		s, _, err := conn.Prepare(`SELECT v FROM ` + metaTable + ` WHERE k = 'applied_index'`)
-		if err != nil {
-			return 0, err
-		}
-		defer s.Close()
-		if _, err := s.Step(); err != nil {
-			return 0, err
-		}
-		idx, _ := s.Column(0).(int64)
-		return uint64(idx), nil
-	}
+	return fn(conn, uint64(idx))
 }
 
 // Restore replaces the database with the snapshot in rc. The snapshot is written to a temporary file and

@@ -158,24 +158,36 @@ func (s *Server) setPosition(w http.ResponseWriter, index, term uint64) {
 	h.Set(headerServedBy, s.store.ID())
 }
 
+// request is a data request read and parsed: its options, its raw body (kept for forwarding) and statements.
+type request struct {
+	p     params
+	body  []byte
+	stmts []logical.Statement
+}
+
+// readRequest parses the options and the body, with parse turning the body into statements (nil: the body is
+// kept but not parsed). A failure has been answered when ok is false.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, parse func(*http.Request, []byte) ([]logical.Statement, error)) (req request, ok bool) {
+	var err error
+	if req.p, err = parseParams(r); err == nil {
+		if req.body, err = readBody(r); err == nil && parse != nil {
+			req.stmts, err = parse(r, req.body)
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return req, false
+	}
+	return req, true
+}
+
+func bodyStatements(_ *http.Request, body []byte) ([]logical.Statement, error) { return parseStatements(body) }
+
 // handleExecute serves POST /db/execute: writes, executed by the leader.
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if req, ok := s.readRequest(w, r, bodyStatements); ok {
+		s.execute(w, r, req.p, req.body, req.stmts)
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	stmts, err := parseStatements(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.execute(w, r, p, body, stmts)
 }
 
 func (s *Server) execute(w http.ResponseWriter, r *http.Request, p params, body []byte, stmts []logical.Statement) {
@@ -207,22 +219,11 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, p params, body 
 
 // handleQuery serves GET and POST /db/query: reads at the requested level.
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readRequest(w, r, queryStatements)
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	stmts, err := queryStatements(r, body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.query(w, r, p, body, stmts, false); err != nil {
+	if err := s.query(w, r, req.p, req.body, req.stmts, false); err != nil {
 		s.writeError(w, r, err)
 	}
 }
@@ -259,21 +260,11 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []
 // served as a query at its level; any write sends the whole request to the leader's write path (which
 // returns rows for the statements that read).
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readRequest(w, r, bodyStatements)
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	stmts, err := parseStatements(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	p, body, stmts := req.p, req.body, req.stmts
 	if allReads(stmts) {
 		err := s.query(w, r, p, body, stmts, true)
 		if err == nil {
@@ -434,16 +425,11 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 // handleLoad serves POST /db/load: the body (a SQLite database file or SQL text) replaces the database on
 // every node, all or nothing.
 func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.readRequest(w, r, nil)
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	p, body := req.p, req.body
 	ctx, cancel := s.context(r, p)
 	defer cancel()
 	if !s.store.IsLeader() {

@@ -243,9 +243,16 @@ func (c *Cluster) StopAll() {
 // Leader polls until one running node reports that it leads, and returns it.
 func (c *Cluster) Leader(tb testing.TB, timeout time.Duration) *Node {
 	tb.Helper()
+	return LeaderAmong(tb, timeout, c.All())
+}
+
+// LeaderAmong polls until one of nodes (running ones) reports that it leads and is ready, and returns it. Use
+// it to ignore a node that may still believe it leads (a paused or isolated old leader).
+func LeaderAmong(tb testing.TB, timeout time.Duration, nodes []*Node) *Node {
+	tb.Helper()
 	var found *Node
 	Eventually(tb, timeout, "a leader", func() bool {
-		for _, nd := range c.All() {
+		for _, nd := range nodes {
 			if !nd.Running() {
 				continue
 			}

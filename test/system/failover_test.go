@@ -77,20 +77,7 @@ func TestFailover_PausedLeader(t *testing.T) {
 	old.Execute(t, "", "CREATE TABLE kv(k TEXT PRIMARY KEY, v INTEGER)", "INSERT INTO kv VALUES('x', 0)")
 	old.Pause()
 	defer old.Resume()
-	var next *cluster.Node
-	cluster.Eventually(t, wait, "a new leader", func() bool {
-		for _, n := range c.Followers(old) {
-			var st struct {
-				Role  string `json:"role"`
-				Ready bool   `json:"ready"`
-			}
-			if n.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready {
-				next = n
-				return true
-			}
-		}
-		return false
-	})
+	next := cluster.LeaderAmong(t, wait, c.Followers(old))
 	d := next.Execute(t, "", "UPDATE kv SET v = 1 WHERE k = 'x'")
 	if d.Results[0].RowsAffected != 1 {
 		t.Fatalf("update on the new leader: %+v", d)

@@ -51,20 +51,7 @@ func TestPartition_IsolatedLeaderAcknowledgesNothing(t *testing.T) {
 	if acceptedByOld > 0 {
 		t.Errorf("the isolated leader acknowledged %d writes", acceptedByOld)
 	}
-	var next *cluster.Node
-	cluster.Eventually(t, wait, "a leader on the majority side", func() bool {
-		for _, n := range c.Followers(old) {
-			var st struct {
-				Role  string `json:"role"`
-				Ready bool   `json:"ready"`
-			}
-			if n.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready {
-				next = n
-				return true
-			}
-		}
-		return false
-	})
+	next := cluster.LeaderAmong(t, wait, c.Followers(old))
 	for range 10 {
 		next.Execute(t, "", "INSERT INTO t(side) VALUES('majority')")
 	}
