@@ -181,7 +181,9 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, parse func(
 	return req, true
 }
 
-func bodyStatements(_ *http.Request, body []byte) ([]logical.Statement, error) { return parseStatements(body) }
+func bodyStatements(_ *http.Request, body []byte) ([]logical.Statement, error) {
+	return parseStatements(body)
+}
 
 // handleExecute serves POST /db/execute: writes, executed by the leader.
 func (s *Server) handleExecute(w http.ResponseWriter, r *http.Request) {
