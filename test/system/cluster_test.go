@@ -2,9 +2,11 @@ package system
 
 import (
 	"fmt"
+	"os/exec"
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,3 +204,26 @@ func TestCluster_NonDeterministicSQL(t *testing.T) {
 }
 
 func regexpMatch(s, re string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// A second rowboatd on a data dir in use stops at once with a clear error instead of waiting or corrupting.
+func TestCluster_DataDirInUse(t *testing.T) {
+	c := cluster.Start(t, 1)
+	n := c.Nodes[0]
+	cmd := exec.Command(cluster.Binary(t), "--id", "other", "--data-dir", n.DataDir,
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t)), "--raft-addr", fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t)))
+	done := make(chan []byte, 1)
+	go func() {
+		out, _ := cmd.CombinedOutput()
+		done <- out
+	}()
+	select {
+	case out := <-done:
+		if !strings.Contains(string(out), "in use by another process") || cmd.ProcessState.ExitCode() == 0 {
+			t.Fatalf("exit %d, output:\n%s", cmd.ProcessState.ExitCode(), out)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("a second rowboatd on the same data dir did not stop")
+	}
+	n.Execute(t, "", "CREATE TABLE still_fine(x)")
+}
