@@ -1,0 +1,166 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// openNode starts an in-process node with short timeouts; the first one (bootstrap) forms a cluster.
+func openNode(tb testing.TB, id string, bootstrap bool) *Node {
+	tb.Helper()
+	n, err := Open(Config{
+		ID: id, RaftAddr: freeAddr(tb), HTTPAdvertise: id + ":http", DataDir: tb.TempDir(), Bootstrap: bootstrap,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
+		Diverged: func(err error) { tb.Errorf("%s diverged: %v", id, err) },
+	})
+	if err != nil {
+		tb.Fatalf("open %s: %v", id, err)
+	}
+	tb.Cleanup(func() { n.Close() })
+	return n
+}
+
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func exec1(tb testing.TB, n *Node, sql string, args ...any) WriteResult {
+	tb.Helper()
+	res, err := n.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: sql, Args: args}}})
+	if err != nil {
+		tb.Fatalf("execute %q on %s: %v", sql, n.ID(), err)
+	}
+	if res.Results[0].Error != "" {
+		tb.Fatalf("execute %q on %s: %s", sql, n.ID(), res.Results[0].Error)
+	}
+	return res
+}
+
+func TestNode_SingleNode(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	w := exec1(t, n, "INSERT INTO t(v) VALUES(?)", "x")
+	if w.Index == 0 || w.Results[0].LastInsertID != 1 {
+		t.Fatalf("write result %+v", w)
+	}
+	idx, err := n.ReadIndex(context.Background())
+	if err != nil || idx < w.Index {
+		t.Fatalf("ReadIndex = %d, %v; want >= %d", idx, err, w.Index)
+	}
+	if !n.HasLease() {
+		t.Fatal("no lease right after a confirmed read index")
+	}
+	res, at, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT v FROM t"}})
+	if err != nil || at < w.Index || res[0].Rows[0][0] != "x" {
+		t.Fatalf("query: %+v at %d, %v", res, at, err)
+	}
+	if ok, why := n.Ready(); !ok {
+		t.Fatalf("not ready: %s", why)
+	}
+	if m := n.FSM().Members()["n1"]; m.HTTPAddr != "n1:http" {
+		t.Fatalf("own metadata not recorded: %+v", m)
+	}
+}
+
+func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
+	n1 := openNode(t, "n1", true)
+	waitFor(t, "leadership", n1.IsLeader)
+	nodes := []*Node{n1}
+	for i := 2; i <= 3; i++ {
+		n := openNode(t, fmt.Sprintf("n%d", i), false)
+		if err := n1.Join(context.Background(), JoinRequest{ID: n.ID(), RaftAddr: string(n.transport.LocalAddr()), HTTPAddr: n.ID() + ":http", Voter: true}); err != nil {
+			t.Fatalf("join %s: %v", n.ID(), err)
+		}
+		nodes = append(nodes, n)
+	}
+	// Joining again with the same identity is a no-op.
+	if err := n1.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: string(nodes[1].transport.LocalAddr()), HTTPAddr: "n2:http", Voter: true}); err != nil {
+		t.Fatalf("rejoin: %v", err)
+	}
+	w := exec1(t, n1, "CREATE TABLE t(x)")
+	for _, n := range nodes[1:] {
+		waitFor(t, n.ID()+" applying", func() bool { return n.AppliedIndex() >= w.Index })
+		// Followers refuse leader-only work with node's own sentinels, never raft's.
+		if _, err := n.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES(1)"}}}); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("Execute on follower %s: %v, want ErrNotLeader", n.ID(), err)
+		}
+		if _, err := n.ReadIndex(context.Background()); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("ReadIndex on follower: %v", err)
+		}
+		if id, addr := n.Leader(); id != "n1" || addr != "n1:http" {
+			t.Fatalf("%s sees leader %q at %q", n.ID(), id, addr)
+		}
+	}
+	ms, err := n1.Members()
+	if err != nil || len(ms) != 3 || !ms[0].Leader || ms[2].HTTPAddr != "n3:http" {
+		t.Fatalf("members %+v, %v", ms, err)
+	}
+
+	// A planned transfer to a named voter.
+	if err := n1.TransferLeadership(context.Background(), "n3"); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	waitFor(t, "n3 leading", nodes[2].IsLeader)
+	if n1.IsLeader() {
+		t.Fatal("n1 still leads after the transfer")
+	}
+	w2 := exec1(t, nodes[2], "INSERT INTO t VALUES(2)")
+	if w2.Index <= w.Index || w2.Term <= w.Term {
+		t.Fatalf("(term, index) went from (%d, %d) to (%d, %d)", w.Term, w.Index, w2.Term, w2.Index)
+	}
+	if err := nodes[2].TransferLeadership(context.Background(), "nosuch"); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("transfer to an unknown member: %v", err)
+	}
+
+	// Removing a member.
+	if err := nodes[2].Remove(context.Background(), "n2"); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if err := nodes[2].Remove(context.Background(), "n2"); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("remove twice: %v", err)
+	}
+	if ms, _ := nodes[2].Members(); len(ms) != 2 {
+		t.Fatalf("members after remove: %+v", ms)
+	}
+}
+
+func TestNode_ClosedNodeRefusesWork(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	n.Close()
+	if _, err := n.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "SELECT 1"}}}); err == nil {
+		t.Fatal("a closed node executed a write")
+	}
+	if ok, _ := n.Ready(); ok {
+		t.Fatal("a closed node says it is ready")
+	}
+}
