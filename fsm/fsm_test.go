@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -245,5 +246,24 @@ func TestFSM_ForeignKeys(t *testing.T) {
 			t.Errorf("NoForeignKeys=%v: insert of an orphan gave %+v", off, res[0])
 		}
 		f.Close()
+	}
+}
+
+func TestFSM_ResultTooLarge(t *testing.T) {
+	defer func(n int) { logical.MaxResultValues = n }(logical.MaxResultValues)
+	logical.MaxResultValues = 1000
+	f := open(t, t.TempDir())
+	res, _, err := f.Query(context.Background(), []logical.Statement{
+		{SQL: "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 600) SELECT i, i FROM n"},
+		{SQL: "SELECT 1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res[0].Error, "too large") || len(res[0].Rows) != 0 {
+		t.Fatalf("a 1200-value result: %+v", res[0].Error)
+	}
+	if res[1].Error != "" || res[1].Rows[0][0] != int64(1) {
+		t.Fatalf("the next statement: %+v", res[1])
 	}
 }

@@ -537,6 +537,9 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 		for i := range vals {
 			vals[i] = s.Column(i)
 		}
+		if (len(r.Rows)+1)*max(n, 1) > MaxResultValues {
+			return false, errResultTooLarge
+		}
 		r.Rows = append(r.Rows, vals)
 	}
 	r.LastInsertID = c.conn.LastInsertRowID()

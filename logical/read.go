@@ -13,6 +13,12 @@ import (
 // the database or the connection.
 var ErrNotReadOnly = errors.New("statement is not read-only")
 
+// MaxResultValues bounds the values (rows × columns) one statement may return, so that a query returning
+// billions of rows fails with an error instead of exhausting the node's memory.
+var MaxResultValues = 5_000_000
+
+var errResultTooLarge = errors.New("result too large; add a LIMIT or narrow the query")
+
 // Reader runs read-only statements on a connection. Its authorizer admits only what reads: SELECT, read-only
 // PRAGMAs and functions other than load_extension. Writes, schema changes, transactions, ATTACH and setting
 // PRAGMAs are refused with an error wrapping ErrNotReadOnly, so a read path can never change a replica.
@@ -283,6 +289,9 @@ func (r *Reader) runOne(s *sqlite3.Stmt, args *[]any, named map[string]any, res 
 		vals := make([]Value, n)
 		for i := range vals {
 			vals[i] = s.Column(i)
+		}
+		if (len(res.Rows)+1)*max(n, 1) > MaxResultValues {
+			return errResultTooLarge
 		}
 		res.Rows = append(res.Rows, vals)
 	}
