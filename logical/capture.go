@@ -49,6 +49,7 @@ type Capturer struct {
 	schema *schema
 
 	internal bool     // running rowboat's own SQL: the authorizer allows everything
+	overflow bool     // the batch captured more than MaxChanges: the running statement is being interrupted
 	info     stmtInfo // what the authorizer learned about the user statement being prepared
 
 	items []Item
@@ -62,6 +63,12 @@ type Capturer struct {
 
 	keep bool // tests: COMMIT the batch instead of rolling it back
 }
+
+// MaxChanges bounds the row changes one batch of writes may capture (they are held in memory and replicated as
+// one log entry). A statement that goes past it fails, and its changes are undone.
+var MaxChanges = 5_000_000
+
+var errTooManyChanges = errors.New("too many row changes in one write: split it into smaller statements or requests")
 
 // rawChange is a change to a table the schema cache did not describe yet: every column of the old and new
 // row, trimmed to what the Change needs once the table is described.
@@ -141,6 +148,13 @@ func (c *Capturer) authorize(action int, arg1, arg2, database, trigger string) i
 func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 	if p.Database != "main" {
 		return // TEMP tables are never replicated
+	}
+	if len(c.items)+len(c.raw) >= MaxChanges {
+		if !c.overflow {
+			c.overflow = true
+			c.conn.Interrupt() // the statement stops at its next check and fails
+		}
+		return
 	}
 	ch := Change{Table: p.Table}
 	switch p.Op {
@@ -426,6 +440,10 @@ func (c *Capturer) statement(st Statement) (r Result, ddl bool, err error) {
 	}
 	mark := len(c.items)
 	ddl, sqlErr := c.statementBody(st, &r)
+	if c.overflow {
+		c.overflow = false
+		sqlErr = errTooManyChanges
+	}
 	if sqlErr != nil {
 		r = Result{Error: sqlErr.Error()}
 		c.items = c.items[:mark]

@@ -360,3 +360,21 @@ func TestCapture_ContextCancelled(t *testing.T) {
 		t.Fatalf("count %s, want int(1)", got)
 	}
 }
+
+func TestCapture_TooManyChanges(t *testing.T) {
+	defer func(n int) { MaxChanges = n }(MaxChanges)
+	MaxChanges = 100
+	p := newPair(t)
+	p.mustExec("CREATE TABLE t(x)")
+	res := p.exec(
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 500) INSERT INTO t SELECT i FROM n",
+		"INSERT INTO t VALUES(1)",
+	)
+	if !strings.Contains(res[0].Error, "too many row changes") {
+		t.Fatalf("500 inserts with a limit of 100: %+v", res[0])
+	}
+	if res[1].Error != "" {
+		t.Fatalf("the next statement failed: %+v", res[1])
+	}
+	p.check()
+}
