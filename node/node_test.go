@@ -164,3 +164,24 @@ func TestNode_ClosedNodeRefusesWork(t *testing.T) {
 		t.Fatal("a closed node says it is ready")
 	}
 }
+
+func TestNode_RunawayWriteDoesNotBlockTheWriter(t *testing.T) {
+	n, err := Open(Config{
+		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:http", DataDir: t.TempDir(), Bootstrap: true,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	_, err = n.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{
+		SQL: "INSERT INTO t SELECT count(*) FROM (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c) SELECT i FROM c)"}}})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("runaway write: %v, want ErrTimeout", err)
+	}
+	exec1(t, n, "INSERT INTO t VALUES(1)") // the writer is free again
+}

@@ -159,11 +159,24 @@ func (n *Node) commit(batch []*writeOp) {
 	for i, op := range live {
 		reqs[i] = op.req
 	}
+	// A statement that runs away (a recursive query without end) must not hold the single writer forever.
+	// The bound is the apply timeout, or a longer deadline a request brought (a large load, ?timeout=5m).
+	deadline := time.Now().Add(n.cfg.ApplyTimeout)
+	for _, op := range live {
+		if dl, ok := op.ctx.Deadline(); ok && dl.After(deadline) {
+			deadline = dl
+		}
+	}
 	ctx, cancel := n.stopping(context.Background())
+	ctx, cancelTimeout := context.WithDeadline(ctx, deadline)
 	results, payload, err := n.fsm.Execute(ctx, reqs)
+	cancelTimeout()
 	cancel()
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			err = fmt.Errorf("%w: the statements ran past their deadline (the apply timeout is %s; ?timeout= allows longer) and were interrupted; nothing was applied", ErrTimeout, n.cfg.ApplyTimeout)
+		case errors.Is(err, context.Canceled):
 			err = ErrShuttingDown
 		}
 		n.log.Error("execute batch", "err", err, "requests", len(live))
