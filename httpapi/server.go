@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -399,19 +400,34 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var buf bytes.Buffer
+	// The copy goes to a temporary file first, so that a failure is still an HTTP error (not a truncated
+	// download) without holding the whole database in memory.
+	tmp, err := os.CreateTemp("", "rowboat-backup-*")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
 	var idx uint64
 	switch f := r.URL.Query().Get("fmt"); f {
 	case "", "binary":
-		idx, err = s.store.WriteBackup(&buf)
+		idx, err = s.store.WriteBackup(tmp)
 		w.Header().Set("Content-Type", "application/vnd.sqlite3")
 		w.Header().Set("Content-Disposition", `attachment; filename="rowboat.sqlite"`)
 	case "sql":
-		idx, err = s.store.DumpSQL(&buf)
+		idx, err = s.store.DumpSQL(tmp)
 		w.Header().Set("Content-Type", "application/sql; charset=utf-8")
 	default:
 		s.writeError(w, r, fmt.Errorf("%w: ?fmt=%s: want binary or sql", errBadRequest, f))
 		return
+	}
+	var size int64
+	if err == nil {
+		size, err = tmp.Seek(0, io.SeekCurrent)
+	}
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
 	}
 	if err != nil {
 		w.Header().Del("Content-Type")
@@ -420,8 +436,10 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setPosition(w, idx, s.store.Term())
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	buf.WriteTo(w)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if _, err := io.Copy(w, tmp); err != nil {
+		s.log.Debug("send backup", "err", err)
+	}
 }
 
 // handleLoad serves POST /db/load: the body (a SQLite database file or SQL text) replaces the database on
