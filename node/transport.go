@@ -16,10 +16,6 @@ import (
 // node runs. It exists for the fault harness, which routes each directed Raft link through its own proxy.
 const DialMapEnv = "ROWBOAT_RAFT_DIAL_MAP"
 
-// WALSegmentEnv sets the size in bytes of the Raft log's segment files (default 64 MiB). The log is
-// truncated after a snapshot a whole segment at a time, so tests that need a compacted log set it small.
-const WALSegmentEnv = "ROWBOAT_RAFT_WAL_SEGMENT_BYTES"
-
 // streamLayer is Raft's TCP stream layer with an optional dial map.
 type streamLayer struct {
 	net.Listener

@@ -40,8 +40,8 @@ const (
 )
 
 var (
-	// Snapshots exist and the log really compacts (1 MiB WAL segments), so a joining node needs a snapshot.
-	benchEnvVars = []string{"ROWBOAT_RAFT_WAL_SEGMENT_BYTES=1048576"}
+	// Snapshots exist and the log compacts, so a joining node needs a snapshot.
+	benchEnvVars []string
 	benchArgs    = []string{"--snapshot-threshold=64", "--trailing-logs=16"}
 )
 

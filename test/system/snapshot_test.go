@@ -21,7 +21,6 @@ var snapshotArgs = []string{"--snapshot-threshold=200", "--trailing-logs=20", "-
 func TestSnapshot_FollowerCatchesUpBySnapshot(t *testing.T) {
 	c := cluster.New(t)
 	c.EnableFaults()
-	c.Env = []string{"ROWBOAT_RAFT_WAL_SEGMENT_BYTES=16384"} // so compaction really drops old entries
 	c.Args = snapshotArgs
 	for range 3 {
 		c.Add(true)
@@ -67,7 +66,6 @@ func TestSnapshot_JoinUnderLoad(t *testing.T) {
 // A node killed while installing a snapshot restarts and converges.
 func TestSnapshot_CrashDuringInstall(t *testing.T) {
 	c := cluster.New(t)
-	c.Env = []string{"ROWBOAT_RAFT_WAL_SEGMENT_BYTES=65536"}
 	c.Args = snapshotArgs
 	for range 3 {
 		c.Add(true)
