@@ -137,9 +137,14 @@ func New(store Store, opts Options) *Server {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// limitBody bounds the request body and gives every response this node's position (X-Rowboat-Index: its
+// applied index, X-Rowboat-Served-By); data handlers replace it with the exact index of what they served.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		h := w.Header()
+		h.Set(headerIndex, strconv.FormatUint(s.store.AppliedIndex(), 10))
+		h.Set(headerServedBy, s.store.ID())
 		next.ServeHTTP(w, r)
 	})
 }

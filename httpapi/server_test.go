@@ -1191,3 +1191,16 @@ func (f *fakeStore) Load(ctx context.Context, data []byte) (node.LoadResult, err
 }
 
 func (f *fakeStore) Snapshot() error { return nil }
+
+func TestServer_EveryResponseCarriesPosition(t *testing.T) {
+	srv := serve(t, newFake("n1"), Options{})
+	for _, a := range []answer{
+		call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=bogus", ""),
+		call(t, srv, http.MethodGet, "/status", ""),
+		call(t, srv, http.MethodGet, "/nosuch", ""),
+	} {
+		if a.header.Get(headerIndex) == "" || a.header.Get(headerServedBy) != "n1" {
+			t.Errorf("%s: no position headers: %v", a, a.header)
+		}
+	}
+}
