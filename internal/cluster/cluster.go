@@ -58,6 +58,13 @@ func Binary(tb testing.TB) string {
 	return buildPath
 }
 
+// Cleanup removes the binary Binary built, if any. Call it from TestMain after m.Run.
+func Cleanup() {
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Ports come from below the kernel's
 // ephemeral range (which starts at 32768), so a port handed out here cannot be taken meanwhile by a listener
 // or connection that asks the kernel for any port (the fault proxies do); and never twice in one process.
