@@ -532,33 +532,8 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 	}
 
 	mark := len(c.items)
-	n := s.ColumnCount()
-	if n > 0 {
-		// With several statements in one string, the rows are those of the last one that returns rows.
-		r.Columns = make([]string, n)
-		r.Types = make([]string, n)
-		for i := range n {
-			r.Columns[i] = s.ColumnName(i)
-			r.Types[i] = strings.ToLower(s.ColumnDeclType(i))
-		}
-		r.Rows = nil
-	}
-	for {
-		row, err := s.Step()
-		if err != nil {
-			return false, err
-		}
-		if !row {
-			break
-		}
-		vals := make([]Value, n)
-		for i := range vals {
-			vals[i] = s.Column(i)
-		}
-		if (len(r.Rows)+1)*max(n, 1) > MaxResultValues {
-			return false, errResultTooLarge
-		}
-		r.Rows = append(r.Rows, vals)
+	if err := collectRows(s, r); err != nil {
+		return false, err
 	}
 	r.LastInsertID = c.conn.LastInsertRowID()
 	if !s.ReadOnly() && !info.ddl && !info.tempDDL {

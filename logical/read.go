@@ -268,6 +268,13 @@ func (r *Reader) runOne(s *sqlite3.Stmt, args *[]any, named map[string]any, res 
 	if err := bindAll(s, args, named); err != nil {
 		return err
 	}
+	return collectRows(s, res)
+}
+
+// collectRows steps s to the end, putting its columns and rows into res. With several statements in one SQL
+// string, the rows are those of the last statement that returns any; a statement returning more than
+// MaxResultValues values fails with errResultTooLarge.
+func collectRows(s *sqlite3.Stmt, res *Result) error {
 	n := s.ColumnCount()
 	if n > 0 {
 		res.Columns = make([]string, n)
@@ -286,12 +293,12 @@ func (r *Reader) runOne(s *sqlite3.Stmt, args *[]any, named map[string]any, res 
 		if !row {
 			return nil
 		}
+		if (len(res.Rows)+1)*max(n, 1) > MaxResultValues {
+			return errResultTooLarge
+		}
 		vals := make([]Value, n)
 		for i := range vals {
 			vals[i] = s.Column(i)
-		}
-		if (len(res.Rows)+1)*max(n, 1) > MaxResultValues {
-			return errResultTooLarge
 		}
 		res.Rows = append(res.Rows, vals)
 	}

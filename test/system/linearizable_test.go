@@ -55,112 +55,146 @@ var registerModel = porcupine.Model{
 	},
 }
 
+// registerWorkload runs clients that write and read per-key registers in table reg through random running
+// nodes (writes forwarded to the leader, reads at linearizable served where they land) and records the
+// history for porcupine. A write whose outcome is unknown may take effect any time after it was sent; an
+// operation that surely did nothing is left out.
+type registerWorkload struct {
+	c     *cluster.Cluster
+	start time.Time
+	next  atomic.Int64
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	history []porcupine.Operation
+	counts  map[string]int // "read", "write ok", "write unknown", "failed"
+}
+
+func startRegister(t *testing.T, c *cluster.Cluster, clients, keys int, seed uint64) *registerWorkload {
+	t.Helper()
+	c.Leader(t, wait).Execute(t, "", "CREATE TABLE IF NOT EXISTS reg(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+	w := &registerWorkload{c: c, start: time.Now(), stop: make(chan struct{}), counts: map[string]int{}}
+	for id := range clients {
+		w.wg.Add(1)
+		go w.client(id, keys, rand.New(rand.NewPCG(seed+uint64(id), 7)))
+	}
+	return w
+}
+
+func (w *registerWorkload) now() int64 { return int64(time.Since(w.start)) }
+
+func (w *registerWorkload) record(op porcupine.Operation, kind string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.counts[kind]++
+	if kind != "failed" {
+		w.history = append(w.history, op)
+	}
+}
+
+func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		var nodes []*cluster.Node
+		for _, n := range w.c.All() {
+			if n.Running() {
+				nodes = append(nodes, n)
+			}
+		}
+		if len(nodes) == 0 {
+			continue
+		}
+		n := nodes[r.IntN(len(nodes))]
+		key := r.IntN(keys)
+		if r.IntN(2) == 0 {
+			v := w.next.Add(1)
+			call := w.now()
+			resp, err := n.Do(http.MethodPost, "/db/execute?timeout=3s", []any{[]any{"INSERT OR REPLACE INTO reg(k, v) VALUES(?, ?)", key, v}})
+			op := porcupine.Operation{ClientId: id, Input: registerInput{Key: key, Write: true, Value: v}, Call: call, Return: w.now()}
+			switch {
+			case err == nil && resp.Status == http.StatusOK:
+				w.record(op, "write ok")
+			case err == nil && resp.Status == http.StatusServiceUnavailable && (codeOf(resp) == "no_leader" || codeOf(resp) == "not_leader"):
+				w.record(op, "failed") // nothing was applied
+			default:
+				op.Return = math.MaxInt64 // may take effect at any time after the call
+				w.record(op, "write unknown")
+			}
+			continue
+		}
+		call := w.now()
+		d, resp, err := tryQuery(n, fmt.Sprintf("SELECT v FROM reg WHERE k = %d", key), "level=linearizable&timeout=3s")
+		ret := w.now()
+		if err != nil || resp.Status != http.StatusOK {
+			w.record(porcupine.Operation{}, "failed")
+			continue
+		}
+		var v int64
+		if vals := d.Results[0].Values; len(vals) == 1 {
+			v = int64(vals[0][0].(float64))
+		}
+		w.record(porcupine.Operation{ClientId: id, Input: registerInput{Key: key}, Output: v, Call: call, Return: ret}, "read")
+	}
+}
+
+// completed counts the operations that completed with a known outcome.
+func (w *registerWorkload) completed() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts["read"] + w.counts["write ok"]
+}
+
+// waitOps waits until n more operations completed.
+func (w *registerWorkload) waitOps(t *testing.T, what string, n int) {
+	t.Helper()
+	target := w.completed() + n
+	cluster.Eventually(t, wait, fmt.Sprintf("%d operations %s", n, what), func() bool { return w.completed() >= target })
+}
+
+// halt stops the clients and waits for them.
+func (w *registerWorkload) halt() {
+	w.once.Do(func() { close(w.stop) })
+	w.wg.Wait()
+}
+
+// finish stops the clients and checks the history for linearizability; it fails the test on a violation.
+func (w *registerWorkload) finish(t *testing.T, timeout time.Duration) map[string]int {
+	t.Helper()
+	w.halt()
+	t.Logf("register operations: %v", w.counts)
+	switch porcupine.CheckOperationsTimeout(registerModel, w.history, timeout) {
+	case porcupine.Ok:
+		t.Logf("register history of %d operations is linearizable", len(w.history))
+	case porcupine.Unknown:
+		t.Logf("the linearizability checker timed out on %d operations: no verdict", len(w.history))
+	default:
+		t.Fatalf("register history of %d operations is NOT linearizable", len(w.history))
+	}
+	return w.counts
+}
+
 // A register workload — writes through any node, linearizable reads served by every node (followers read
 // locally after a read index) — with the leader killed half way, checked for linearizability with porcupine.
-// A write whose outcome is unknown may take effect any time after it was sent.
 func TestLinearizable_RegisterUnderLeaderKill(t *testing.T) {
 	c := cluster.Start(t, 3)
 	leader := c.Leader(t, wait)
-	leader.Execute(t, "", "CREATE TABLE reg(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
-	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
-
-	var (
-		mu      sync.Mutex
-		history []porcupine.Operation
-		next    atomic.Int64
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-		counts  = map[string]int{}
-	)
-	record := func(op porcupine.Operation, kind string) {
-		mu.Lock()
-		defer mu.Unlock()
-		counts[kind]++
-		if kind != "failed" {
-			history = append(history, op)
-		}
-	}
-	client := func(id int) {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			nodes := []*cluster.Node{}
-			for _, n := range c.All() {
-				if n.Running() {
-					nodes = append(nodes, n)
-				}
-			}
-			n := nodes[rand.IntN(len(nodes))]
-			key := rand.IntN(3)
-			if rand.IntN(2) == 0 {
-				v := next.Add(1)
-				call := now()
-				r, err := n.Do(http.MethodPost, "/db/execute?timeout=3s", []any{[]any{"INSERT OR REPLACE INTO reg(k, v) VALUES(?, ?)", key, v}})
-				op := porcupine.Operation{ClientId: id, Input: registerInput{Key: key, Write: true, Value: v}, Call: call, Return: now()}
-				switch {
-				case err == nil && r.Status == http.StatusOK:
-					record(op, "write ok")
-				case err == nil && r.Status == http.StatusServiceUnavailable && (codeOf(r) == "no_leader" || codeOf(r) == "not_leader"):
-					record(op, "failed") // nothing was applied
-				default:
-					op.Return = math.MaxInt64 // may take effect at any time after the call
-					record(op, "write unknown")
-				}
-				continue
-			}
-			call := now()
-			d, resp, err := tryQuery(n, fmt.Sprintf("SELECT v FROM reg WHERE k = %d", key), "level=linearizable&timeout=3s")
-			ret := now()
-			if err != nil || resp.Status != http.StatusOK {
-				record(porcupine.Operation{}, "failed")
-				continue
-			}
-			var v int64
-			if vals := d.Results[0].Values; len(vals) == 1 {
-				v = int64(vals[0][0].(float64))
-			}
-			record(porcupine.Operation{ClientId: id, Input: registerInput{Key: key}, Output: v, Call: call, Return: ret}, "read")
-		}
-	}
-	for i := range 6 {
-		wg.Add(1)
-		go client(i)
-	}
-	done := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return counts["read"] + counts["write ok"]
-	}
-	phase := func(what string, n int) {
-		target := done() + n
-		cluster.Eventually(t, wait, fmt.Sprintf("%d operations %s", n, what), func() bool { return done() >= target })
-	}
-	phase("before the fault", 500)
+	w := startRegister(t, c, 6, 3, rand.Uint64())
+	w.waitOps(t, "before the fault", 500)
 	leader.Kill()
 	c.Leader(t, wait)
-	phase("after the kill", 500)
+	w.waitOps(t, "after the kill", 500)
 	leader.Start()
 	leader.WaitReady(t, wait)
-	phase("after the old leader rejoined", 500)
-	close(stop)
-	wg.Wait()
-
-	t.Logf("operations: %v", counts)
-	if counts["read"] < 100 || counts["write ok"] < 50 {
+	w.waitOps(t, "after the old leader rejoined", 500)
+	if counts := w.finish(t, 60*time.Second); counts["read"] < 100 || counts["write ok"] < 50 {
 		t.Fatalf("too few operations to say anything: %v", counts)
-	}
-	res := porcupine.CheckOperationsTimeout(registerModel, history, 60*time.Second)
-	switch res {
-	case porcupine.Ok:
-	case porcupine.Unknown:
-		t.Logf("the checker timed out: no verdict")
-	default:
-		t.Fatalf("history of %d operations is not linearizable", len(history))
 	}
 }
 

@@ -1,18 +1,11 @@
 package system
 
 import (
-	"fmt"
-	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/anishathalye/porcupine"
 
 	"github.com/rowboatdb/rowboat/internal/cluster"
 	"github.com/rowboatdb/rowboat/internal/faultproxy"
@@ -36,81 +29,9 @@ func TestSoak(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	c := cluster.StartWithFaults(t, 5)
-	leader := c.Leader(t, wait)
-	leader.Execute(t, "", "CREATE TABLE reg(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+	reg := startRegister(t, c, 4, 4, seed+1)
 	l := startLoad(t, c, 3)
-
 	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
-	var (
-		mu      sync.Mutex
-		history []porcupine.Operation
-		next    atomic.Int64
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-		ops     = map[string]int{}
-	)
-	for id := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(seed+uint64(id)+1, 7))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var nodes []*cluster.Node
-				for _, n := range c.All() {
-					if n.Running() {
-						nodes = append(nodes, n)
-					}
-				}
-				if len(nodes) == 0 {
-					continue
-				}
-				n := nodes[r.IntN(len(nodes))]
-				key := r.IntN(4)
-				var op porcupine.Operation
-				kind := ""
-				if r.IntN(2) == 0 {
-					v := next.Add(1)
-					call := now()
-					resp, err := n.Do(http.MethodPost, "/db/execute?timeout=2s", []any{[]any{"INSERT OR REPLACE INTO reg VALUES(?, ?)", key, v}})
-					op = porcupine.Operation{ClientId: id, Input: registerInput{Key: key, Write: true, Value: v}, Call: call, Return: now()}
-					switch {
-					case err == nil && resp.Status == http.StatusOK:
-						kind = "ok"
-					case err == nil && resp.Status == http.StatusServiceUnavailable && (codeOf(resp) == "no_leader" || codeOf(resp) == "not_leader"):
-						kind = "failed"
-					default:
-						op.Return, kind = math.MaxInt64, "unknown"
-					}
-				} else {
-					call := now()
-					dr, resp, err := tryQuery(n, fmt.Sprintf("SELECT v FROM reg WHERE k = %d", key), "level=linearizable&timeout=2s")
-					ret := now()
-					if err != nil || resp.Status != http.StatusOK {
-						kind = "failed"
-					} else {
-						var v int64
-						if vals := dr.Results[0].Values; len(vals) == 1 {
-							v = int64(vals[0][0].(float64))
-						}
-						op = porcupine.Operation{ClientId: id, Input: registerInput{Key: key}, Output: v, Call: call, Return: ret}
-						kind = "ok"
-					}
-				}
-				mu.Lock()
-				ops[kind]++
-				if kind != "failed" {
-					history = append(history, op)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
 
 	// The fault schedule: one fault at a time, held for a random while, then healed.
 	faults := map[string]int{}
@@ -156,8 +77,7 @@ func TestSoak(t *testing.T) {
 			n.WaitReady(t, wait)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	reg.halt() // both workloads stop before the nodes' tables are compared
 	acked, idx := l.finish(t)
 	checkAcked(t, c, acked, idx)
 	want := tableHash(t, c.Leader(t, wait), idx)
@@ -166,13 +86,9 @@ func TestSoak(t *testing.T) {
 			t.Errorf("%s's tables differ from the leader's after the soak", n.ID)
 		}
 	}
-	t.Logf("faults: %v; register operations: %v; set: %d acknowledged, failed attempts %v", faults, ops, len(acked), l.fails)
-	switch porcupine.CheckOperationsTimeout(registerModel, history, 5*time.Minute) {
-	case porcupine.Ok:
-		t.Logf("register history of %d operations is linearizable", len(history))
-	case porcupine.Unknown:
-		t.Logf("the linearizability checker timed out on %d operations: no verdict", len(history))
-	default:
-		t.Fatalf("register history is NOT linearizable (seed %d)", seed)
+	t.Logf("faults: %v; set: %d acknowledged, failed attempts %v", faults, len(acked), l.fails)
+	reg.finish(t, 5*time.Minute) // fails the test if the register history is not linearizable
+	if t.Failed() {
+		t.Logf("replay with ROWBOAT_SOAK_SEED=%d", seed)
 	}
 }
