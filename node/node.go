@@ -22,6 +22,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/rowboatdb/rowboat/internal/raftlog"
 	"go.etcd.io/bbolt"
 
 	"github.com/rowboatdb/rowboat/fsm"
@@ -103,7 +105,8 @@ type Node struct {
 	fsm       *fsm.FSM
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	store     *raftboltdb.BoltStore // the Raft log and stable store (term and vote)
+	store     *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
+	logs      *raftlog.Store        // the Raft log
 	snaps     *raft.FileSnapshotStore
 
 	queue     chan *writeOp
@@ -181,10 +184,12 @@ func (n *Node) open() (err error) {
 	}); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	// The log lives in bolt too. (raft-wal v0.4.0, the only version served, was tried for its single fsync per
-	// append, 0.17 ms against 0.46 ms, but the soak test found its known bug hashicorp/raft-wal#31: after raft
-	// truncates the log's tail, a restarted node panics with "sealed segment has no index block".)
-	logStore, err := raft.NewLogCache(1024, n.store)
+	// The log has its own store: one write and one fdatasync per append, where bolt syncs twice. Two appends
+	// sit in series in every commit (the leader stores a batch before sending it), so this is write latency.
+	if n.logs, err = openLog(filepath.Join(raftDir, "log"), n.store, cfg.Logger); err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	logStore, err := raft.NewLogCache(1024, n.logs)
 	if err != nil {
 		return err
 	}
@@ -298,6 +303,9 @@ func (n *Node) Close() error {
 func (n *Node) closeResources() {
 	if n.transport != nil {
 		n.transport.Close()
+	}
+	if n.logs != nil {
+		n.logs.Close()
 	}
 	if n.store != nil {
 		n.store.Close()

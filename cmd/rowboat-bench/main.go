@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -99,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	batchSize := fs.Int("batch-size", 100, "statements per request in the batch scenario")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this `file`")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	insertConc := fs.String("insert-conc", "1,16,64", "comma-separated concurrencies of the insert scenario")
+	readLevels := fs.String("read-levels", "none,weak,linearizable,strong", "comma-separated read levels of the read scenario")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: rowboat-bench [flags]\n\nLoad generator for rowboat and other rqlite-compatible servers.\n\n")
 		fs.PrintDefaults()
@@ -133,6 +136,12 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 		return config{}, "", errors.New("-batch-size must be at least 1")
 	}
 	cfg.BatchSize = *batchSize
+	if cfg.InsertConc, err = parseConcurrencies(*insertConc); err != nil {
+		return config{}, "", fmt.Errorf("-insert-conc: %w", err)
+	}
+	if cfg.ReadLevels, err = parseLevels(*readLevels); err != nil {
+		return config{}, "", fmt.Errorf("-read-levels: %w", err)
+	}
 	if !*quiet {
 		cfg.Progress = stderr
 	}
@@ -188,4 +197,29 @@ func writeJSON(path string, rep *report) error {
 		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
+}
+
+func parseConcurrencies(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func parseLevels(list string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(list, ",") {
+		switch l := strings.ToLower(strings.TrimSpace(f)); l {
+		case "none", "weak", "linearizable", "strong", "auto":
+			out = append(out, l)
+		default:
+			return nil, fmt.Errorf("unknown level %q (none, weak, linearizable, strong, auto)", f)
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,581 @@
+// Package raftlog is a Raft log store (raft.LogStore) made of append-only segment files, with one fdatasync per
+// append.
+//
+// It exists for the write path's latency: hashicorp/raft stores a batch on the leader before it sends it to
+// the followers, and a follower stores it before it answers, so two log appends sit in series in every commit.
+// bbolt syncs twice per transaction (data pages, then the meta page); this store writes a batch with one write
+// and syncs once.
+//
+// Layout: a directory of segment files named after the index of their first entry (20 digits, ".seg"). A
+// segment is a sequence of records, each
+//
+//	length uint32 | crc32c(payload) uint32 | payload
+//	payload = index uint64 | term uint64 | type uint8 | appendedAt int64 (unix ns) | len uint32 | data | len uint32 | extensions
+//
+// all little-endian. The newest segment takes appends; a new one starts once it passes the size limit. The
+// offsets of all records are kept in memory.
+//
+// Contracts:
+//   - StoreLogs returns only after the records are durable (fdatasync), unless the store was opened NoSync.
+//   - The log is contiguous (raft.MonotonicLogStore): an append must continue the last index, except into an
+//     empty store, where it may start anywhere (after a snapshot install raft empties the log).
+//   - DeleteRange removes a prefix (compaction) or a suffix (a follower dropping conflicting entries), never a
+//     range in the middle. Segment files that hold only removed entries are deleted; when a removed prefix
+//     shares a segment with kept entries, the new first index is recorded in the file "first" (written
+//     atomically) so that it stays removed across restarts.
+//   - Open repairs a torn tail (a record cut short or failing its checksum at the end of the newest segment,
+//     left by a crash during an append that was therefore never acknowledged) by truncating it, and refuses a
+//     damaged record anywhere else.
+package raftlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// ErrCorrupt reports a damaged record that is not a torn tail: the store refuses to open.
+var ErrCorrupt = errors.New("raft log is corrupt")
+
+// ErrNotContiguous reports an append that does not continue the log.
+var ErrNotContiguous = errors.New("raft log append is not contiguous")
+
+const (
+	headerSize  = 8
+	fixedSize   = 8 + 8 + 1 + 8 + 4 + 4 // payload bytes besides data and extensions
+	segSuffix   = ".seg"
+	maxRecord   = 1 << 31 // a record longer than this is refused on append and treated as damage on open
+	defaultSize = 64 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options tune a Store; the zero value is the production setting.
+type Options struct {
+	// SegmentSize is the size after which appends go to a new segment file (default 64 MiB).
+	SegmentSize int64
+	// NoSync skips the fdatasync after appends and truncations: for tests and benchmarks only.
+	NoSync bool
+	// Logger receives the repair of a torn tail; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is a raft.LogStore over segment files in one directory. Its methods are safe for concurrent use.
+type Store struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.RWMutex
+	segs   []*segment // ascending by base; the last one takes appends
+	first  uint64     // first index served (0 when empty)
+	last   uint64     // last index stored (0 when empty)
+	buf    []byte     // encoding buffer for appends, reused under mu
+	closed bool
+}
+
+type segment struct {
+	base uint64 // index of the first record
+	path string // file path
+	f    *os.File
+	offs []int64 // offs[i] is the offset of record base+i
+	size int64   // end of the last record
+}
+
+func (s *segment) lastIndex() uint64 { return s.base + uint64(len(s.offs)) - 1 }
+
+// Open opens (creating if needed) the store in dir, repairing a torn tail.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = defaultSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, opts: opts, log: opts.Logger}
+	if err := s.load(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads every segment, checks continuity and repairs a torn tail of the newest one.
+func (s *Store) load() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	var bases []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, segSuffix) || e.IsDir() {
+			continue
+		}
+		base, err := strconv.ParseUint(strings.TrimSuffix(name, segSuffix), 10, 64)
+		if err != nil || base == 0 {
+			return fmt.Errorf("%w: unexpected file %s in %s", ErrCorrupt, name, s.dir)
+		}
+		bases = append(bases, base)
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	for i, base := range bases {
+		newest := i == len(bases)-1
+		seg, err := s.openSegment(base, newest)
+		if err != nil {
+			return err
+		}
+		if len(seg.offs) == 0 {
+			// A segment created just before a crash, or emptied by a repair: nothing to keep.
+			seg.f.Close()
+			if err := os.Remove(seg.path); err != nil {
+				return err
+			}
+			if !newest {
+				return fmt.Errorf("%w: segment %s is empty but newer segments follow", ErrCorrupt, seg.path)
+			}
+			continue
+		}
+		if n := len(s.segs); n > 0 && s.segs[n-1].lastIndex()+1 != seg.base {
+			return fmt.Errorf("%w: segment %s starts at %d but the previous one ends at %d",
+				ErrCorrupt, seg.path, seg.base, s.segs[n-1].lastIndex())
+		}
+		s.segs = append(s.segs, seg)
+	}
+	if len(s.segs) > 0 {
+		s.first = s.segs[0].base
+		s.last = s.segs[len(s.segs)-1].lastIndex()
+		first, err := s.readFirst()
+		if err != nil {
+			return err
+		}
+		if first > s.first && first <= s.last {
+			s.first = first
+		}
+	}
+	return syncDir(s.dir, s.opts.NoSync)
+}
+
+// openSegment scans one segment file. In the newest segment a damaged record ends the log (a torn append) and
+// the file is truncated there; in an older one it is an error.
+func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
+	path := filepath.Join(s.dir, segName(base))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	seg := &segment{base: base, path: path, f: f}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var hdr [headerSize]byte
+	var payload []byte
+	damage := func(why string) (*segment, error) {
+		if !newest {
+			f.Close()
+			return nil, fmt.Errorf("%w: segment %s, record %d at offset %d: %s", ErrCorrupt, path, base+uint64(len(seg.offs)), seg.size, why)
+		}
+		info, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		s.log.Warn("raft log: dropping a torn tail left by a crash during an append",
+			"segment", path, "offset", seg.size, "bytes", info.Size()-seg.size, "reason", why)
+		if err := f.Truncate(seg.size); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := datasync(f, s.opts.NoSync); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return seg, nil
+	}
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF {
+				return seg, nil
+			}
+			if err == io.ErrUnexpectedEOF {
+				return damage("short header")
+			}
+			f.Close()
+			return nil, err
+		}
+		n := binary.LittleEndian.Uint32(hdr[0:4])
+		if n < fixedSize || n > maxRecord {
+			return damage(fmt.Sprintf("bad length %d", n))
+		}
+		if cap(payload) < int(n) {
+			payload = make([]byte, n)
+		}
+		payload = payload[:n]
+		if _, err := io.ReadFull(r, payload); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return damage("short record")
+			}
+			f.Close()
+			return nil, err
+		}
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
+			return damage("checksum mismatch")
+		}
+		want := base + uint64(len(seg.offs))
+		if idx := binary.LittleEndian.Uint64(payload[0:8]); idx != want {
+			f.Close()
+			return nil, fmt.Errorf("%w: segment %s holds index %d where %d belongs", ErrCorrupt, path, idx, want)
+		}
+		seg.offs = append(seg.offs, seg.size)
+		seg.size += headerSize + int64(n)
+	}
+}
+
+// FirstIndex returns the first index stored, or 0 when the log is empty.
+func (s *Store) FirstIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.first, nil
+}
+
+// LastIndex returns the last index stored, or 0 when the log is empty.
+func (s *Store) LastIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.last, nil
+}
+
+// IsMonotonic tells raft that the log has no gaps, so it empties it after installing a snapshot.
+func (s *Store) IsMonotonic() bool { return true }
+
+// GetLog reads the entry at index into l; raft.ErrLogNotFound if it is not stored.
+func (s *Store) GetLog(index uint64, l *raft.Log) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return raft.ErrLogNotFound
+	}
+	if s.last == 0 || index < s.first || index > s.last {
+		return raft.ErrLogNotFound
+	}
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base > index }) - 1
+	seg := s.segs[i]
+	k := index - seg.base
+	start, end := seg.offs[k], seg.size
+	if k+1 < uint64(len(seg.offs)) {
+		end = seg.offs[k+1]
+	}
+	rec := make([]byte, end-start)
+	if _, err := seg.f.ReadAt(rec, start); err != nil {
+		return fmt.Errorf("read raft log index %d: %w", index, err)
+	}
+	payload := rec[headerSize:]
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(rec[4:8]) {
+		return fmt.Errorf("%w: index %d in %s fails its checksum", ErrCorrupt, index, seg.path)
+	}
+	return decode(payload, l)
+}
+
+// StoreLog appends one entry.
+func (s *Store) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+// StoreLogs appends entries with one write and one fdatasync. The entries must continue the log.
+func (s *Store) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("raft log store is closed")
+	}
+	next := logs[0].Index
+	if s.last != 0 && next != s.last+1 {
+		return fmt.Errorf("%w: appending %d after %d", ErrNotContiguous, next, s.last)
+	}
+	if next == 0 {
+		return fmt.Errorf("%w: index 0", ErrNotContiguous)
+	}
+	buf := s.buf[:0]
+	for i, l := range logs {
+		if l.Index != next+uint64(i) {
+			return fmt.Errorf("%w: entry %d follows %d in one append", ErrNotContiguous, l.Index, next+uint64(i)-1)
+		}
+		var err error
+		if buf, err = encode(buf, l); err != nil {
+			return err
+		}
+	}
+	s.buf = buf[:0]
+	seg, err := s.active(next)
+	if err != nil {
+		return err
+	}
+	if _, err := seg.f.WriteAt(buf, seg.size); err != nil {
+		// Cut off whatever part was written, so the next append starts at a record boundary.
+		_ = seg.f.Truncate(seg.size)
+		return fmt.Errorf("append to raft log: %w", err)
+	}
+	if err := datasync(seg.f, s.opts.NoSync); err != nil {
+		// The records' durability is unknown; not recording them keeps memory consistent with what a restart
+		// would check. Raft treats a failed append as fatal for this round.
+		_ = seg.f.Truncate(seg.size)
+		return fmt.Errorf("sync raft log: %w", err)
+	}
+	off := seg.size
+	for _, l := range logs {
+		seg.offs = append(seg.offs, off)
+		off += headerSize + int64(fixedSize+len(l.Data)+len(l.Extensions))
+	}
+	seg.size = off
+	if s.last == 0 {
+		s.first = next
+	}
+	s.last = logs[len(logs)-1].Index
+	return nil
+}
+
+// active returns the segment that takes an append starting at next, starting a new one when the log is
+// empty or the newest segment is full.
+func (s *Store) active(next uint64) (*segment, error) {
+	if n := len(s.segs); n > 0 && s.segs[n-1].size < s.opts.SegmentSize {
+		return s.segs[n-1], nil
+	}
+	path := filepath.Join(s.dir, segName(next))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(s.dir, s.opts.NoSync); err != nil {
+		f.Close()
+		return nil, err
+	}
+	seg := &segment{base: next, path: path, f: f}
+	s.segs = append(s.segs, seg)
+	return seg, nil
+}
+
+// DeleteRange removes the entries min..max inclusive, which must be a prefix or a suffix of the log.
+func (s *Store) DeleteRange(min, max uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("raft log store is closed")
+	}
+	if s.last == 0 || max < s.first || min > s.last || min > max {
+		return nil
+	}
+	switch {
+	case min <= s.first && max >= s.last:
+		return s.truncateFrom(0, s.segs[0].base)
+	case min <= s.first:
+		return s.dropBefore(max + 1)
+	case max >= s.last:
+		i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].base > min }) - 1
+		return s.truncateFrom(i, min)
+	default:
+		return fmt.Errorf("raft log: cannot delete %d..%d from the middle of %d..%d", min, max, s.first, s.last)
+	}
+}
+
+// dropBefore makes first the first index served and deletes the segments that hold only earlier entries.
+func (s *Store) dropBefore(first uint64) error {
+	keep := 0
+	for keep < len(s.segs)-1 && s.segs[keep].lastIndex() < first {
+		keep++
+	}
+	for _, seg := range s.segs[:keep] {
+		seg.f.Close()
+		if err := os.Remove(seg.path); err != nil {
+			return err
+		}
+	}
+	s.segs = append(s.segs[:0], s.segs[keep:]...)
+	s.first = first
+	if first > s.segs[0].base {
+		return s.writeFirst(first) // syncs the directory, covering the removals too
+	}
+	return syncDir(s.dir, s.opts.NoSync)
+}
+
+const firstFile = "first"
+
+// writeFirst records the first index served when it lies inside the oldest segment.
+func (s *Store) writeFirst(first uint64) error {
+	tmp := filepath.Join(s.dir, firstFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(strconv.FormatUint(first, 10)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := datasync(f, s.opts.NoSync); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, firstFile)); err != nil {
+		return err
+	}
+	return syncDir(s.dir, s.opts.NoSync)
+}
+
+// readFirst returns the recorded first index, or 0 if none was recorded.
+func (s *Store) readFirst() (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, firstFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	first, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s holds %q", ErrCorrupt, filepath.Join(s.dir, firstFile), b)
+	}
+	return first, nil
+}
+
+// truncateFrom removes index and everything after it; index lies in segment i.
+func (s *Store) truncateFrom(i int, index uint64) error {
+	seg := s.segs[i]
+	drop := i + 1
+	if index == seg.base {
+		drop = i
+	} else {
+		k := index - seg.base
+		if err := seg.f.Truncate(seg.offs[k]); err != nil {
+			return err
+		}
+		if err := datasync(seg.f, s.opts.NoSync); err != nil {
+			return err
+		}
+		seg.size = seg.offs[k]
+		seg.offs = seg.offs[:k]
+	}
+	// Remove newest first: a crash part way leaves a shorter log that is still contiguous.
+	for j := len(s.segs) - 1; j >= drop; j-- {
+		s.segs[j].f.Close()
+		if err := os.Remove(s.segs[j].path); err != nil {
+			return err
+		}
+	}
+	s.segs = s.segs[:drop]
+	if len(s.segs) == 0 {
+		s.first, s.last = 0, 0
+		if err := os.Remove(filepath.Join(s.dir, firstFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	} else {
+		s.last = index - 1
+	}
+	return syncDir(s.dir, s.opts.NoSync)
+}
+
+// Close closes the segment files. Later calls fail or find nothing.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.closeFiles()
+}
+
+func (s *Store) closeFiles() error {
+	var first error
+	for _, seg := range s.segs {
+		if err := seg.f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func segName(base uint64) string { return fmt.Sprintf("%020d%s", base, segSuffix) }
+
+func encode(buf []byte, l *raft.Log) ([]byte, error) {
+	n := fixedSize + len(l.Data) + len(l.Extensions)
+	if n > maxRecord {
+		return buf, fmt.Errorf("raft log entry %d is %d bytes, over the %d-byte limit", l.Index, n, maxRecord)
+	}
+	start := len(buf)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(n))
+	buf = binary.LittleEndian.AppendUint32(buf, 0) // checksum, filled in below
+	buf = binary.LittleEndian.AppendUint64(buf, l.Index)
+	buf = binary.LittleEndian.AppendUint64(buf, l.Term)
+	buf = append(buf, byte(l.Type))
+	var at int64
+	if !l.AppendedAt.IsZero() {
+		at = l.AppendedAt.UnixNano()
+	}
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(at))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(l.Data)))
+	buf = append(buf, l.Data...)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(l.Extensions)))
+	buf = append(buf, l.Extensions...)
+	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(buf[start+headerSize:], castagnoli))
+	return buf, nil
+}
+
+// decode fills l from a checked payload. Data and Extensions alias payload, which the caller gives up.
+func decode(p []byte, l *raft.Log) error {
+	if len(p) < fixedSize {
+		return fmt.Errorf("%w: short record", ErrCorrupt)
+	}
+	l.Index = binary.LittleEndian.Uint64(p[0:8])
+	l.Term = binary.LittleEndian.Uint64(p[8:16])
+	l.Type = raft.LogType(p[16])
+	l.AppendedAt = time.Time{}
+	if at := int64(binary.LittleEndian.Uint64(p[17:25])); at != 0 {
+		l.AppendedAt = time.Unix(0, at)
+	}
+	dn := uint64(binary.LittleEndian.Uint32(p[25:29]))
+	rest := p[29:]
+	if uint64(len(rest)) < dn+4 {
+		return fmt.Errorf("%w: record %d has a bad data length", ErrCorrupt, l.Index)
+	}
+	l.Data = nil
+	if dn > 0 {
+		l.Data = rest[:dn:dn]
+	}
+	rest = rest[dn:]
+	en := uint64(binary.LittleEndian.Uint32(rest[0:4]))
+	rest = rest[4:]
+	if uint64(len(rest)) != en {
+		return fmt.Errorf("%w: record %d has a bad extensions length", ErrCorrupt, l.Index)
+	}
+	l.Extensions = nil
+	if en > 0 {
+		l.Extensions = rest[:en:en]
+	}
+	return nil
+}
+
+func syncDir(dir string, noSync bool) error {
+	if noSync {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,327 @@
+package raftlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+var _ raft.MonotonicLogStore = (*Store)(nil)
+
+func entry(i, term uint64, size int) *raft.Log {
+	data := make([]byte, size)
+	for k := range data {
+		data[k] = byte(i) + byte(k)
+	}
+	l := &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: data, AppendedAt: time.Unix(0, int64(i)*1000)}
+	if i%3 == 0 {
+		l.Extensions = []byte(fmt.Sprintf("ext-%d", i))
+	}
+	if i%5 == 0 {
+		l.Type = raft.LogNoop
+		l.Data = nil
+	}
+	return l
+}
+
+func open(t testing.TB, dir string, segSize int64) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{SegmentSize: segSize})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sameLog(a, b *raft.Log) bool {
+	return a.Index == b.Index && a.Term == b.Term && a.Type == b.Type && bytes.Equal(a.Data, b.Data) &&
+		bytes.Equal(a.Extensions, b.Extensions) && a.AppendedAt.Equal(b.AppendedAt)
+}
+
+// check compares every index the model holds, and the bounds, with the store.
+func check(t *testing.T, s *Store, model *raft.InmemStore, step string) {
+	t.Helper()
+	mf, _ := model.FirstIndex()
+	ml, _ := model.LastIndex()
+	sf, _ := s.FirstIndex()
+	sl, _ := s.LastIndex()
+	if sl != ml {
+		t.Fatalf("%s: last index %d, want %d", step, sl, ml)
+	}
+	if sf != mf {
+		t.Fatalf("%s: first index %d, want %d", step, sf, mf)
+	}
+	for i := mf; ml != 0 && i <= ml; i++ {
+		var want, got raft.Log
+		if err := model.GetLog(i, &want); err != nil {
+			t.Fatalf("%s: model misses %d: %v", step, i, err)
+		}
+		if err := s.GetLog(i, &got); err != nil {
+			t.Fatalf("%s: get %d: %v", step, i, err)
+		}
+		if !sameLog(&want, &got) {
+			t.Fatalf("%s: entry %d differs: got %+v want %+v", step, i, got, want)
+		}
+	}
+	var l raft.Log
+	if err := s.GetLog(sl+1, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("%s: get past the end: %v", step, err)
+	}
+	if sf > 1 {
+		if err := s.GetLog(sf-1, &l); !errors.Is(err, raft.ErrLogNotFound) {
+			t.Fatalf("%s: get before the start: %v", step, err)
+		}
+	}
+}
+
+// TestAgainstModel runs a seeded random sequence of appends, prefix and suffix deletions, deletions of
+// everything, and restarts against raft's in-memory store, with segments small enough to roll often.
+func TestAgainstModel(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			dir := t.TempDir()
+			s := open(t, dir, 2048)
+			model := raft.NewInmemStore()
+			next, term := uint64(1), uint64(1)
+			for step := 0; step < 400; step++ {
+				first, _ := s.FirstIndex()
+				last, _ := s.LastIndex()
+				name := ""
+				switch r := rng.IntN(100); {
+				case r < 60:
+					n := 1 + rng.IntN(20)
+					var batch []*raft.Log
+					for k := 0; k < n; k++ {
+						batch = append(batch, entry(next, term, rng.IntN(300)))
+						next++
+					}
+					if err := s.StoreLogs(batch); err != nil {
+						t.Fatal(err)
+					}
+					model.StoreLogs(batch)
+					name = fmt.Sprintf("append %d", n)
+				case r < 72 && last > 0: // compaction
+					max := first + uint64(rng.IntN(int(last-first+1)))
+					if max == last {
+						max--
+					}
+					if max < first {
+						continue
+					}
+					if err := s.DeleteRange(first, max); err != nil {
+						t.Fatal(err)
+					}
+					model.DeleteRange(first, max)
+					name = fmt.Sprintf("delete prefix ..%d", max)
+				case r < 84 && last > 0: // a follower drops conflicting entries; new ones come with a new term
+					min := first + uint64(rng.IntN(int(last-first+1)))
+					if min == first {
+						min++
+					}
+					if min > last {
+						continue
+					}
+					if err := s.DeleteRange(min, last); err != nil {
+						t.Fatal(err)
+					}
+					model.DeleteRange(min, last)
+					next, term = min, term+1
+					name = fmt.Sprintf("delete suffix %d..", min)
+				case r < 88 && last > 0: // a snapshot install empties the log; the next entry follows the snapshot
+					if err := s.DeleteRange(first, last); err != nil {
+						t.Fatal(err)
+					}
+					model.DeleteRange(first, last)
+					next = last + 1 + uint64(rng.IntN(50))
+					name = "delete all"
+				default:
+					s.Close()
+					s = open(t, dir, 2048)
+					name = "reopen"
+				}
+				check(t, s, model, fmt.Sprintf("step %d (%s)", step, name))
+			}
+		})
+	}
+}
+
+func TestRefusesGapsAndMiddleDeletes(t *testing.T) {
+	s := open(t, t.TempDir(), 0)
+	if err := s.StoreLogs([]*raft.Log{entry(1, 1, 10), entry(2, 1, 10), entry(3, 1, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLog(entry(5, 1, 10)); !errors.Is(err, ErrNotContiguous) {
+		t.Fatalf("gap: %v", err)
+	}
+	if err := s.StoreLogs([]*raft.Log{entry(4, 1, 10), entry(6, 1, 10)}); !errors.Is(err, ErrNotContiguous) {
+		t.Fatalf("gap inside a batch: %v", err)
+	}
+	if err := s.DeleteRange(2, 2); err == nil {
+		t.Fatal("a deletion in the middle was accepted")
+	}
+	if last, _ := s.LastIndex(); last != 3 {
+		t.Fatalf("refused appends changed the log: last %d", last)
+	}
+}
+
+// segments lists the store's segment files, oldest first.
+func segments(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(m)
+	return m
+}
+
+func fill(t *testing.T, dir string, n uint64) {
+	t.Helper()
+	s := open(t, dir, 1024)
+	for i := uint64(1); i <= n; i++ {
+		if err := s.StoreLog(entry(i, 1, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+}
+
+func TestRepairsTornTail(t *testing.T) {
+	cases := map[string]func(t *testing.T, path string){
+		"cut short": func(t *testing.T, path string) {
+			info, _ := os.Stat(path)
+			os.Truncate(path, info.Size()-7)
+		},
+		"garbage appended": func(t *testing.T, path string) {
+			f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write([]byte{200, 0, 0, 0, 1, 2, 3})
+			f.Close()
+		},
+		"zeros appended": func(t *testing.T, path string) {
+			f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write(make([]byte, 4096))
+			f.Close()
+		},
+		"last record damaged": func(t *testing.T, path string) {
+			info, _ := os.Stat(path)
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt([]byte{0xff}, info.Size()-3)
+			f.Close()
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			fill(t, dir, 40)
+			segs := segments(t, dir)
+			if len(segs) < 3 {
+				t.Fatalf("want several segments, got %d", len(segs))
+			}
+			damage(t, segs[len(segs)-1])
+			s := open(t, dir, 1024)
+			last, _ := s.LastIndex()
+			want := uint64(40)
+			if name == "cut short" || name == "last record damaged" {
+				want = 39
+			}
+			if last != want {
+				t.Fatalf("last index after repair %d, want %d", last, want)
+			}
+			// The repaired log takes appends and keeps them across a restart.
+			if err := s.StoreLog(entry(want+1, 2, 50)); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = open(t, dir, 1024)
+			var l raft.Log
+			if err := s.GetLog(want+1, &l); err != nil || !sameLog(&l, entry(want+1, 2, 50)) {
+				t.Fatalf("entry after repair: %v %+v", err, l)
+			}
+		})
+	}
+}
+
+func TestRefusesDamageBeforeTheTail(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 40)
+	segs := segments(t, dir)
+	f, err := os.OpenFile(segs[0], os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xff, 0xff}, 30)
+	f.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open with a damaged old segment: %v, want ErrCorrupt", err)
+	}
+
+	// A missing middle segment is a gap, also refused.
+	dir = t.TempDir()
+	fill(t, dir, 40)
+	segs = segments(t, dir)
+	os.Remove(segs[1])
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open with a missing segment: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestDeleteRemovesSegmentFiles(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 40)
+	before := len(segments(t, dir))
+	s := open(t, dir, 1024)
+	if err := s.DeleteRange(1, 30); err != nil {
+		t.Fatal(err)
+	}
+	if after := len(segments(t, dir)); after >= before {
+		t.Fatalf("compaction kept %d of %d segment files", after, before)
+	}
+	if first, _ := s.FirstIndex(); first != 31 {
+		t.Fatalf("first index %d, want 31", first)
+	}
+	if err := s.DeleteRange(31, 40); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segments(t, dir)); n != 0 {
+		t.Fatalf("deleting everything left %d segment files", n)
+	}
+	if err := s.StoreLog(entry(100, 3, 10)); err != nil {
+		t.Fatalf("append to an emptied log: %v", err)
+	}
+	if first, _ := s.FirstIndex(); first != 100 {
+		t.Fatalf("first index %d, want 100", first)
+	}
+}
+
+// BenchmarkStoreLog measures one durable single-entry append, the shape of a commit under light load, for
+// this store and for raft-boltdb.
+func BenchmarkStoreLog(b *testing.B) {
+	payload := bytes.Repeat([]byte("x"), 200)
+	run := func(b *testing.B, store raft.LogStore) {
+		for i := 0; i < b.N; i++ {
+			if err := store.StoreLog(&raft.Log{Index: uint64(i + 1), Term: 1, Data: payload}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("raftlog", func(b *testing.B) { run(b, open(b, b.TempDir(), 0)) })
+	b.Run("boltdb", func(b *testing.B) {
+		bs, err := raftboltdb.NewBoltStore(filepath.Join(b.TempDir(), "raft.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer bs.Close()
+		run(b, bs)
+	})
+}

@@ -1,0 +1,53 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// A data dir from before the log had its own store keeps its log in bolt: openLog moves it, once.
+func TestOpenLogMovesABoltLog(t *testing.T) {
+	dir := t.TempDir()
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	var logs []*raft.Log
+	for i := uint64(5); i <= 600; i++ {
+		logs = append(logs, &raft.Log{Index: i, Term: 1 + i/100, Type: raft.LogCommand, Data: []byte(fmt.Sprint("entry ", i))})
+	}
+	if err := bolt.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 2; round++ {
+		store, err := openLog(filepath.Join(dir, "log"), bolt, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		first, _ := store.FirstIndex()
+		last, _ := store.LastIndex()
+		if first != 5 || last != 600 {
+			t.Fatalf("round %d: moved log spans %d..%d, want 5..600", round, first, last)
+		}
+		for _, want := range logs {
+			var got raft.Log
+			if err := store.GetLog(want.Index, &got); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if got.Term != want.Term || !bytes.Equal(got.Data, want.Data) {
+				t.Fatalf("round %d: entry %d differs", round, want.Index)
+			}
+		}
+		store.Close()
+		if bl, _ := bolt.LastIndex(); bl != 0 {
+			t.Fatalf("round %d: bolt still holds entries up to %d", round, bl)
+		}
+	}
+}
