@@ -103,19 +103,26 @@ func parseParams(r *http.Request) (p params, err error) {
 
 // readBody reads the whole request body (bounded by the server's limit).
 func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, err
+	// A small body of known length is read into a buffer of its size; anything else grows as it comes, so a
+	// large declared length cannot make the node allocate before the body limit applies.
+	if n := r.ContentLength; n > 0 && n <= 64<<10 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
-	return b, nil
+	return io.ReadAll(r.Body)
 }
 
 // parseStatements decodes rqlite's statement array: each element is "SQL", ["SQL", arg, ...] or
 // ["SQL", {"name": value}].
 func parseStatements(body []byte) ([]logical.Statement, error) {
+	// One decoding pass over the whole body (numbers kept exact as json.Number); a decoder per statement
+	// cost a fifth of a point read's allocations.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var raw []json.RawMessage
+	var raw []any
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: body must be a JSON array of statements: %v", errBadRequest, err)
 	}
@@ -136,18 +143,16 @@ func parseStatements(body []byte) ([]logical.Statement, error) {
 	return stmts, nil
 }
 
-func parseStatement(m json.RawMessage) (logical.Statement, error) {
+// parseStatement interprets one decoded element of the statement array.
+func parseStatement(m any) (logical.Statement, error) {
 	var st logical.Statement
-	m = bytes.TrimSpace(m)
-	if len(m) > 0 && m[0] == '"' {
-		err := json.Unmarshal(m, &st.SQL)
-		return st, err
+	if sql, ok := m.(string); ok {
+		st.SQL = sql
+		return st, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(m))
-	dec.UseNumber()
-	var parts []any
-	if err := dec.Decode(&parts); err != nil {
-		return st, fmt.Errorf("want a string or an array: %v", err)
+	parts, ok := m.([]any)
+	if !ok {
+		return st, fmt.Errorf("want a string or an array, not %s", jsonKind(m))
 	}
 	if len(parts) == 0 {
 		return st, fmt.Errorf("empty array")
@@ -176,6 +181,22 @@ func parseStatement(m json.RawMessage) (logical.Statement, error) {
 	}
 	st.Args = args
 	return st, nil
+}
+
+// jsonKind names the JSON type of a decoded value, for error messages.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
 }
 
 func checkValue(v any) error {

@@ -320,7 +320,9 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 			return err
 		}
 	}
-	s.buf = buf[:0]
+	if cap(buf) <= 4<<20 {
+		s.buf = buf[:0] // keep the buffer for the next append, unless a huge entry (a load) grew it
+	}
 	seg, err := s.active(next)
 	if err != nil {
 		return err
