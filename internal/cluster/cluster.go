@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -122,9 +123,10 @@ type Node struct {
 	args     []string
 	logPath  string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+	paused atomic.Bool // SIGSTOPped and not yet SIGCONTed
 }
 
 // New returns an empty cluster whose processes are stopped when tb ends.
@@ -242,7 +244,7 @@ func (c *Cluster) StopAll() {
 	}
 	if c.tb.Failed() {
 		for _, nd := range c.All() {
-			c.tb.Logf("---- log of %s (last 40 lines) ----\n%s", nd.ID, nd.LogTail(40))
+			c.tb.Logf("---- log of %s (last lines) ----\n%s", nd.ID, nd.LogTail(envLines()))
 		}
 	}
 }
@@ -389,8 +391,18 @@ func (n *Node) Stop() { n.stopWith(syscall.SIGTERM, 20*time.Second) }
 func (n *Node) Kill() { n.stopWith(syscall.SIGKILL, 10*time.Second) }
 
 // Pause stops the process with SIGSTOP; Resume continues it.
-func (n *Node) Pause()  { n.signal(syscall.SIGSTOP) }
-func (n *Node) Resume() { n.signal(syscall.SIGCONT) }
+func (n *Node) Pause() {
+	n.paused.Store(true)
+	n.signal(syscall.SIGSTOP)
+}
+
+func (n *Node) Resume() {
+	n.signal(syscall.SIGCONT)
+	n.paused.Store(false)
+}
+
+// Paused reports whether the node was paused and not resumed (a paused node holds requests unanswered).
+func (n *Node) Paused() bool { return n.paused.Load() }
 
 // Restart stops the node (gracefully) and starts it again on its data directory.
 func (n *Node) Restart() {
@@ -445,6 +457,11 @@ func (r *Response) Index() uint64 {
 
 // Do sends a request to the node.
 func (n *Node) Do(method, path string, body any) (*Response, error) {
+	return n.DoContext(context.Background(), method, path, body)
+}
+
+// DoContext sends a request to the node that gives up when ctx ends (a paused node never answers).
+func (n *Node) DoContext(ctx context.Context, method, path string, body any) (*Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -459,7 +476,7 @@ func (n *Node) Do(method, path string, body any) (*Response, error) {
 		}
 		rd = bytes.NewReader(js)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, n.URL()+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, n.URL()+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -568,4 +585,12 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// envLines is how many lines of each node's log a failed test prints: ROWBOAT_TEST_LOG_LINES, default 40.
+func envLines() int {
+	if n, err := strconv.Atoi(os.Getenv("ROWBOAT_TEST_LOG_LINES")); err == nil && n > 0 {
+		return n
+	}
+	return 40
 }

@@ -15,7 +15,8 @@ import (
 // -v -timeout 0 ./test/system): five nodes, every Raft link behind a fault proxy, a random schedule of
 // faults (kill -9 and restart, SIGSTOP/SIGCONT, isolation, one-way cuts, delays) drawn from
 // ROWBOAT_SOAK_SEED (random if unset; the seed is printed so a failing run can be replayed), while a register
-// workload (checked for linearizability) and a set workload (acknowledged writes must all survive) run.
+// workload (checked for linearizability), a set workload (acknowledged writes must all survive) and a bank
+// workload (every read at every level sees the full total) run.
 func TestSoak(t *testing.T) {
 	d, err := time.ParseDuration(os.Getenv("ROWBOAT_SOAK"))
 	if err != nil || d <= 0 {
@@ -31,6 +32,7 @@ func TestSoak(t *testing.T) {
 	c := cluster.StartWithFaults(t, 5)
 	reg := startRegister(t, c, 4, 4, seed+1)
 	l := startLoad(t, c, 3)
+	bank := startBank(t, c, 2, seed+2)
 	start := time.Now()
 
 	// The fault schedule: one fault at a time, held for a random while, then healed.
@@ -77,7 +79,8 @@ func TestSoak(t *testing.T) {
 			n.WaitReady(t, wait)
 		}
 	}
-	reg.halt() // both workloads stop before the nodes' tables are compared
+	reg.halt() // the workloads stop before the nodes' tables are compared
+	bank.finish(t)
 	acked, idx := l.finish(t)
 	checkAcked(t, c, acked, idx)
 	want := tableHash(t, c.Leader(t, wait), idx)
