@@ -17,9 +17,10 @@ const (
 	scenarioInsert = "insert" // single-row INSERTs through the leader
 	scenarioBatch  = "batch"  // one request carrying many INSERTs
 	scenarioRead   = "read"   // point SELECTs at every read level, on the leader and on a follower
+	scenarioSpread = "spread" // linearizable point SELECTs spread over every non-leader node given
 )
 
-var allScenarios = []string{scenarioInsert, scenarioBatch, scenarioRead}
+var allScenarios = []string{scenarioInsert, scenarioBatch, scenarioRead, scenarioSpread}
 
 // config is everything a run needs; flags fill it in main, tests build it directly.
 type config struct {
@@ -148,7 +149,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 			return rep, ctx.Err()
 		}
 	}
-	if cfg.Scenarios[scenarioRead] && b.written.Load() == 0 && cfg.SeedRows > 0 {
+	if (cfg.Scenarios[scenarioRead] || cfg.Scenarios[scenarioSpread]) && b.written.Load() == 0 && cfg.SeedRows > 0 {
 		for b.written.Load() < int64(cfg.SeedRows) {
 			if res := batch(ctx); res.err != nil {
 				return rep, fmt.Errorf("seed rows for the reads: %w", res.err)
@@ -179,6 +180,32 @@ func run(ctx context.Context, cfg config) (*report, error) {
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
+			}
+		}
+	}
+	if cfg.Scenarios[scenarioSpread] {
+		// Every node in -urls but the leader (followers and read replicas) serves its share of linearizable
+		// reads, ReadConc clients' worth each: the cluster's total read capacity, and whether a replica adds to it.
+		var targets []string
+		for _, u := range cfg.URLs {
+			if u != leader.URL {
+				targets = append(targets, u)
+			}
+		}
+		if len(targets) == 0 {
+			progress("no follower: the spread scenario needs one")
+		} else {
+			selectSQL := fmt.Sprintf("SELECT * FROM %s WHERE id = ?", t)
+			var next atomic.Int64
+			r := b.measure(ctx, Result{Scenario: scenarioSpread, Node: fmt.Sprintf("%d non-leaders", len(targets)),
+				Level: "linearizable", Concurrency: cfg.ReadConc * len(targets)},
+				func(ctx context.Context) call {
+					u := targets[int(next.Add(1))%len(targets)]
+					return b.c.query(ctx, u, "linearizable", []any{[]any{selectSQL, b.randomID()}})
+				})
+			record(r)
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
 			}
 		}
 	}

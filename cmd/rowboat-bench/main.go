@@ -7,7 +7,9 @@
 //   - insert: single-row parameterized INSERTs through the leader at concurrency 1, 16 and 64;
 //   - batch:  requests of 100 INSERTs through the leader at concurrency 16;
 //   - read:   point SELECTs by primary key at levels none, weak, linearizable and strong, on the leader and on
-//     a follower, at concurrency 16.
+//     a follower, at concurrency 16;
+//   - spread: linearizable point SELECTs spread over every node in -urls but the leader (followers and read
+//     replicas), 16 clients' worth per node: the cluster's total follower read throughput.
 //
 // A request counts as a success only if it got HTTP 200 and no result carries an "error". After the writes it
 // counts the table's rows at level strong on the leader (and linearizable on the follower) and exits 1 unless
@@ -153,7 +155,7 @@ func defaultConfig() config {
 	return config{
 		URLs:       []string{"http://127.0.0.1:4001"},
 		Duration:   5 * time.Second,
-		Scenarios:  map[string]bool{scenarioInsert: true, scenarioBatch: true, scenarioRead: true},
+		Scenarios:  map[string]bool{scenarioInsert: true, scenarioBatch: true, scenarioRead: true, scenarioSpread: true},
 		Table:      "bench",
 		Timeout:    10 * time.Second,
 		InsertConc: []int{1, 16, 64},

@@ -381,8 +381,11 @@ func TestRun_Fake(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run: %v", err)
 		}
-		if got, want := len(rep.Results), 2+1+2*len(levels); got != want {
+		if got, want := len(rep.Results), 2+1+2*len(levels)+1; got != want {
 			t.Fatalf("%d results, want %d", got, want)
+		}
+		if spread := rep.Results[len(rep.Results)-1]; spread.Scenario != scenarioSpread || spread.Node != "2 non-leaders" {
+			t.Errorf("last result %s on %s, want the spread over 2 non-leaders", spread.Scenario, spread.Node)
 		}
 		for _, r := range rep.Results {
 			if r.Ops == 0 || r.Errors != 0 || r.OpsPerSec <= 0 || r.P99Ms < r.P50Ms {
@@ -413,9 +416,13 @@ func TestRun_Fake(t *testing.T) {
 					t.Errorf("no point read reached %s at level %s", n, level)
 				}
 			}
-			if db.readCount("n3", level) != 0 {
+			// The read scenario measures one follower; only the spread scenario, all linearizable, reaches n3.
+			if level != "linearizable" && db.readCount("n3", level) != 0 {
 				t.Errorf("point reads reached n3 at level %s; only one follower is measured", level)
 			}
+		}
+		if db.readCount("n3", "linearizable") == 0 {
+			t.Errorf("the spread scenario did not reach n3")
 		}
 	})
 
@@ -533,7 +540,7 @@ func TestRealMain(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(rep.Results), 3+1+8; got != want {
+	if got, want := len(rep.Results), 3+1+8+1; got != want {
 		t.Fatalf("json has %d results, want %d", got, want)
 	}
 	if rep.Check == nil || !rep.Check.OK {
