@@ -13,7 +13,9 @@
 //	payload = index uint64 | term uint64 | type uint8 | appendedAt int64 (unix ns) | len uint32 | data | len uint32 | extensions
 //
 // all little-endian. The newest segment takes appends; a new one starts once it passes the size limit. The
-// offsets of all records are kept in memory.
+// offsets of all records are kept in memory. Where the platform allows, a new segment is preallocated to the
+// size limit (fallocate), so an append's fdatasync need not also extend the file: a header of zeros is the
+// clean end of a segment's records. A segment is cut to its records' size when the next one starts.
 //
 // Contracts:
 //   - StoreLogs returns only after the records are durable (fdatasync), unless the store was opened NoSync.
@@ -218,6 +220,9 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 			return nil, err
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
+		if n == 0 && binary.LittleEndian.Uint32(hdr[4:8]) == 0 {
+			return seg, nil // preallocated space: the records end here
+		}
 		if n < fixedSize || n > maxRecord {
 			return damage(fmt.Sprintf("bad length %d", n))
 		}
@@ -354,14 +359,25 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 // active returns the segment that takes an append starting at next, starting a new one when the log is
 // empty or the newest segment is full.
 func (s *Store) active(next uint64) (*segment, error) {
-	if n := len(s.segs); n > 0 && s.segs[n-1].size < s.opts.SegmentSize {
-		return s.segs[n-1], nil
+	if n := len(s.segs); n > 0 {
+		last := s.segs[n-1]
+		if last.size < s.opts.SegmentSize {
+			return last, nil
+		}
+		// Seal the full segment: drop its unused preallocated space.
+		if err := last.f.Truncate(last.size); err != nil {
+			return nil, err
+		}
+		if err := datasync(last.f, s.opts.NoSync); err != nil {
+			return nil, err
+		}
 	}
 	path := filepath.Join(s.dir, segName(next))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	preallocate(f, s.opts.SegmentSize)
 	if err := syncDir(s.dir, s.opts.NoSync); err != nil {
 		f.Close()
 		return nil, err
@@ -472,6 +488,7 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 		}
 		seg.size = seg.offs[k]
 		seg.offs = seg.offs[:k]
+		preallocate(seg.f, s.opts.SegmentSize) // it is the newest now and takes the next appends
 	}
 	// Remove newest first: a crash part way leaves a shorter log that is still contiguous.
 	for j := len(s.segs) - 1; j >= drop; j-- {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -198,25 +199,24 @@ func fill(t *testing.T, dir string, n uint64) {
 }
 
 func TestRepairsTornTail(t *testing.T) {
-	cases := map[string]func(t *testing.T, path string){
-		"cut short": func(t *testing.T, path string) {
-			info, _ := os.Stat(path)
-			os.Truncate(path, info.Size()-7)
+	// Damage is placed relative to the end of the records, which (with preallocation) is not the file's end.
+	cases := map[string]func(t *testing.T, path string, end int64){
+		"cut short": func(t *testing.T, path string, end int64) {
+			os.Truncate(path, end-7)
 		},
-		"garbage appended": func(t *testing.T, path string) {
-			f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			f.Write([]byte{200, 0, 0, 0, 1, 2, 3})
-			f.Close()
-		},
-		"zeros appended": func(t *testing.T, path string) {
-			f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-			f.Write(make([]byte, 4096))
-			f.Close()
-		},
-		"last record damaged": func(t *testing.T, path string) {
-			info, _ := os.Stat(path)
+		"garbage appended": func(t *testing.T, path string, end int64) {
 			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
-			f.WriteAt([]byte{0xff}, info.Size()-3)
+			f.WriteAt([]byte{200, 0, 0, 0, 1, 2, 3}, end)
+			f.Close()
+		},
+		"zeros appended": func(t *testing.T, path string, end int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt(make([]byte, 4096), end)
+			f.Close()
+		},
+		"last record damaged": func(t *testing.T, path string, end int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt([]byte{0xff}, end-3)
 			f.Close()
 		},
 	}
@@ -228,8 +228,11 @@ func TestRepairsTornTail(t *testing.T) {
 			if len(segs) < 3 {
 				t.Fatalf("want several segments, got %d", len(segs))
 			}
-			damage(t, segs[len(segs)-1])
 			s := open(t, dir, 1024)
+			end := s.segs[len(s.segs)-1].size
+			s.Close()
+			damage(t, segs[len(segs)-1], end)
+			s = open(t, dir, 1024)
 			last, _ := s.LastIndex()
 			want := uint64(40)
 			if name == "cut short" || name == "last record damaged" {
@@ -324,4 +327,41 @@ func BenchmarkStoreLog(b *testing.B) {
 		defer bs.Close()
 		run(b, bs)
 	})
+}
+
+// On Linux a new segment is preallocated; a clean restart reads its records and keeps the space (no repair).
+func TestPreallocatedSegmentReopensClean(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("preallocation is Linux only")
+	}
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	for i := uint64(1); i <= 10; i++ {
+		if err := s.StoreLog(entry(i, 1, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	seg := segments(t, dir)[0]
+	info, err := os.Stat(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size() != 1<<20 {
+		t.Fatalf("segment is %d bytes, want the preallocated %d", info.Size(), 1<<20)
+	}
+	s = open(t, dir, 1<<20)
+	if last, _ := s.LastIndex(); last != 10 {
+		t.Fatalf("last index %d after a clean restart, want 10", last)
+	}
+	if after, _ := os.Stat(seg); after.Size() != info.Size() {
+		t.Fatalf("a clean restart changed the segment from %d to %d bytes", info.Size(), after.Size())
+	}
+	if err := s.StoreLog(entry(11, 1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	var l raft.Log
+	if err := s.GetLog(11, &l); err != nil || !sameLog(&l, entry(11, 1, 100)) {
+		t.Fatalf("append after restart: %v", err)
+	}
 }

@@ -17,3 +17,14 @@ func datasync(f *os.File, noSync bool) error {
 		}
 	}
 }
+
+// preallocate reserves size bytes for f (reading as zeros), so that appends within them do not extend the
+// file. It is only an optimisation: failure (a file system without fallocate) is ignored.
+func preallocate(f *os.File, size int64) {
+	for {
+		err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
+		if err != syscall.EINTR {
+			return
+		}
+	}
+}

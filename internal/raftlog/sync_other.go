@@ -11,3 +11,6 @@ func datasync(f *os.File, noSync bool) error {
 	}
 	return f.Sync()
 }
+
+// preallocate does nothing here: appends extend the file.
+func preallocate(f *os.File, size int64) {}
