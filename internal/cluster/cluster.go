@@ -237,6 +237,17 @@ func (c *Cluster) All() []*Node {
 	return append([]*Node(nil), c.Nodes...)
 }
 
+// Running returns the nodes whose process is running (paused ones included; see Node.Paused).
+func (c *Cluster) Running() []*Node {
+	var out []*Node
+	for _, n := range c.All() {
+		if n.Running() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // StopAll kills every process still running and, if the test failed, prints the tail of every node's log.
 func (c *Cluster) StopAll() {
 	for _, nd := range c.All() {

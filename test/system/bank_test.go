@@ -71,8 +71,8 @@ func (w *bankWorkload) client(r *rand.Rand) {
 		default:
 		}
 		var nodes []*cluster.Node
-		for _, n := range w.c.All() {
-			if n.Running() && !n.Paused() { // a paused node would hold every client until its timeout
+		for _, n := range w.c.Running() {
+			if !n.Paused() { // a paused node would hold every client until its timeout
 				nodes = append(nodes, n)
 			}
 		}

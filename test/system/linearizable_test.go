@@ -102,12 +102,7 @@ func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
 			return
 		default:
 		}
-		var nodes []*cluster.Node
-		for _, n := range w.c.All() {
-			if n.Running() {
-				nodes = append(nodes, n)
-			}
-		}
+		nodes := w.c.Running() // paused nodes too: what they answer after they resume is checked as well
 		if len(nodes) == 0 {
 			continue
 		}

@@ -72,12 +72,7 @@ func (l *load) client(id int) {
 
 // try sends one insert to a random running node; code is "" on success.
 func (l *load) try(client, seq int) (uint64, string) {
-	var nodes []*cluster.Node
-	for _, n := range l.c.All() {
-		if n.Running() {
-			nodes = append(nodes, n)
-		}
-	}
+	nodes := l.c.Running()
 	if len(nodes) == 0 {
 		return 0, "no nodes"
 	}
