@@ -15,8 +15,9 @@ import (
 // -v -timeout 0 ./test/system): five nodes, every Raft link behind a fault proxy, a random schedule of
 // faults (kill -9 and restart, SIGSTOP/SIGCONT, isolation, one-way cuts, delays) drawn from
 // ROWBOAT_SOAK_SEED (random if unset; the seed is printed so a failing run can be replayed), while a register
-// workload (checked for linearizability), a set workload (acknowledged writes must all survive) and a bank
-// workload (every read at every level sees the full total) run.
+// workload (checked for linearizability), a set workload (acknowledged writes must all survive), a bank
+// workload (every read at every level sees the full total) and an append workload (sessions keep
+// read-your-writes and monotonic reads at level none; every read is a prefix of the final order) run.
 func TestSoak(t *testing.T) {
 	d, err := time.ParseDuration(os.Getenv("ROWBOAT_SOAK"))
 	if err != nil || d <= 0 {
@@ -33,6 +34,7 @@ func TestSoak(t *testing.T) {
 	reg := startRegister(t, c, 4, 4, seed+1)
 	l := startLoad(t, c, 3)
 	bank := startBank(t, c, 2, seed+2)
+	lists := startAppend(t, c, 2, 3, seed+3)
 	start := time.Now()
 
 	// The fault schedule: one fault at a time, held for a random while, then healed.
@@ -81,6 +83,7 @@ func TestSoak(t *testing.T) {
 	}
 	reg.halt() // the workloads stop before the nodes' tables are compared
 	bank.finish(t)
+	lists.finish(t)
 	acked, idx := l.finish(t)
 	checkAcked(t, c, acked, idx)
 	want := tableHash(t, c.Leader(t, wait), idx)
