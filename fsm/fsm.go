@@ -83,7 +83,10 @@ type FSM struct {
 	capMu    sync.Mutex
 	readers  chan *reader
 
-	applied     atomic.Uint64
+	applied atomic.Uint64
+	// applying is set to an apply's last index before its commit (and equals applied otherwise), so it is
+	// never below the state any reader can see: reads report it when they cannot read the exact index.
+	applying    atomic.Uint64
 	appliedTerm atomic.Uint64
 	logBytes    atomic.Int64 // bytes of log entries applied since the last snapshot
 
@@ -239,6 +242,7 @@ func (f *FSM) load() error {
 	}
 	idx, _ := s.Column(0).(int64)
 	term, _ := s.Column(1).(int64)
+	f.applying.Store(uint64(idx))
 	f.applied.Store(uint64(idx))
 	f.appliedTerm.Store(uint64(term))
 
@@ -380,6 +384,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		f.diverged(last, fmt.Errorf("store applied index: %w", err))
 		return resps
 	}
+	f.applying.Store(last.Index)
 	if err := f.applier.Commit(); err != nil {
 		f.diverged(last, err)
 		return resps
@@ -466,8 +471,9 @@ func (f *FSM) Execute(ctx context.Context, reqs []logical.Request) ([][]logical.
 }
 
 // Query runs read-only statements on a read connection, all against one consistent state, and returns their
-// results with the applied index of that state (for a lone statement, a lower bound of it: the state may
-// include entries applied while the read began). Writes are refused per statement (logical.ErrNotReadOnly).
+// results with the applied index of that state; for a lone statement, an index at least that of the state
+// (never below it, so that a session carrying it as min_index stays monotonic). Writes are refused per
+// statement (logical.ErrNotReadOnly).
 func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -481,14 +487,14 @@ func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.R
 		return nil, 0, ctx.Err()
 	}
 	defer func() { f.readers <- r }()
-	// Applies only move forward, so the index loaded before the read is a lower bound of the state it sees;
-	// ReadTx replaces it with the exact index when it runs a transaction.
-	before := f.applied.Load()
 	results, meta, err := r.r.ReadTx(ctx, `SELECT v FROM `+metaTable+` WHERE k = 'applied_index'`, stmts)
 	if err != nil {
 		return nil, 0, err
 	}
-	idx := before
+	// ReadTx reads the exact index when it runs a transaction. The lone-statement fast path does not; then the
+	// index reported must not be below the state read, or a session carrying it as min_index could go back in
+	// time on another node. applying, loaded after the read, is at least the index of any commit the read saw.
+	idx := f.applying.Load()
 	if len(meta) > 0 {
 		if v, ok := meta[0].(int64); ok {
 			idx = uint64(v)
