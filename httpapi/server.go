@@ -351,6 +351,11 @@ func (s *Server) toLeader(ctx context.Context, w http.ResponseWriter, r *http.Re
 // delivered it answers errNotSent (nothing applied, retry), or ErrTimeout once ctx has ended; when a write
 // was delivered but its answer lost, errUnknownOutcome.
 func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Request, target string, body []byte, write bool) {
+	// A deadline already past may not have cancelled ctx yet (its timer runs on its own): don't send then.
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		s.writeError(w, r, fmt.Errorf("%w: the request's timeout ran out before it could be forwarded to the leader", node.ErrTimeout))
+		return
+	}
 	wrote := false
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), r.Method, target, bytes.NewReader(body))
