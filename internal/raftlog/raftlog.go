@@ -18,7 +18,7 @@
 // clean end of a segment's records. A segment is cut to its records' size when the next one starts.
 //
 // Contracts:
-//   - StoreLogs returns only after the records are durable (fdatasync), unless the store was opened NoSync.
+//   - StoreLogs returns only after the records are durable (fdatasync).
 //   - The log is contiguous (raft.MonotonicLogStore): an append must continue the last index, except into an
 //     empty store, where it may start anywhere (after a snapshot install raft empties the log).
 //   - DeleteRange removes a prefix (compaction) or a suffix (a follower dropping conflicting entries), never a
@@ -69,8 +69,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type Options struct {
 	// SegmentSize is the size after which appends go to a new segment file (default 64 MiB).
 	SegmentSize int64
-	// NoSync skips the fdatasync after appends and truncations: for tests and benchmarks only.
-	NoSync bool
 	// Logger receives the repair of a torn tail; default slog.Default().
 	Logger *slog.Logger
 }
@@ -171,7 +169,7 @@ func (s *Store) load() error {
 			s.first = first
 		}
 	}
-	return syncDir(s.dir, s.opts.NoSync)
+	return syncDir(s.dir)
 }
 
 // openSegment scans one segment file. In the newest segment a damaged record ends the log (a torn append) and
@@ -202,7 +200,7 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 			f.Close()
 			return nil, err
 		}
-		if err := datasync(f, s.opts.NoSync); err != nil {
+		if err := datasync(f); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -337,7 +335,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		_ = seg.f.Truncate(seg.size)
 		return fmt.Errorf("append to raft log: %w", err)
 	}
-	if err := datasync(seg.f, s.opts.NoSync); err != nil {
+	if err := datasync(seg.f); err != nil {
 		// The records' durability is unknown; not recording them keeps memory consistent with what a restart
 		// would check. Raft treats a failed append as fatal for this round.
 		_ = seg.f.Truncate(seg.size)
@@ -368,7 +366,7 @@ func (s *Store) active(next uint64) (*segment, error) {
 		if err := last.f.Truncate(last.size); err != nil {
 			return nil, err
 		}
-		if err := datasync(last.f, s.opts.NoSync); err != nil {
+		if err := datasync(last.f); err != nil {
 			return nil, err
 		}
 	}
@@ -378,7 +376,7 @@ func (s *Store) active(next uint64) (*segment, error) {
 		return nil, err
 	}
 	preallocate(f, s.opts.SegmentSize)
-	if err := syncDir(s.dir, s.opts.NoSync); err != nil {
+	if err := syncDir(s.dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -427,7 +425,7 @@ func (s *Store) dropBefore(first uint64) error {
 	if first > s.segs[0].base {
 		return s.writeFirst(first) // syncs the directory, covering the removals too
 	}
-	return syncDir(s.dir, s.opts.NoSync)
+	return syncDir(s.dir)
 }
 
 const firstFile = "first"
@@ -443,7 +441,7 @@ func (s *Store) writeFirst(first uint64) error {
 		f.Close()
 		return err
 	}
-	if err := datasync(f, s.opts.NoSync); err != nil {
+	if err := datasync(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -453,7 +451,7 @@ func (s *Store) writeFirst(first uint64) error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, firstFile)); err != nil {
 		return err
 	}
-	return syncDir(s.dir, s.opts.NoSync)
+	return syncDir(s.dir)
 }
 
 // readFirst returns the recorded first index, or 0 if none was recorded.
@@ -483,7 +481,7 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 		if err := seg.f.Truncate(seg.offs[k]); err != nil {
 			return err
 		}
-		if err := datasync(seg.f, s.opts.NoSync); err != nil {
+		if err := datasync(seg.f); err != nil {
 			return err
 		}
 		seg.size = seg.offs[k]
@@ -506,7 +504,7 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 	} else {
 		s.last = index - 1
 	}
-	return syncDir(s.dir, s.opts.NoSync)
+	return syncDir(s.dir)
 }
 
 // Close closes the segment files. Later calls fail or find nothing.
@@ -587,10 +585,7 @@ func decode(p []byte, l *raft.Log) error {
 	return nil
 }
 
-func syncDir(dir string, noSync bool) error {
-	if noSync {
-		return nil
-	}
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

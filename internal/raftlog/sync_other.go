@@ -5,10 +5,7 @@ package raftlog
 import "os"
 
 // datasync flushes f (fsync; fdatasync is Linux only here).
-func datasync(f *os.File, noSync bool) error {
-	if noSync {
-		return nil
-	}
+func datasync(f *os.File) error {
 	return f.Sync()
 }
 
