@@ -180,6 +180,12 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	fileSize := info.Size()
 	seg := &segment{base: base, path: path, f: f}
 	r := bufio.NewReaderSize(f, 1<<20)
 	var hdr [headerSize]byte
@@ -189,13 +195,8 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 			f.Close()
 			return nil, fmt.Errorf("%w: segment %s, record %d at offset %d: %s", ErrCorrupt, path, base+uint64(len(seg.offs)), seg.size, why)
 		}
-		info, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
 		s.log.Warn("raft log: dropping a torn tail left by a crash during an append",
-			"segment", path, "offset", seg.size, "bytes", info.Size()-seg.size, "reason", why)
+			"segment", path, "offset", seg.size, "bytes", fileSize-seg.size, "reason", why)
 		if err := f.Truncate(seg.size); err != nil {
 			f.Close()
 			return nil, err
@@ -223,6 +224,9 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 		}
 		if n < fixedSize || n > maxRecord {
 			return damage(fmt.Sprintf("bad length %d", n))
+		}
+		if seg.size+headerSize+int64(n) > fileSize {
+			return damage("short record") // checked before allocating: a damaged length may be huge
 		}
 		if cap(payload) < int(n) {
 			payload = make([]byte, n)

@@ -209,6 +209,11 @@ func TestRepairsTornTail(t *testing.T) {
 			f.WriteAt([]byte{200, 0, 0, 0, 1, 2, 3}, end)
 			f.Close()
 		},
+		"huge length appended": func(t *testing.T, path string, end int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt([]byte{0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4}, end) // 2 GiB: must not be allocated
+			f.Close()
+		},
 		"zeros appended": func(t *testing.T, path string, end int64) {
 			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
 			f.WriteAt(make([]byte, 4096), end)
