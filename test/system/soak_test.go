@@ -11,8 +11,9 @@ import (
 	"github.com/rowboatdb/rowboat/internal/faultproxy"
 )
 
-// TestSoak runs only when ROWBOAT_SOAK is set to a duration (for example ROWBOAT_SOAK=5m go test -run Soak
-// -v -timeout 0 ./test/system): five nodes, every Raft link behind a fault proxy, a random schedule of
+// TestSoak runs only when ROWBOAT_SOAK is set to a duration (for example ROWBOAT_SOAK=5m go test -count=1 -run
+// Soak -v -timeout 0 ./test/system; -count=1 because go test's cache does not know that the rowboatd these
+// tests build from source has changed): five nodes, every Raft link behind a fault proxy, a random schedule of
 // faults (kill -9 and restart, SIGSTOP/SIGCONT, isolation, one-way cuts, delays) drawn from
 // ROWBOAT_SOAK_SEED (random if unset; the seed is printed so a failing run can be replayed), while a register
 // workload (checked for linearizability), a set workload (acknowledged writes must all survive), a bank
