@@ -49,10 +49,11 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// ErrCorrupt reports a damaged record that is not a torn tail: the store refuses to open.
+// ErrCorrupt is returned when a record is damaged somewhere other than a torn tail: the store refuses to open
+// (and GetLog refuses a record that fails its checksum).
 var ErrCorrupt = errors.New("raft log is corrupt")
 
-// ErrNotContiguous reports an append that does not continue the log.
+// ErrNotContiguous is returned by StoreLogs for entries that do not continue the log.
 var ErrNotContiguous = errors.New("raft log append is not contiguous")
 
 const (

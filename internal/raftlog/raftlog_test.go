@@ -87,7 +87,7 @@ func check(t *testing.T, s *Store, model *raft.InmemStore, step string) {
 
 // TestAgainstModel runs a seeded random sequence of appends, prefix and suffix deletions, deletions of
 // everything, and restarts against raft's in-memory store, with segments small enough to roll often.
-func TestAgainstModel(t *testing.T) {
+func TestStore_AgainstModel(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
@@ -157,7 +157,7 @@ func TestAgainstModel(t *testing.T) {
 	}
 }
 
-func TestRefusesGapsAndMiddleDeletes(t *testing.T) {
+func TestStore_RefusesGapsAndMiddleDeletes(t *testing.T) {
 	s := open(t, t.TempDir(), 0)
 	if err := s.StoreLogs([]*raft.Log{entry(1, 1, 10), entry(2, 1, 10), entry(3, 1, 10)}); err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func fill(t *testing.T, dir string, n uint64) {
 	s.Close()
 }
 
-func TestRepairsTornTail(t *testing.T) {
+func TestStore_RepairsTornTail(t *testing.T) {
 	// Damage is placed relative to the end of the records, which (with preallocation) is not the file's end.
 	cases := map[string]func(t *testing.T, path string, end int64){
 		"cut short": func(t *testing.T, path string, end int64) {
@@ -260,7 +260,7 @@ func TestRepairsTornTail(t *testing.T) {
 	}
 }
 
-func TestRefusesDamageBeforeTheTail(t *testing.T) {
+func TestStore_RefusesDamageBeforeTheTail(t *testing.T) {
 	dir := t.TempDir()
 	fill(t, dir, 40)
 	segs := segments(t, dir)
@@ -284,7 +284,7 @@ func TestRefusesDamageBeforeTheTail(t *testing.T) {
 	}
 }
 
-func TestDeleteRemovesSegmentFiles(t *testing.T) {
+func TestStore_DeleteRemovesSegmentFiles(t *testing.T) {
 	dir := t.TempDir()
 	fill(t, dir, 40)
 	before := len(segments(t, dir))
@@ -335,7 +335,7 @@ func BenchmarkStoreLog(b *testing.B) {
 }
 
 // On Linux a new segment is preallocated; a clean restart reads its records and keeps the space (no repair).
-func TestPreallocatedSegmentReopensClean(t *testing.T) {
+func TestStore_PreallocatedSegmentReopensClean(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("preallocation is Linux only")
 	}
