@@ -12,7 +12,7 @@ import (
 )
 
 // A data dir from before the log had its own store keeps its log in bolt: openLog moves it, once.
-func TestOpenLogMovesABoltLog(t *testing.T) {
+func TestNode_OpenLogMovesABoltLog(t *testing.T) {
 	dir := t.TempDir()
 	bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
 	if err != nil {
