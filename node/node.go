@@ -186,7 +186,7 @@ func (n *Node) open() (err error) {
 	}
 	// The log has its own store: one write and one fdatasync per append, where bolt syncs twice. Two appends
 	// sit in series in every commit (the leader stores a batch before sending it), so this is write latency.
-	if n.logs, err = openLog(filepath.Join(raftDir, "log"), n.store, cfg.Logger); err != nil {
+	if n.logs, err = raftlog.OpenFrom(filepath.Join(raftDir, "log"), n.store, raftlog.Options{Logger: cfg.Logger.With("component", "raftlog")}); err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	logStore, err := raft.NewLogCache(1024, n.logs)

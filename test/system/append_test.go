@@ -24,9 +24,7 @@ type appendWorkload struct {
 	c    *cluster.Cluster
 	keys int
 	next atomic.Int64 // value generator
-	stop chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
+	*workers
 
 	mu     sync.Mutex
 	counts map[string]int
@@ -46,7 +44,7 @@ func startAppend(t *testing.T, c *cluster.Cluster, clients, keys int, seed uint6
 	for _, n := range c.All() {
 		rows(t, n, "SELECT COUNT(*) FROM lists", idx)
 	}
-	w := &appendWorkload{c: c, keys: keys, stop: make(chan struct{}), counts: map[string]int{}}
+	w := &appendWorkload{c: c, keys: keys, workers: newWorkers(), counts: map[string]int{}}
 	for id := range clients {
 		w.wg.Add(1)
 		go w.session(id, rand.New(rand.NewPCG(seed+uint64(id), 13)))
@@ -77,17 +75,10 @@ func (w *appendWorkload) session(id int, r *rand.Rand) {
 		return n.DoContext(ctx, method, path, body)
 	}
 	for {
-		select {
-		case <-w.stop:
+		if w.stopped() {
 			return
-		default:
 		}
-		var nodes []*cluster.Node
-		for _, n := range w.c.Running() {
-			if !n.Paused() {
-				nodes = append(nodes, n)
-			}
-		}
+		nodes := unpaused(w.c)
 		if len(nodes) == 0 {
 			time.Sleep(10 * time.Millisecond)
 			continue
@@ -139,11 +130,6 @@ func (w *appendWorkload) session(id int, r *rand.Rand) {
 		w.counts["read ok"]++
 		w.mu.Unlock()
 	}
-}
-
-func (w *appendWorkload) halt() {
-	w.once.Do(func() { close(w.stop) })
-	w.wg.Wait()
 }
 
 // finish stops the sessions, reads every list's final order on the leader and fails the test for every

@@ -23,10 +23,8 @@ const (
 // node. Every read must see all accounts, the full total and no negative balance: a read that saw half a
 // transfer, a half-applied batch or a half-restored database would break one of those.
 type bankWorkload struct {
-	c    *cluster.Cluster
-	stop chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
+	c *cluster.Cluster
+	*workers
 
 	mu     sync.Mutex
 	counts map[string]int // "transfer ok", "transfer refused", "transfer failed", "read <level>", "read failed"
@@ -44,7 +42,7 @@ func startBank(t *testing.T, c *cluster.Cluster, clients int, seed uint64) *bank
 	for _, n := range c.All() {
 		rows(t, n, "SELECT COUNT(*) FROM bank", idx) // level none reads are fair game only once every node has the accounts
 	}
-	w := &bankWorkload{c: c, stop: make(chan struct{}), counts: map[string]int{}}
+	w := &bankWorkload{c: c, workers: newWorkers(), counts: map[string]int{}}
 	for id := range clients {
 		w.wg.Add(1)
 		go w.client(rand.New(rand.NewPCG(seed+uint64(id), 11)))
@@ -65,17 +63,10 @@ func (w *bankWorkload) client(r *rand.Rand) {
 		reads[id] = []any{"SELECT balance FROM bank WHERE id = ?", id}
 	}
 	for {
-		select {
-		case <-w.stop:
+		if w.stopped() {
 			return
-		default:
 		}
-		var nodes []*cluster.Node
-		for _, n := range w.c.Running() {
-			if !n.Paused() { // a paused node would hold every client until its timeout
-				nodes = append(nodes, n)
-			}
-		}
+		nodes := unpaused(w.c)
 		if len(nodes) == 0 {
 			time.Sleep(10 * time.Millisecond)
 			continue
@@ -159,11 +150,6 @@ func bankInvariant(d cluster.DataResponse) string {
 		return fmt.Sprintf("balances %v add up to %d, not %d", balances, total, bankAccounts*bankOpening)
 	}
 	return ""
-}
-
-func (w *bankWorkload) halt() {
-	w.once.Do(func() { close(w.stop) })
-	w.wg.Wait()
 }
 
 // finish stops the clients and fails the test for every read that broke the invariant, and when too little

@@ -1,4 +1,4 @@
-package node
+package raftlog
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
-// A data dir from before the log had its own store keeps its log in bolt: openLog moves it, once.
-func TestNode_OpenLogMovesABoltLog(t *testing.T) {
+// A data dir from before the log had its own store keeps its log in bolt: OpenFrom moves it, once.
+func TestStore_OpenFromMovesABoltLog(t *testing.T) {
 	dir := t.TempDir()
 	bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
 	if err != nil {
@@ -27,7 +27,7 @@ func TestNode_OpenLogMovesABoltLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := 1; round <= 2; round++ {
-		store, err := openLog(filepath.Join(dir, "log"), bolt, slog.New(slog.DiscardHandler))
+		store, err := OpenFrom(filepath.Join(dir, "log"), bolt, Options{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
