@@ -1,7 +1,6 @@
 package system
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -69,25 +68,15 @@ func (w *appendWorkload) session(id int, r *rand.Rand) {
 	var bookmark uint64
 	mine := make(map[int][]int64) // acknowledged appends of this session, per key
 	seen := make(map[int][]int64) // the last list this session read, per key
-	do := func(n *cluster.Node, method, path string, body any) (*cluster.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return n.DoContext(ctx, method, path, body)
-	}
 	for {
-		if w.stopped() {
+		n, ok := w.pick(w.c, r)
+		if !ok {
 			return
 		}
-		nodes := unpaused(w.c)
-		if len(nodes) == 0 {
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		n := nodes[r.IntN(len(nodes))]
 		key := r.IntN(w.keys)
 		if r.IntN(2) == 0 {
 			v := w.next.Add(1)
-			resp, err := do(n, http.MethodPost, "/db/execute?timeout=3s", []any{[]any{"INSERT INTO lists(k, v) VALUES(?, ?)", key, v}})
+			resp, err := send(n, http.MethodPost, "/db/execute?timeout=3s", []any{[]any{"INSERT INTO lists(k, v) VALUES(?, ?)", key, v}})
 			var d cluster.DataResponse
 			if err != nil || resp.Status != http.StatusOK || resp.JSON(&d) != nil || len(d.Results) != 1 || d.Results[0].Error != "" {
 				w.count("append failed or unknown")
@@ -101,7 +90,7 @@ func (w *appendWorkload) session(id int, r *rand.Rand) {
 		}
 		q := fmt.Sprintf("/db/query?level=none&timeout=3s&min_index=%d&q=%s", bookmark,
 			urlQueryEscape(fmt.Sprintf("SELECT v FROM lists WHERE k = %d ORDER BY id", key)))
-		resp, err := do(n, http.MethodGet, q, nil)
+		resp, err := send(n, http.MethodGet, q, nil)
 		var d cluster.DataResponse
 		if err != nil || resp.Status != http.StatusOK || resp.JSON(&d) != nil || len(d.Results) != 1 || d.Results[0].Error != "" {
 			w.count("read failed")

@@ -1,7 +1,6 @@
 package system
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -63,22 +62,17 @@ func (w *bankWorkload) client(r *rand.Rand) {
 		reads[id] = []any{"SELECT balance FROM bank WHERE id = ?", id}
 	}
 	for {
-		if w.stopped() {
+		n, ok := w.pick(w.c, r)
+		if !ok {
 			return
 		}
-		nodes := unpaused(w.c)
-		if len(nodes) == 0 {
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		n := nodes[r.IntN(len(nodes))]
 		if r.IntN(2) == 0 {
 			from, to := r.IntN(bankAccounts), r.IntN(bankAccounts-1)
 			if to >= from {
 				to++
 			}
 			amount := 1 + r.IntN(60)
-			resp, err := w.do(n, "/db/execute?transaction&timeout=3s", []any{
+			resp, err := send(n, http.MethodPost, "/db/execute?transaction&timeout=3s", []any{
 				[]any{"UPDATE bank SET balance = balance - ? WHERE id = ?", amount, from},
 				[]any{"UPDATE bank SET balance = balance + ? WHERE id = ?", amount, to},
 			})
@@ -98,7 +92,7 @@ func (w *bankWorkload) client(r *rand.Rand) {
 			continue
 		}
 		level := []string{"none", "weak", "linearizable", "strong"}[r.IntN(4)]
-		resp, err := w.do(n, "/db/query?level="+level+"&timeout=3s", reads)
+		resp, err := send(n, http.MethodPost, "/db/query?level="+level+"&timeout=3s", reads)
 		var d cluster.DataResponse
 		if err != nil || resp.Status != http.StatusOK || resp.JSON(&d) != nil {
 			w.count("read failed")
@@ -112,13 +106,6 @@ func (w *bankWorkload) client(r *rand.Rand) {
 		}
 		w.count("read " + level)
 	}
-}
-
-// do posts to n and gives up after 5 s: a paused node holds a request until it resumes.
-func (w *bankWorkload) do(n *cluster.Node, path string, body any) (*cluster.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return n.DoContext(ctx, http.MethodPost, path, body)
 }
 
 // bankInvariant returns what is wrong with one read of every balance, or "".

@@ -1,7 +1,10 @@
 package system
 
 import (
+	"context"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/rowboatdb/rowboat/internal/cluster"
 )
@@ -41,4 +44,23 @@ func unpaused(c *cluster.Cluster) []*cluster.Node {
 		}
 	}
 	return out
+}
+
+// pick returns a random node that is running and not paused, waiting while there is none; false once halt
+// was called.
+func (w *workers) pick(c *cluster.Cluster, r *rand.Rand) (*cluster.Node, bool) {
+	for !w.stopped() {
+		if nodes := unpaused(c); len(nodes) > 0 {
+			return nodes[r.IntN(len(nodes))], true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, false
+}
+
+// send sends a workload's request to n and gives up after 5 s.
+func send(n *cluster.Node, method, path string, body any) (*cluster.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return n.DoContext(ctx, method, path, body)
 }
