@@ -14,58 +14,6 @@ import (
 	"time"
 )
 
-// normalizeURL turns a node address as a user types it ("127.0.0.1:4001", "localhost:4001/",
-// "http://h:4001") into a base URL without a trailing slash.
-func normalizeURL(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", errors.New("empty address")
-	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("parse %q: %w", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%q: scheme must be http or https", s)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("%q: no host", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q: a base URL has no query or fragment", s)
-	}
-	if strings.HasPrefix(u.Host, ":") { // ":4001" means this machine
-		u.Host = "127.0.0.1" + u.Host
-	}
-	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
-}
-
-// parseURLs splits a comma-separated list of node addresses and normalizes each one.
-func parseURLs(list string) ([]string, error) {
-	var urls []string
-	seen := map[string]bool{}
-	for _, part := range strings.Split(list, ",") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		u, err := normalizeURL(part)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[u] {
-			seen[u] = true
-			urls = append(urls, u)
-		}
-	}
-	if len(urls) == 0 {
-		return nil, errors.New("no node URLs")
-	}
-	return urls, nil
-}
-
 // newHTTPClient returns the one client the whole run shares, keeping up to conc idle connections per node
 // so that no worker pays for a new connection once the run is warm.
 func newHTTPClient(conc int, timeout time.Duration) *http.Client {

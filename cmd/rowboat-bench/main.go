@@ -24,6 +24,8 @@
 package main
 
 import (
+	"github.com/rowboatdb/rowboat/internal/nodeurl"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,7 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	}
 	cfg := defaultConfig()
 	var err error
-	if cfg.URLs, err = parseURLs(*urls); err != nil {
+	if cfg.URLs, err = nodeurl.ParseList(*urls); err != nil {
 		return config{}, "", fmt.Errorf("-urls: %w", err)
 	}
 	if *duration <= 0 {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/rowboatdb/rowboat/internal/nodeurl"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -93,54 +95,6 @@ func TestWriteTable(t *testing.T) {
 `
 	if got := b.String(); got != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", got, want)
-	}
-}
-
-func TestNormalizeURL(t *testing.T) {
-	for _, tt := range []struct {
-		in, want string
-		wantErr  bool
-	}{
-		{in: "127.0.0.1:4001", want: "http://127.0.0.1:4001"},
-		{in: " localhost:4001/ ", want: "http://localhost:4001"},
-		{in: "http://127.0.0.1:4001", want: "http://127.0.0.1:4001"},
-		{in: "https://db.example:443/", want: "https://db.example:443"},
-		{in: "http://h:4001/prefix/", want: "http://h:4001/prefix"},
-		{in: ":4001", want: "http://127.0.0.1:4001"},
-		{in: "[::1]:4001", want: "http://[::1]:4001"},
-		{in: "", wantErr: true},
-		{in: "ftp://h:21", wantErr: true},
-		{in: "http://", wantErr: true},
-		{in: "h:4001/db/query?q=1", wantErr: true},
-	} {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := normalizeURL(tt.in)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("normalizeURL(%q)=%q, want an error", tt.in, got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("normalizeURL(%q): %v", tt.in, err)
-			}
-			if got != tt.want {
-				t.Fatalf("normalizeURL(%q)=%q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseURLs(t *testing.T) {
-	got, err := parseURLs("127.0.0.1:4001, http://127.0.0.1:4011/,,127.0.0.1:4001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "http://127.0.0.1:4001,http://127.0.0.1:4011"; strings.Join(got, ",") != want {
-		t.Fatalf("parseURLs=%q, want %q", got, want)
-	}
-	if _, err := parseURLs(" , "); err == nil {
-		t.Fatal("parseURLs of nothing: want an error")
 	}
 }
 
@@ -353,7 +307,7 @@ func testConfig(t testing.TB, urls []string) config {
 	t.Helper()
 	cfg := defaultConfig()
 	var err error
-	if cfg.URLs, err = parseURLs(strings.Join(urls, ",")); err != nil {
+	if cfg.URLs, err = nodeurl.ParseList(strings.Join(urls, ",")); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Duration = 30 * time.Millisecond

@@ -32,6 +32,8 @@
 package main
 
 import (
+	"github.com/rowboatdb/rowboat/internal/nodeurl"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -149,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	cfg := config{clients: *clients, before: *before, after: *after, kill: strings.TrimSpace(*kill), pidDir: *pidDir, jsonPath: *jsonPath}
 	var err error
-	if cfg.urls, err = parseURLs(*urls); err != nil {
+	if cfg.urls, err = nodeurl.ParseList(*urls); err != nil {
 		return config{}, fmt.Errorf("-urls: %w", err)
 	}
 	if len(cfg.urls) < 2 {
@@ -166,56 +168,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return config{}, errors.New("-pid-dir is needed when -kill is not given")
 	}
 	return cfg, nil
-}
-
-// normalizeURL turns a node address as a user types it ("127.0.0.1:4001", "localhost:4001/",
-// "http://h:4001", ":4001") into a base URL without a trailing slash.
-func normalizeURL(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", errors.New("empty address")
-	}
-	if !strings.Contains(s, "://") {
-		s = "http://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("parse %q: %w", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("%q: scheme must be http or https", s)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("%q: no host", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q: a base URL has no query or fragment", s)
-	}
-	if strings.HasPrefix(u.Host, ":") {
-		u.Host = "127.0.0.1" + u.Host
-	}
-	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
-}
-
-// parseURLs splits a comma-separated list of node addresses, normalizes each one and drops repeats.
-func parseURLs(list string) ([]string, error) {
-	var urls []string
-	for _, part := range strings.Split(list, ",") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		u, err := normalizeURL(part)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(urls, u) {
-			urls = append(urls, u)
-		}
-	}
-	if len(urls) == 0 {
-		return nil, errors.New("no node URLs")
-	}
-	return urls, nil
 }
 
 // ---- Server-Sent Events ----

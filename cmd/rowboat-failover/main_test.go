@@ -16,38 +16,6 @@ import (
 	"time"
 )
 
-func TestNormalizeURL(t *testing.T) {
-	good := map[string]string{
-		"127.0.0.1:4001":         "http://127.0.0.1:4001",
-		" localhost:4001/ ":      "http://localhost:4001",
-		"http://h:4001":          "http://h:4001",
-		"https://h:4001/prefix/": "https://h:4001/prefix",
-		":4001":                  "http://127.0.0.1:4001",
-	}
-	for in, want := range good {
-		got, err := normalizeURL(in)
-		if err != nil || got != want {
-			t.Errorf("normalizeURL(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "  ", "ftp://h:1", "http://", "h:1/?x=1", "h:1/#frag"} {
-		if got, err := normalizeURL(in); err == nil {
-			t.Errorf("normalizeURL(%q) = %q, want an error", in, got)
-		}
-	}
-}
-
-func TestParseURLs(t *testing.T) {
-	got, err := parseURLs("127.0.0.1:4001, ,http://127.0.0.1:4001/,127.0.0.1:4011")
-	want := []string{"http://127.0.0.1:4001", "http://127.0.0.1:4011"}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("parseURLs = %q, %v; want %q", got, err, want)
-	}
-	if _, err := parseURLs(" , "); err == nil {
-		t.Fatal("parseURLs of nothing: want an error")
-	}
-}
-
 func TestParseFlags(t *testing.T) {
 	cfg, err := parseFlags([]string{"-urls", "h:1,h:2", "-clients", "8", "-before", "1s", "-kill", " true ", "-json", "-"}, io.Discard)
 	if err != nil {
