@@ -77,12 +77,7 @@ func (s *snapshot) Release() {
 
 // writeSnapshot copies the database src sees into a temporary file and writes it in snapshot format to w.
 func (f *FSM) writeSnapshot(src *sqlite3.Conn, w io.Writer) error {
-	tmp, err := f.backupTo(src)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	file, err := os.Open(tmp)
+	file, err := f.backupFile(src)
 	if err != nil {
 		return err
 	}
@@ -106,6 +101,17 @@ func (f *FSM) writeSnapshot(src *sqlite3.Conn, w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// backupFile copies the database src sees into a temporary file and returns it open for reading. The file is
+// already unlinked: closing it frees the space.
+func (f *FSM) backupFile(src *sqlite3.Conn) (*os.File, error) {
+	name, err := f.backupTo(src)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(name) // an open file stays readable after its name is gone
+	return os.Open(name)
 }
 
 // backupTo copies the database src sees into a new temporary file in the data directory and returns its path.
@@ -148,12 +154,7 @@ func (f *FSM) WriteBackup(w io.Writer) (uint64, error) {
 	var idx uint64
 	err := f.withPinnedState(func(conn *sqlite3.Conn, index uint64) error {
 		idx = index
-		tmp, err := f.backupTo(conn)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp)
-		file, err := os.Open(tmp)
+		file, err := f.backupFile(conn)
 		if err != nil {
 			return err
 		}
