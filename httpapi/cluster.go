@@ -194,8 +194,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "id": s.store.ID(), "applied_index": s.store.AppliedIndex()}, false)
 }
 
-// leaderOnly runs fn when this node leads and forwards the request to the leader otherwise.
-func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
+// leaderOnly runs fn when this node leads and answers 200 with the body fn returns; elsewhere it forwards the
+// request to the leader.
+func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) (any, error)) {
 	p, err := parseParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -203,16 +204,20 @@ func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	ctx, cancel := s.context(r, p)
 	defer cancel()
-	if s.store.IsLeader() {
-		if err := fn(ctx); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "leader": s.store.ID()}, false)
+	if !s.store.IsLeader() {
+		s.toLeader(ctx, w, r, p, body, true)
 		return
 	}
-	s.toLeader(ctx, w, r, p, body, true)
+	out, err := fn(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out, false)
 }
+
+// done is the answer of a membership change made by this leader.
+func (s *Server) done() any { return map[string]any{"ok": true, "leader": s.store.ID()} }
 
 func decodeBody(r *http.Request, v any, optional bool) ([]byte, error) {
 	body, err := readBody(r)
@@ -236,7 +241,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.leaderOnly(w, r, body, func(ctx context.Context) error { return s.store.Join(ctx, req) })
+	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Join(ctx, req) })
 }
 
 // handleRemove serves DELETE /remove {"id"}.
@@ -249,7 +254,7 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.leaderOnly(w, r, body, func(ctx context.Context) error { return s.store.Remove(ctx, req.ID) })
+	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Remove(ctx, req.ID) })
 }
 
 // handleLeader serves POST /leader [{"id"}]: planned failover to the named or the most caught-up voter.
@@ -262,35 +267,25 @@ func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx, cancel := s.context(r, p)
-	defer cancel()
-	if !s.store.IsLeader() {
-		s.toLeader(ctx, w, r, p, body, true)
-		return
-	}
-	old := s.store.ID()
-	if err := s.store.TransferLeadership(ctx, req.ID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// Answer with the new leader once this node has heard of it (bounded by the request's timeout).
-	newID := ""
-	for ctx.Err() == nil {
-		if id, _ := s.store.Leader(); id != "" && id != old {
-			newID = id
-			break
+	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) {
+		old := s.store.ID()
+		if err := s.store.TransferLeadership(ctx, req.ID); err != nil {
+			return nil, err
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(10 * time.Millisecond):
+		// Answer with the new leader once this node has heard of it (bounded by the request's timeout).
+		newID := ""
+		for ctx.Err() == nil {
+			if id, _ := s.store.Leader(); id != "" && id != old {
+				newID = id
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "previous_leader": old, "leader": newID}, false)
+		return map[string]any{"ok": true, "previous_leader": old, "leader": newID}, nil
+	})
 }
 
 // handleEvents serves GET /events as Server-Sent Events: the recent events (after Last-Event-ID, if sent),
