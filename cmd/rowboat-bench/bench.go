@@ -37,6 +37,9 @@ type config struct {
 	SeedRows   int           // rows inserted before the reads when the write scenarios wrote none
 	ErrBackoff time.Duration // pause after a failed request, so a down node is not hammered in a hot loop
 	Progress   io.Writer     // one line per finished run, and discovery notes
+	// NetHTTP sends every request through Go's net/http client instead of the lean one (rawHTTP). It costs
+	// the shared machine more CPU per request, so the server gets less: figures come out lower.
+	NetHTTP bool
 }
 
 func (c *config) maxConc() int {
@@ -66,6 +69,7 @@ type report struct {
 	Leader   string   `json:"leader"`
 	Follower string   `json:"follower,omitempty"`
 	Duration string   `json:"duration"`
+	Client   string   `json:"client"` // "lean" or "net/http": which HTTP client sent the requests
 	Results  []Result `json:"results"`
 	Check    *check   `json:"check,omitempty"`
 }
@@ -97,9 +101,16 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	hc := newHTTPClient(cfg.maxConc(), cfg.Timeout)
 	defer hc.CloseIdleConnections()
 	b := &bench{cfg: cfg, c: &client{http: hc}}
+	if !cfg.NetHTTP {
+		b.c.raw = newRawHTTP(cfg.Timeout)
+		defer b.c.raw.closeIdle()
+	}
 	leader, follower := discover(ctx, hc, cfg.URLs, progress)
 	b.leader = leader
-	rep := &report{URLs: cfg.URLs, Leader: leader.label(), Duration: cfg.Duration.String()}
+	rep := &report{URLs: cfg.URLs, Leader: leader.label(), Duration: cfg.Duration.String(), Client: "lean"}
+	if cfg.NetHTTP {
+		rep.Client = "net/http"
+	}
 	if follower.URL != "" {
 		rep.Follower = follower.label()
 	}

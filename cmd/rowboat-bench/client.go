@@ -53,10 +53,15 @@ type call struct {
 	err     error
 }
 
-// client sends statements to rqlite-compatible nodes.
+// client sends statements to rqlite-compatible nodes: over the lean keep-alive client for http:// URLs
+// (see rawHTTP), over net/http for anything else.
 type client struct {
 	http *http.Client
+	raw  *rawHTTP // nil: use http for everything
 }
+
+// maxRedirects bounds how many 3xx answers one request follows (a follower may answer 307 with the leader).
+const maxRedirects = 10
 
 // execute POSTs stmts to base/db/execute.
 func (c *client) execute(ctx context.Context, base string, stmts []any) call {
@@ -70,12 +75,7 @@ func (c *client) query(ctx context.Context, base, level string, stmts []any) cal
 
 // queryGET sends one statement as GET base/db/query?q=...&level=....
 func (c *client) queryGET(ctx context.Context, base, level, sql string) call {
-	u := base + "/db/query?q=" + url.QueryEscape(sql) + "&level=" + url.QueryEscape(level)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return call{err: err}
-	}
-	return c.do(req, 1)
+	return c.do(ctx, http.MethodGet, base+"/db/query?q="+url.QueryEscape(sql)+"&level="+url.QueryEscape(level), nil, 1)
 }
 
 func (c *client) post(ctx context.Context, u string, stmts []any) call {
@@ -83,33 +83,89 @@ func (c *client) post(ctx context.Context, u string, stmts []any) call {
 	if err != nil {
 		return call{err: fmt.Errorf("encode statements: %w", err)}
 	}
-	// A bytes.Reader body lets the client replay it if a node answers 307 with the leader's address.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return call{err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return c.do(req, len(stmts))
+	return c.do(ctx, http.MethodPost, u, body, len(stmts))
 }
 
-func (c *client) do(req *http.Request, nstmts int) call {
+// do sends the request, following redirects with the same method and body, and decodes the answer.
+func (c *client) do(ctx context.Context, method, u string, body []byte, nstmts int) call {
+	for range maxRedirects + 1 {
+		status, location, out := c.roundTrip(ctx, method, u, body, nstmts)
+		if location == "" {
+			return out
+		}
+		base, err := url.Parse(u)
+		if err != nil {
+			return call{status: status, err: err}
+		}
+		next, err := base.Parse(location)
+		if err != nil {
+			return call{status: status, err: fmt.Errorf("HTTP %d with a bad Location %q: %w", status, location, err)}
+		}
+		u = next.String()
+	}
+	return call{err: fmt.Errorf("more than %d redirects", maxRedirects)}
+}
+
+// roundTrip sends one request. A 301, 302, 307 or 308 answer with a Location returns it and no call.
+func (c *client) roundTrip(ctx context.Context, method, u string, body []byte, nstmts int) (status int, location string, out call) {
+	if c.raw != nil {
+		if host, target, err := splitURL(u); err == nil {
+			err := c.raw.do(ctx, method, host, target, body, func(r rawResponse) error {
+				status = r.status
+				if isRedirect(r.status) && r.location != "" {
+					location = r.location
+					return nil
+				}
+				out = decodeCall(r.status, r.body, nstmts)
+				return nil
+			})
+			if err != nil {
+				return 0, "", call{err: err}
+			}
+			return status, location, out
+		}
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, "", call{err: err}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return call{err: err}
+		return 0, "", call{err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return call{err: fmt.Errorf("read body: %w", err)}
+		return resp.StatusCode, "", call{status: resp.StatusCode, err: fmt.Errorf("read body: %w", err)}
 	}
-	if resp.StatusCode != http.StatusOK {
-		return call{status: resp.StatusCode, err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(raw))}
+	return resp.StatusCode, "", decodeCall(resp.StatusCode, raw, nstmts)
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// decodeCall turns an answer into a call; see call for what counts as success.
+func decodeCall(status int, raw []byte, nstmts int) call {
+	if status != http.StatusOK {
+		return call{status: status, err: fmt.Errorf("HTTP %d: %s", status, snippet(raw))}
 	}
 	var r response
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return call{status: resp.StatusCode, err: fmt.Errorf("decode body: %w: %s", err, snippet(raw))}
+		return call{status: status, err: fmt.Errorf("decode body: %w: %s", err, snippet(raw))}
 	}
-	out := call{results: r.Results, status: resp.StatusCode}
+	out := call{results: r.Results, status: status}
 	for _, res := range r.Results {
 		if res.Error == "" {
 			out.written += res.RowsAffected

@@ -16,6 +16,11 @@
 // the count is exactly the number of rows the server acknowledged. Results are printed as a markdown table;
 // -json also writes them to a file.
 //
+// Requests to http:// URLs go through a lean keep-alive HTTP/1.1 client of its own (rawhttp.go): on a small
+// machine that the cluster shares with the load generator, net/http's client spends about as much CPU per
+// request as the server does, and that CPU is taken from the server under test. -net-http uses net/http
+// instead; https:// URLs always do.
+//
 // Usage:
 //
 //	rowboat-bench -urls 127.0.0.1:4001,127.0.0.1:4011,127.0.0.1:4021 [-duration 5s] [-scenarios insert,read]
@@ -61,7 +66,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 	rep, err := run(ctx, cfg)
 	if rep != nil && len(rep.Results) > 0 {
-		fmt.Fprintf(stdout, "\nleader %s, follower %s, %s per run\n\n", rep.Leader, orDash(rep.Follower), rep.Duration)
+		fmt.Fprintf(stdout, "\nleader %s, follower %s, %s per run, %s client\n\n", rep.Leader, orDash(rep.Follower), rep.Duration, rep.Client)
 		if werr := writeTable(stdout, rep.Results); werr != nil {
 			fmt.Fprintf(stderr, "rowboat-bench: %v\n", werr)
 			return 1
@@ -105,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	jsonPath := fs.String("json", "", "also write the results as JSON to this `file`")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	insertConc := fs.String("insert-conc", "1,16,64", "comma-separated concurrencies of the insert scenario")
+	netHTTP := fs.Bool("net-http", false, "send requests with Go's net/http client instead of the lean built-in one (more client CPU on a shared machine, so lower figures)")
 	readLevels := fs.String("read-levels", "none,weak,linearizable,strong", "comma-separated read levels of the read scenario")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: rowboat-bench [flags]\n\nLoad generator for rowboat and other rqlite-compatible servers.\n\n")
@@ -149,6 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	if !*quiet {
 		cfg.Progress = stderr
 	}
+	cfg.NetHTTP = *netHTTP
 	return cfg, *jsonPath, nil
 }
 

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawDo sends one request through h and returns the answer's status and a copy of its body.
+func rawDo(t *testing.T, h *rawHTTP, method, rawURL string, body []byte) (int, string, error) {
+	t.Helper()
+	host, target, err := splitURL(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status int
+	var got string
+	err = h.do(context.Background(), method, host, target, body, func(r rawResponse) error {
+		status, got = r.status, string(r.body)
+		return nil
+	})
+	return status, got, err
+}
+
+func TestRawHTTP_Framing(t *testing.T) {
+	var conns atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/length", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), b)
+	})
+	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
+		for i := range 3 {
+			fmt.Fprintf(w, "part%d;", i)
+			w.(http.Flusher).Flush() // forces chunked framing
+		}
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(strings.Repeat("x", 100<<10))) // larger than the read buffer
+	})
+	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.Write([]byte("bye"))
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	h := newRawHTTP(5 * time.Second)
+	defer h.closeIdle()
+
+	for _, tc := range []struct {
+		method, path string
+		body         []byte
+		status       int
+		want         string
+	}{
+		{"POST", "/length?level=none&q=a%20b", []byte(`["SELECT 1"]`), 200, `POST /length?level=none&q=a%20b application/json ["SELECT 1"]`},
+		{"GET", "/length?x=1", nil, 200, "GET /length?x=1  "},
+		{"GET", "/chunked", nil, 200, "part0;part1;part2;"},
+		{"GET", "/big", nil, 200, strings.Repeat("x", 100<<10)},
+		{"GET", "/empty", nil, 204, ""},
+		{"GET", "/missing", nil, 404, "404 page not found\n"},
+		{"GET", "/length?again", nil, 200, "GET /length?again  "},
+	} {
+		status, got, err := rawDo(t, h, tc.method, srv.URL+tc.path, tc.body)
+		if err != nil || status != tc.status || got != tc.want {
+			t.Fatalf("%s %s: status %d, body %.80q, err %v; want %d %.80q", tc.method, tc.path, status, got, err, tc.status, tc.want)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for sequential keep-alive requests, want 1", n)
+	}
+	// Connection: close is honoured: the next request needs a new connection.
+	if status, got, err := rawDo(t, h, "GET", srv.URL+"/close", nil); err != nil || status != 200 || got != "bye" {
+		t.Fatalf("/close: %d %q %v", status, got, err)
+	}
+	if status, _, err := rawDo(t, h, "GET", srv.URL+"/length", nil); err != nil || status != 200 {
+		t.Fatalf("after /close: %d %v", status, err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections after a Connection: close answer, want 2", n)
+	}
+}
+
+// TestRawHTTP_ServerClosedIdleConn: a server that closes a kept-alive connection without saying so makes the
+// next request on it fail before any answer; the client sends it again on a new connection. A server that
+// answers garbage gets an error, not a retry.
+func TestRawHTTP_ServerClosedIdleConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := accepted.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for { // read one request's head (the tests send no body)
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						break
+					}
+				}
+				if n == 3 {
+					io.WriteString(c, "SMTP ready\r\n\r\n")
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nconn%d", n)
+				// and close without "Connection: close"
+			}()
+		}
+	}()
+	h := newRawHTTP(5 * time.Second)
+	defer h.closeIdle()
+	u := "http://" + ln.Addr().String() + "/x"
+	if _, got, err := rawDo(t, h, "GET", u, nil); err != nil || got != "conn1" {
+		t.Fatalf("first request: %q %v", got, err)
+	}
+	if _, got, err := rawDo(t, h, "GET", u, nil); err != nil || got != "conn2" {
+		t.Fatalf("request on the closed idle conn: %q %v, want it resent on a new connection", got, err)
+	}
+	if _, _, err := rawDo(t, h, "GET", u, nil); err == nil || !strings.Contains(err.Error(), "status line") {
+		t.Fatalf("garbage answer: err %v, want a status line error", err)
+	}
+}
+
+// TestClient_FollowsRedirect: a follower answering 307 with the leader's address gets the same POST, body
+// and all, sent to the leader.
+func TestClient_FollowsRedirect(t *testing.T) {
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.URL.Path != "/db/execute" || string(b) != `["INSERT 1"]` {
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path+" "+string(b), http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, `{"results":[{"rows_affected":1}]}`)
+	}))
+	defer leader.Close()
+	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, leader.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer follower.Close()
+	loop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer loop.Close()
+
+	raw := newRawHTTP(5 * time.Second)
+	defer raw.closeIdle()
+	for name, c := range map[string]*client{
+		"raw":      {http: newHTTPClient(1, 5*time.Second), raw: raw},
+		"net/http": {http: newHTTPClient(1, 5*time.Second)},
+	} {
+		res := c.execute(context.Background(), follower.URL, []any{"INSERT 1"})
+		if res.err != nil || res.written != 1 {
+			t.Fatalf("%s: redirected write: written %d, err %v", name, res.written, res.err)
+		}
+		if res := c.execute(context.Background(), loop.URL, []any{"INSERT 1"}); res.err == nil {
+			t.Fatalf("%s: a redirect loop succeeded", name)
+		}
+	}
+}
