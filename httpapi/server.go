@@ -47,6 +47,8 @@ type Store interface {
 	Leader() (id, httpAddr string)
 	Execute(ctx context.Context, req logical.Request) (node.WriteResult, error)
 	Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error)
+	// ReadIndexFor is ReadIndex for a request the member from sent at Raft term term (0: unknown).
+	ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error)
 	Join(ctx context.Context, req node.JoinRequest) error
 	Remove(ctx context.Context, id string) error
 	Members() ([]node.Member, error)
@@ -483,16 +485,25 @@ type readIndexJSON struct {
 }
 
 // handleReadIndex serves GET /readindex on the leader: it confirms leadership with a quorum and answers its
-// commit index. Followers call it to serve linearizable reads locally.
+// commit index. Followers call it to serve linearizable reads locally, naming themselves in
+// X-Rowboat-Forwarded-By and their Raft term, read after the reads the answer serves began, in
+// X-Rowboat-Term; a voter's request then counts towards the quorum (see node.ReadIndexFor).
 func (s *Server) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 	p, err := parseParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	var term uint64
+	if h := r.Header.Get(headerTerm); h != "" {
+		if term, err = strconv.ParseUint(h, 10, 64); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: %s %q is not a term", errBadRequest, headerTerm, h))
+			return
+		}
+	}
 	ctx, cancel := s.context(r, p)
 	defer cancel()
-	idx, err := s.store.ReadIndex(ctx)
+	idx, err := s.store.ReadIndexFor(ctx, r.Header.Get(headerForwarded), term)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -511,6 +522,8 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	req.Header.Set(headerForwarded, s.store.ID())
+	// The term is read now, after every read this round serves arrived (see handleReadIndex).
+	req.Header.Set(headerTerm, strconv.FormatUint(s.store.Term(), 10))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

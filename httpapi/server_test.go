@@ -103,6 +103,9 @@ func (f *fakeStore) WaitApplied(ctx context.Context, index uint64) error {
 func (f *fakeStore) ReadIndex(ctx context.Context) (uint64, error) {
 	return f.AppliedIndex(), ctx.Err()
 }
+func (f *fakeStore) ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error) {
+	return f.ReadIndex(ctx)
+}
 func (f *fakeStore) StrongIndex(ctx context.Context) (uint64, error) {
 	return f.AppliedIndex(), ctx.Err()
 }
@@ -1161,10 +1164,31 @@ func TestServer_FollowerLinearizableRead(t *testing.T) {
 		}
 		var asked bool
 		for _, r := range leader.requests() {
-			asked = asked || r.URL.Path == "/readindex"
+			if r.URL.Path != "/readindex" {
+				continue
+			}
+			asked = true
+			// It names itself and its term, so that the leader may count it towards the quorum.
+			if by, term := r.Header.Get(headerForwarded), r.Header.Get(headerTerm); by != "n2" || term != "3" {
+				t.Fatalf("read-index request from %q at term %q, want n2 at 3", by, term)
+			}
 		}
 		if !asked {
 			t.Fatal("the follower did not ask the leader for a read index")
+		}
+	})
+	t.Run("a bad term is refused", func(t *testing.T) {
+		srv := serve(t, newFake("n1"), Options{})
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/readindex", nil)
+		req.Header.Set(headerTerm, "seven")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), headerTerm) {
+			t.Fatalf("/readindex with a bad term: %d %s", resp.StatusCode, body)
 		}
 	})
 	t.Run("behind the read index: stale=error", func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/rowboatdb/rowboat/logical"
 )
 
@@ -116,6 +118,16 @@ func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
 		if _, err := n.ReadIndex(context.Background()); !errors.Is(err, ErrNotLeader) {
 			t.Fatalf("ReadIndex on follower: %v", err)
 		}
+		if _, err := n.ReadIndexFor(context.Background(), "n1", n.Term()); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("ReadIndexFor on follower: %v", err)
+		}
+		// The leader answers a read-index request from a voter at its term, and from anyone else (through
+		// VerifyLeader), with a commit index covering the last write.
+		for _, term := range []uint64{n.Term(), n.Term() + 1, 0} {
+			if idx, err := n1.ReadIndexFor(context.Background(), n.ID(), term); err != nil || idx < w.Index {
+				t.Fatalf("ReadIndexFor(%s, term %d) = %d, %v; want >= %d", n.ID(), term, idx, err, w.Index)
+			}
+		}
 		if id, addr := n.Leader(); id != "n1" || addr != "n1:http" {
 			t.Fatalf("%s sees leader %q at %q", n.ID(), id, addr)
 		}
@@ -184,4 +196,31 @@ func TestNode_RunawayWriteDoesNotBlockTheWriter(t *testing.T) {
 		t.Fatalf("runaway write: %v, want ErrTimeout", err)
 	}
 	exec1(t, n, "INSERT INTO t VALUES(1)") // the writer is free again
+}
+
+func TestQuorumWith(t *testing.T) {
+	voter := func(id string) raft.Server { return raft.Server{ID: raft.ServerID(id), Suffrage: raft.Voter} }
+	replica := func(id string) raft.Server { return raft.Server{ID: raft.ServerID(id), Suffrage: raft.Nonvoter} }
+	for _, tc := range []struct {
+		name       string
+		servers    []raft.Server
+		self, from string
+		want       bool
+	}{
+		{"three voters", []raft.Server{voter("a"), voter("b"), voter("c")}, "a", "b", true},
+		{"two voters", []raft.Server{voter("a"), voter("b")}, "a", "b", true},
+		{"three voters and replicas", []raft.Server{voter("a"), voter("b"), voter("c"), replica("r1"), replica("r2")}, "a", "c", true},
+		{"from a read replica", []raft.Server{voter("a"), voter("b"), voter("c"), replica("r1")}, "a", "r1", false},
+		{"four voters: two are no quorum", []raft.Server{voter("a"), voter("b"), voter("c"), voter("d")}, "a", "b", false},
+		{"five voters", []raft.Server{voter("a"), voter("b"), voter("c"), voter("d"), voter("e")}, "a", "b", false},
+		{"from itself", []raft.Server{voter("a"), voter("b"), voter("c")}, "a", "a", false},
+		{"from a stranger", []raft.Server{voter("a"), voter("b"), voter("c")}, "a", "x", false},
+		{"from nobody", []raft.Server{voter("a"), voter("b"), voter("c")}, "a", "", false},
+		{"self removed from the configuration", []raft.Server{voter("b"), voter("c")}, "a", "b", false},
+		{"self demoted", []raft.Server{replica("a"), voter("b"), voter("c")}, "a", "b", false},
+	} {
+		if got := quorumWith(tc.servers, tc.self, tc.from); got != tc.want {
+			t.Errorf("%s: quorumWith(%s, %s) = %v, want %v", tc.name, tc.self, tc.from, got, tc.want)
+		}
+	}
 }

@@ -1,13 +1,14 @@
 package node
 
 import (
+	"context"
 	"io"
 	"time"
 
-	"context"
-	"github.com/rowboatdb/rowboat/logical"
+	"github.com/hashicorp/raft"
 
 	"github.com/rowboatdb/rowboat/fsm"
+	"github.com/rowboatdb/rowboat/logical"
 )
 
 // ReadIndex confirms that this node leads and returns its commit index: once a node's applied index reaches
@@ -26,6 +27,45 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 		return 0, translate(err, false)
 	}
 	return idx, nil
+}
+
+// ReadIndexFor is ReadIndex for a read-index request that the member from sent while its Raft term was term
+// (a follower or read replica serving linearizable reads). Leader only.
+//
+// The request can stand in for the heartbeat round. From read its term after the reads it serves began, and a
+// voter whose term was still this leader's had not voted in any later election by then. If this node and
+// from are two voters that make a quorum of the latest configuration (at most three voters; single-server
+// membership changes keep that quorum overlapping every quorum of the previous configuration), and this node
+// still leads in that term, no later leader can have been elected, let alone have committed a write, before
+// those reads began. So the commit index covers every write acknowledged before them: the guarantee
+// VerifyLeader gives, without its round trip. Any other request (from a read replica, in a larger cluster,
+// with another term or none) gets ReadIndex.
+func (n *Node) ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error) {
+	if !n.IsLeader() {
+		return 0, n.notLeaderErr()
+	}
+	idx := n.raft.CommitIndex()
+	if term != 0 && term == n.raft.CurrentTerm() && n.IsLeader() {
+		if cf := n.raft.GetConfiguration(); cf.Error() == nil && quorumWith(cf.Configuration().Servers, n.cfg.ID, from) {
+			return idx, nil
+		}
+	}
+	return n.ReadIndex(ctx)
+}
+
+// quorumWith reports whether self and from, two different voters of servers, make a quorum of its voters.
+func quorumWith(servers []raft.Server, self, from string) bool {
+	voters := 0
+	var selfVotes, fromVotes bool
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		selfVotes = selfVotes || s.ID == raft.ServerID(self)
+		fromVotes = fromVotes || s.ID == raft.ServerID(from)
+	}
+	return self != from && selfVotes && fromVotes && 2 >= voters/2+1
 }
 
 // StrongIndex orders a read through the Raft log: it commits a no-op and returns its index once applied here.
