@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rowboatdb/rowboat/internal/rawhttp"
 )
 
 // Scenario names accepted by -scenarios.
@@ -37,7 +39,7 @@ type config struct {
 	SeedRows   int           // rows inserted before the reads when the write scenarios wrote none
 	ErrBackoff time.Duration // pause after a failed request, so a down node is not hammered in a hot loop
 	Progress   io.Writer     // one line per finished run, and discovery notes
-	// NetHTTP sends every request through Go's net/http client instead of the lean one (rawHTTP). It costs
+	// NetHTTP sends every request through Go's net/http client instead of the lean one (package rawhttp). It costs
 	// the shared machine more CPU per request, so the server gets less: figures come out lower.
 	NetHTTP bool
 }
@@ -102,8 +104,8 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	defer hc.CloseIdleConnections()
 	b := &bench{cfg: cfg, c: &client{http: hc}}
 	if !cfg.NetHTTP {
-		b.c.raw = newRawHTTP(cfg.Timeout)
-		defer b.c.raw.closeIdle()
+		b.c.raw = rawhttp.New(cfg.Timeout)
+		defer b.c.raw.CloseIdle()
 	}
 	leader, follower := discover(ctx, hc, cfg.URLs, progress)
 	b.leader = leader

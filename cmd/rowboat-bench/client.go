@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rowboatdb/rowboat/internal/rawhttp"
 )
 
 // newHTTPClient returns the one client the whole run shares, keeping up to conc idle connections per node
@@ -54,10 +56,10 @@ type call struct {
 }
 
 // client sends statements to rqlite-compatible nodes: over the lean keep-alive client for http:// URLs
-// (see rawHTTP), over net/http for anything else.
+// (package rawhttp), over net/http for anything else.
 type client struct {
 	http *http.Client
-	raw  *rawHTTP // nil: use http for everything
+	raw  *rawhttp.Client // nil: use http for everything
 }
 
 // maxRedirects bounds how many 3xx answers one request follows (a follower may answer 307 with the leader).
@@ -109,14 +111,14 @@ func (c *client) do(ctx context.Context, method, u string, body []byte, nstmts i
 // roundTrip sends one request. A 301, 302, 307 or 308 answer with a Location returns it and no call.
 func (c *client) roundTrip(ctx context.Context, method, u string, body []byte, nstmts int) (status int, location string, out call) {
 	if c.raw != nil {
-		if host, target, err := splitURL(u); err == nil {
-			err := c.raw.do(ctx, method, host, target, body, func(r rawResponse) error {
-				status = r.status
-				if isRedirect(r.status) && r.location != "" {
-					location = r.location
+		if host, target, err := rawhttp.SplitURL(u); err == nil {
+			err := c.raw.Do(ctx, rawhttp.Request{Method: method, Host: host, Target: target, Body: body}, func(r rawhttp.Response) error {
+				status = r.Status
+				if isRedirect(r.Status) && r.Location != "" {
+					location = r.Location
 					return nil
 				}
-				out = decodeCall(r.status, r.body, nstmts)
+				out = decodeCall(r.Status, r.Body, nstmts)
 				return nil
 			})
 			if err != nil {

@@ -16,7 +16,7 @@
 // the count is exactly the number of rows the server acknowledged. Results are printed as a markdown table;
 // -json also writes them to a file.
 //
-// Requests to http:// URLs go through a lean keep-alive HTTP/1.1 client of its own (rawhttp.go): on a small
+// Requests to http:// URLs go through a lean keep-alive HTTP/1.1 client (internal/rawhttp): on a small
 // machine that the cluster shares with the load generator, net/http's client spends about as much CPU per
 // request as the server does, and that CPU is taken from the server under test. -net-http uses net/http
 // instead; https:// URLs always do.

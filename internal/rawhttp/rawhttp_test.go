@@ -1,8 +1,9 @@
-package main
+package rawhttp
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,16 +16,16 @@ import (
 )
 
 // rawDo sends one request through h and returns the answer's status and a copy of its body.
-func rawDo(t *testing.T, h *rawHTTP, method, rawURL string, body []byte) (int, string, error) {
+func rawDo(t *testing.T, h *Client, method, rawURL string, body []byte, header ...string) (int, string, error) {
 	t.Helper()
-	host, target, err := splitURL(rawURL)
+	host, target, err := SplitURL(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var status int
 	var got string
-	err = h.do(context.Background(), method, host, target, body, func(r rawResponse) error {
-		status, got = r.status, string(r.body)
+	err = h.Do(context.Background(), Request{Method: method, Host: host, Target: target, Header: header, Body: body}, func(r Response) error {
+		status, got = r.Status, string(r.Body)
 		return nil
 	})
 	return status, got, err
@@ -35,7 +36,7 @@ func TestRawHTTP_Framing(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/length", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), b)
+		fmt.Fprintf(w, "%s %s %s%s %s", r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), r.Header.Get("X-Extra"), b)
 	})
 	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
 		for i := range 3 {
@@ -59,8 +60,8 @@ func TestRawHTTP_Framing(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	h := newRawHTTP(5 * time.Second)
-	defer h.closeIdle()
+	h := New(5 * time.Second)
+	defer h.CloseIdle()
 
 	for _, tc := range []struct {
 		method, path string
@@ -70,6 +71,7 @@ func TestRawHTTP_Framing(t *testing.T) {
 	}{
 		{"POST", "/length?level=none&q=a%20b", []byte(`["SELECT 1"]`), 200, `POST /length?level=none&q=a%20b application/json ["SELECT 1"]`},
 		{"GET", "/length?x=1", nil, 200, "GET /length?x=1  "},
+		{"GET", "/length?h", nil, 200, "GET /length?h  "}, // no X-Extra: headers are per request
 		{"GET", "/chunked", nil, 200, "part0;part1;part2;"},
 		{"GET", "/big", nil, 200, strings.Repeat("x", 100<<10)},
 		{"GET", "/empty", nil, 204, ""},
@@ -80,6 +82,9 @@ func TestRawHTTP_Framing(t *testing.T) {
 		if err != nil || status != tc.status || got != tc.want {
 			t.Fatalf("%s %s: status %d, body %.80q, err %v; want %d %.80q", tc.method, tc.path, status, got, err, tc.status, tc.want)
 		}
+	}
+	if status, got, err := rawDo(t, h, "GET", srv.URL+"/length", nil, "X-Extra", "yes"); err != nil || status != 200 || got != "GET /length yes " {
+		t.Fatalf("extra header: %d %q %v", status, got, err)
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections for sequential keep-alive requests, want 1", n)
@@ -134,8 +139,8 @@ func TestRawHTTP_ServerClosedIdleConn(t *testing.T) {
 			}()
 		}
 	}()
-	h := newRawHTTP(5 * time.Second)
-	defer h.closeIdle()
+	h := New(5 * time.Second)
+	defer h.CloseIdle()
 	u := "http://" + ln.Addr().String() + "/x"
 	if _, got, err := rawDo(t, h, "GET", u, nil); err != nil || got != "conn1" {
 		t.Fatalf("first request: %q %v", got, err)
@@ -148,39 +153,20 @@ func TestRawHTTP_ServerClosedIdleConn(t *testing.T) {
 	}
 }
 
-// TestClient_FollowsRedirect: a follower answering 307 with the leader's address gets the same POST, body
-// and all, sent to the leader.
-func TestClient_FollowsRedirect(t *testing.T) {
-	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if r.Method != http.MethodPost || r.URL.Path != "/db/execute" || string(b) != `["INSERT 1"]` {
-			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path+" "+string(b), http.StatusBadRequest)
-			return
-		}
-		io.WriteString(w, `{"results":[{"rows_affected":1}]}`)
-	}))
-	defer leader.Close()
-	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, leader.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
-	}))
-	defer follower.Close()
-	loop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, r.URL.RequestURI(), http.StatusTemporaryRedirect)
-	}))
-	defer loop.Close()
-
-	raw := newRawHTTP(5 * time.Second)
-	defer raw.closeIdle()
-	for name, c := range map[string]*client{
-		"raw":      {http: newHTTPClient(1, 5*time.Second), raw: raw},
-		"net/http": {http: newHTTPClient(1, 5*time.Second)},
+func TestSplitURL(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"http://127.0.0.1:4001/db/query?level=none&q=a%20b": {"127.0.0.1:4001", "/db/query?level=none&q=a%20b"},
+		"http://localhost/readindex":                        {"localhost:80", "/readindex"},
+		"http://[::1]:4001":                                 {"[::1]:4001", "/"},
 	} {
-		res := c.execute(context.Background(), follower.URL, []any{"INSERT 1"})
-		if res.err != nil || res.written != 1 {
-			t.Fatalf("%s: redirected write: written %d, err %v", name, res.written, res.err)
+		host, target, err := SplitURL(in)
+		if err != nil || host != want[0] || target != want[1] {
+			t.Errorf("SplitURL(%q) = %q, %q, %v; want %q, %q", in, host, target, err, want[0], want[1])
 		}
-		if res := c.execute(context.Background(), loop.URL, []any{"INSERT 1"}); res.err == nil {
-			t.Fatalf("%s: a redirect loop succeeded", name)
+	}
+	for _, bad := range []string{"https://127.0.0.1:4001/", "127.0.0.1:4001", "http://", "http://%zz"} {
+		if _, _, err := SplitURL(bad); !errors.Is(err, ErrBadURL) {
+			t.Errorf("SplitURL(%q): %v, want ErrBadURL", bad, err)
 		}
 	}
 }

@@ -1,4 +1,14 @@
-package main
+// Package rawhttp is a minimal HTTP/1.1 keep-alive client for plain-http peers: one connection per request
+// in flight, each request written with one write and its answer read by the calling goroutine.
+//
+// It exists for hot paths on small machines. net/http's client hands every request to two goroutines per
+// connection (a read loop and a write loop) and back; on a 2-core virtual machine those hand-offs cost about
+// as much CPU as the server spends answering, and they add scheduling delay to every round trip. rowboat-bench
+// uses it so that the load generator takes less CPU from the servers it measures; a follower uses it for the
+// read-index requests behind its linearizable reads. The protocol subset is what an HTTP/1.1 server answers
+// with: a status line, headers, and a body framed by Content-Length, chunked encoding, or the end of the
+// connection. No TLS, no proxies, no redirects (the caller sees the 3xx and its Location).
+package rawhttp
 
 import (
 	"bufio"
@@ -15,27 +25,41 @@ import (
 	"time"
 )
 
-// rawHTTP is a minimal HTTP/1.1 keep-alive client for plain-http node URLs: one connection per request in
-// flight, each request written with one write and its answer read by the calling goroutine.
-//
-// It exists because the load generator shares the machine with the cluster it measures. net/http's client
-// hands every request to two goroutines per connection (a read loop and a write loop) and back, and on a
-// small virtual machine those hand-offs cost about as much CPU as the server spends answering. Every CPU
-// second the client burns is one the server under test does not get, so a lighter client measures the
-// server more faithfully. The protocol subset is what rqlite-compatible servers answer with: a status line,
-// headers, and a body framed by Content-Length, chunked encoding, or the end of the connection.
-type rawHTTP struct {
+// Client sends requests over a pool of kept-alive connections. It is safe for concurrent use.
+type Client struct {
 	timeout time.Duration
 	mu      sync.Mutex
-	idle    map[string][]*rawConn // by host:port
+	idle    map[string][]*conn // by host:port
 }
 
-func newRawHTTP(timeout time.Duration) *rawHTTP {
-	return &rawHTTP{timeout: timeout, idle: map[string][]*rawConn{}}
+// New returns a client whose requests each take at most timeout (or less, if their context says so).
+func New(timeout time.Duration) *Client {
+	return &Client{timeout: timeout, idle: map[string][]*conn{}}
 }
 
-// rawConn is one connection, owned by one request at a time.
-type rawConn struct {
+// Request is one request. Host is host:port; Target is the path with its query ("/db/query?level=none").
+type Request struct {
+	Method string
+	Host   string
+	Target string
+	// Header holds extra header lines as name, value pairs; Host, User-Agent, Content-Type (with a body) and
+	// Content-Length are written by the client.
+	Header []string
+	Body   []byte // nil for none; sent as application/json
+}
+
+// Response is an answer. Body is only valid inside the handler Do calls.
+type Response struct {
+	Status   int
+	Location string // the Location header, if any
+	Body     []byte
+}
+
+// ErrBadURL is returned by SplitURL for a URL this client cannot send to.
+var ErrBadURL = errors.New("not a plain http URL")
+
+// conn is one connection, owned by one request at a time.
+type conn struct {
 	host string
 	nc   net.Conn
 	r    *bufio.Reader
@@ -44,18 +68,8 @@ type rawConn struct {
 	used bool   // has carried a request before: a failure before any answer may be a server-closed idle conn
 }
 
-// rawResponse is an answer; body is valid until the connection is released.
-type rawResponse struct {
-	status   int
-	location string
-	body     []byte
-}
-
-// errRedirect is returned for a 3xx answer that carries a Location.
-var errRedirect = errors.New("redirect")
-
-// closeIdle closes every idle connection.
-func (h *rawHTTP) closeIdle() {
+// CloseIdle closes every idle connection.
+func (h *Client) CloseIdle() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for host, conns := range h.idle {
@@ -66,7 +80,7 @@ func (h *rawHTTP) closeIdle() {
 	}
 }
 
-func (h *rawHTTP) get(ctx context.Context, host string) (*rawConn, error) {
+func (h *Client) get(ctx context.Context, host string) (*conn, error) {
 	h.mu.Lock()
 	if conns := h.idle[host]; len(conns) > 0 {
 		c := conns[len(conns)-1]
@@ -83,27 +97,28 @@ func (h *rawHTTP) get(ctx context.Context, host string) (*rawConn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &rawConn{host: host, nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
+	return &conn{host: host, nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
 }
 
-func (h *rawHTTP) put(c *rawConn) {
+func (h *Client) put(c *conn) {
 	c.used = true
 	h.mu.Lock()
 	h.idle[c.host] = append(h.idle[c.host], c)
 	h.mu.Unlock()
 }
 
-// do sends method host+target (target is the path with its query) with body (nil for none) and calls
-// handle with the answer while the connection is still held, so that handle may use the body in place.
-// A request on a reused connection that fails before any byte of an answer arrived is sent once more on a
-// new connection: the server may have closed the idle connection just as it was picked up.
-func (h *rawHTTP) do(ctx context.Context, method, host, target string, body []byte, handle func(rawResponse) error) error {
+// Do sends req and calls handle with the answer while the connection is still held, so that handle may use
+// the body in place; Do returns handle's error. A request on a reused connection that fails before any byte
+// of an answer arrived is sent once more on a new connection, since the server may have closed the idle
+// connection as it was picked up; a server that acts on a request and then closes without answering can
+// therefore see it twice.
+func (h *Client) Do(ctx context.Context, req Request, handle func(Response) error) error {
 	for attempt := 0; ; attempt++ {
-		c, err := h.get(ctx, host)
+		c, err := h.get(ctx, req.Host)
 		if err != nil {
 			return err
 		}
-		resp, keep, answered, err := c.roundTrip(ctx, h.timeout, method, target, body)
+		resp, keep, answered, err := c.roundTrip(ctx, h.timeout, req)
 		if err != nil {
 			c.nc.Close()
 			if c.used && !answered && attempt == 0 && ctx.Err() == nil {
@@ -121,7 +136,7 @@ func (h *rawHTTP) do(ctx context.Context, method, host, target string, body []by
 	}
 }
 
-func (c *rawConn) roundTrip(ctx context.Context, timeout time.Duration, method, target string, body []byte) (resp rawResponse, keep, answered bool, err error) {
+func (c *conn) roundTrip(ctx context.Context, timeout time.Duration, req Request) (resp Response, keep, answered bool, err error) {
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -130,28 +145,34 @@ func (c *rawConn) roundTrip(ctx context.Context, timeout time.Duration, method, 
 		return resp, false, false, err
 	}
 	b := c.req[:0]
-	b = append(b, method...)
+	b = append(b, req.Method...)
 	b = append(b, ' ')
-	b = append(b, target...)
+	b = append(b, req.Target...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, c.host...)
-	b = append(b, "\r\nUser-Agent: rowboat-bench\r\nAccept: application/json\r\n"...)
-	if body != nil {
+	b = append(b, "\r\nUser-Agent: rowboat\r\nAccept: application/json\r\n"...)
+	for i := 0; i+1 < len(req.Header); i += 2 {
+		b = append(b, req.Header[i]...)
+		b = append(b, ": "...)
+		b = append(b, req.Header[i+1]...)
+		b = append(b, "\r\n"...)
+	}
+	if req.Body != nil {
 		b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
-		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = strconv.AppendInt(b, int64(len(req.Body)), 10)
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	b = append(b, body...)
+	b = append(b, req.Body...)
 	c.req = b
 	if _, err := c.nc.Write(b); err != nil {
 		return resp, false, false, err
 	}
-	return c.readResponse(method)
+	return c.readResponse(req.Method)
 }
 
 // readResponse reads one answer. answered reports whether any of it arrived.
-func (c *rawConn) readResponse(method string) (resp rawResponse, keep, answered bool, err error) {
+func (c *conn) readResponse(method string) (resp Response, keep, answered bool, err error) {
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
 		return resp, false, len(line) > 0, err
@@ -161,7 +182,7 @@ func (c *rawConn) readResponse(method string) (resp rawResponse, keep, answered 
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
 		return resp, false, true, fmt.Errorf("malformed status line %q", line)
 	}
-	if resp.status, err = strconv.Atoi(string(line[9:12])); err != nil {
+	if resp.Status, err = strconv.Atoi(string(line[9:12])); err != nil {
 		return resp, false, true, fmt.Errorf("malformed status line %q", line)
 	}
 	keep = line[7] == '1' // HTTP/1.1 keeps the connection unless told otherwise; 1.0 closes it
@@ -194,13 +215,13 @@ func (c *rawConn) readResponse(method string) (resp rawResponse, keep, answered 
 				keep = true
 			}
 		case asciiEqualFold(name, "Location"):
-			resp.location = string(value)
+			resp.Location = string(value)
 		}
 	}
 	const maxBody = 64 << 20
 	body := c.body[:0]
 	switch {
-	case method == "HEAD" || resp.status == 204 || resp.status == 304 || resp.status/100 == 1:
+	case method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status/100 == 1:
 	case chunked:
 		if body, err = readChunked(c.r, body, maxBody); err != nil {
 			return resp, false, true, err
@@ -220,7 +241,7 @@ func (c *rawConn) readResponse(method string) (resp rawResponse, keep, answered 
 		}
 		keep = false
 	}
-	c.body, resp.body = body, body
+	c.body, resp.Body = body, body
 	return resp, keep, true, nil
 }
 
@@ -302,14 +323,14 @@ func asciiEqualFold(b []byte, s string) bool {
 	return true
 }
 
-// splitURL splits an absolute http URL into host:port and the request target (path and query).
-func splitURL(raw string) (host, target string, err error) {
+// SplitURL splits an absolute http:// URL into host:port and the request target (path and query).
+func SplitURL(raw string) (host, target string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("%w: %v", ErrBadURL, err)
 	}
-	if u.Scheme != "http" {
-		return "", "", fmt.Errorf("scheme %q: the raw client speaks plain http only", u.Scheme)
+	if u.Scheme != "http" || u.Host == "" {
+		return "", "", fmt.Errorf("%w: %q", ErrBadURL, raw)
 	}
 	host = u.Host
 	if u.Port() == "" {
