@@ -13,7 +13,8 @@ import (
 
 // TestSoak runs only when ROWBOAT_SOAK is set to a duration (for example ROWBOAT_SOAK=5m go test -count=1 -run
 // Soak -v -timeout 0 ./test/system; -count=1 because go test's cache does not know that the rowboatd these
-// tests build from source has changed): five nodes, every Raft link behind a fault proxy, a random schedule of
+// tests build from source has changed): five voters (ROWBOAT_SOAK_NODES=3 for three, where a follower's
+// read-index request stands in for the leader's heartbeat round), every Raft link behind a fault proxy, a random schedule of
 // faults (kill -9 and restart, SIGSTOP/SIGCONT, isolation, one-way cuts, delays) drawn from
 // ROWBOAT_SOAK_SEED (random if unset; the seed is printed so a failing run can be replayed), while a register
 // workload (checked for linearizability), a set workload (acknowledged writes must all survive), a bank
@@ -28,10 +29,16 @@ func TestSoak(t *testing.T) {
 	if s, err := strconv.ParseUint(os.Getenv("ROWBOAT_SOAK_SEED"), 10, 64); err == nil {
 		seed = s
 	}
-	t.Logf("soak for %s with seed %d (ROWBOAT_SOAK_SEED=%d replays the fault schedule)", d, seed, seed)
+	nodes := 5
+	if v := os.Getenv("ROWBOAT_SOAK_NODES"); v != "" {
+		if nodes, err = strconv.Atoi(v); err != nil || nodes < 3 {
+			t.Fatalf("ROWBOAT_SOAK_NODES=%q: want a number of voters, at least 3", v)
+		}
+	}
+	t.Logf("soak for %s with %d nodes and seed %d (ROWBOAT_SOAK_SEED=%d replays the fault schedule)", d, nodes, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	c := cluster.StartWithFaults(t, 5)
+	c := cluster.StartWithFaults(t, nodes)
 	reg := startRegister(t, c, 4, 4, seed+1)
 	l := startLoad(t, c, 3)
 	bank := startBank(t, c, 2, seed+2)
