@@ -1,4 +1,4 @@
-// Package node runs one rowboat node: hashicorp/raft (TCP transport, the internal/raftlog log store, a
+// Package node runs one rowboat node: hashicorp/raft (a TCP transport unless Config.Transport gives one, the internal/raftlog log store, a
 // raft-boltdb stable store, a file snapshot store) around an fsm.FSM, the leader's write pipeline (queue, group commit, propose, wait for
 // apply), leader reads and read indexes, and cluster membership with replicated member metadata.
 //
@@ -32,7 +32,7 @@ import (
 // Config is everything a node needs. Zero durations and counts take the defaults noted.
 type Config struct {
 	ID            string
-	RaftAddr      string // address the Raft transport binds
+	RaftAddr      string // address the Raft transport binds (unused with Transport)
 	RaftAdvertise string // address peers dial (default RaftAddr)
 	HTTPAdvertise string // this node's HTTP address, replicated so others can forward to it
 	DataDir       string
@@ -58,6 +58,9 @@ type Config struct {
 	LogJSON   bool
 	// Diverged is called when this node's database can no longer apply the log. It must stop the process.
 	Diverged func(error)
+	// Transport, if set, replaces the TCP transport (tests use raft's in-memory one). The node closes it if it
+	// is an io.Closer.
+	Transport raft.Transport
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +87,10 @@ func (c *Config) setDefaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1024
 	}
+	if c.Transport != nil {
+		c.RaftAddr = string(c.Transport.LocalAddr())
+		c.RaftAdvertise = c.RaftAddr
+	}
 	if c.RaftAdvertise == "" {
 		c.RaftAdvertise = c.RaftAddr
 	}
@@ -104,7 +111,7 @@ type Node struct {
 	log       *slog.Logger
 	fsm       *fsm.FSM
 	raft      *raft.Raft
-	transport *raft.NetworkTransport
+	transport raft.Transport
 	store     *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
 	logs      *raftlog.Store        // the Raft log
 	snaps     *raft.FileSnapshotStore
@@ -199,17 +206,19 @@ func (n *Node) open() (err error) {
 	if err = n.catchUpFromSnapshot(); err != nil {
 		return err
 	}
-	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
-	if err != nil {
-		return fmt.Errorf("%w: raft advertise address: %v", ErrBadRequest, err)
+	if n.transport = cfg.Transport; n.transport == nil {
+		adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+		if err != nil {
+			return fmt.Errorf("%w: raft advertise address: %v", ErrBadRequest, err)
+		}
+		stream, err := newStreamLayer(cfg.RaftAddr, adv)
+		if err != nil {
+			return fmt.Errorf("raft transport: %w", err)
+		}
+		n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
+		})
 	}
-	stream, err := newStreamLayer(cfg.RaftAddr, adv)
-	if err != nil {
-		return fmt.Errorf("raft transport: %w", err)
-	}
-	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
-	})
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -301,8 +310,8 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeResources() {
-	if n.transport != nil {
-		n.transport.Close()
+	if c, ok := n.transport.(io.Closer); ok {
+		c.Close()
 	}
 	if n.logs != nil {
 		n.logs.Close()

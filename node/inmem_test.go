@@ -1,0 +1,296 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// The in-process tier (TESTING.md): three nodes in one process over raft's in-memory transport with 50 ms
+// timeouts, partitions made by disconnecting transports. Faster and more deterministic than real processes;
+// the acceptance of every feature still happens against rowboatd processes in test/system.
+
+// inmemCluster is a set of in-process nodes joined by in-memory transports.
+type inmemCluster struct {
+	tb    testing.TB
+	nodes map[string]*Node
+	trans map[string]*raft.InmemTransport
+	dirs  map[string]string
+	cut   map[string]bool // nodes disconnected from all others
+	// trailingLogs, if set, is every node's TrailingLogs: small values make a snapshot compact the log.
+	trailingLogs uint64
+}
+
+// newInmemCluster starts n1 (bootstrapping) and joins n2..nN as voters.
+func newInmemCluster(tb testing.TB, size int, trailingLogs uint64) *inmemCluster {
+	tb.Helper()
+	c := &inmemCluster{tb: tb, nodes: map[string]*Node{}, trans: map[string]*raft.InmemTransport{},
+		dirs: map[string]string{}, cut: map[string]bool{}, trailingLogs: trailingLogs}
+	tb.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Close()
+		}
+	})
+	n1 := c.open("n1", true)
+	waitFor(tb, "n1 leading", n1.IsLeader)
+	for i := 2; i <= size; i++ {
+		id := fmt.Sprintf("n%d", i)
+		c.open(id, false)
+		c.retry("join "+id, func(l *Node) error {
+			return l.Join(context.Background(), JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true})
+		})
+	}
+	return c
+}
+
+// open starts (or restarts, on its old data dir) node id with a fresh transport connected to every node not cut off.
+func (c *inmemCluster) open(id string, bootstrap bool) *Node {
+	c.tb.Helper()
+	if c.dirs[id] == "" {
+		c.dirs[id] = c.tb.TempDir()
+	}
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(id))
+	c.trans[id] = tr
+	c.connect(id)
+	n, err := Open(Config{
+		ID: id, HTTPAdvertise: id + ":http", DataDir: c.dirs[id], Bootstrap: bootstrap, Voter: true, Transport: tr,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond, ApplyTimeout: 5 * time.Second,
+		TrailingLogs: c.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
+		Diverged: func(err error) { c.tb.Errorf("%s diverged: %v", id, err) },
+	})
+	if err != nil {
+		c.tb.Fatalf("open %s: %v", id, err)
+	}
+	c.nodes[id] = n
+	return n
+}
+
+// connect links id's transport with every other node's, both ways, unless one of the two is cut off.
+func (c *inmemCluster) connect(id string) {
+	for other, tr := range c.trans {
+		if other == id || c.cut[id] || c.cut[other] {
+			continue
+		}
+		c.trans[id].Connect(raft.ServerAddress(other), tr)
+		tr.Connect(raft.ServerAddress(id), c.trans[id])
+	}
+}
+
+// partition disconnects id from every other node, both ways.
+func (c *inmemCluster) partition(id string) {
+	c.cut[id] = true
+	c.trans[id].DisconnectAll()
+	for other, tr := range c.trans {
+		if other != id {
+			tr.Disconnect(raft.ServerAddress(id))
+		}
+	}
+}
+
+func (c *inmemCluster) heal(id string) {
+	c.cut[id] = false
+	c.connect(id)
+}
+
+// leader waits for a node among ids (all nodes if none) that leads and is ready for writes.
+func (c *inmemCluster) leader(ids ...string) *Node {
+	c.tb.Helper()
+	if len(ids) == 0 {
+		for id := range c.nodes {
+			ids = append(ids, id)
+		}
+	}
+	var l *Node
+	waitFor(c.tb, fmt.Sprintf("a leader among %v", ids), func() bool {
+		for _, id := range ids {
+			if n := c.nodes[id]; n != nil && n.IsLeader() {
+				l = n
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+// retry runs fn on the current leader until it succeeds: with 50 ms timeouts on a busy machine, an election
+// may happen at any time, and a write it interrupts is refused with a node sentinel.
+func (c *inmemCluster) retry(what string, fn func(leader *Node) error) *Node {
+	c.tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l := c.leader()
+		err := fn(l)
+		if err == nil {
+			return l
+		}
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrTimeout) {
+			c.tb.Fatalf("%s on %s: %v", what, l.ID(), err)
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("%s: still failing: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// write executes one statement on the leader, retrying across elections, and returns its result.
+func (c *inmemCluster) write(sql string, args ...any) WriteResult {
+	c.tb.Helper()
+	var res WriteResult
+	c.retry(sql, func(l *Node) error {
+		var err error
+		res, err = l.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: sql, Args: args}}})
+		if err == nil && res.Results[0].Error != "" {
+			c.tb.Fatalf("%s: %s", sql, res.Results[0].Error)
+		}
+		return err
+	})
+	return res
+}
+
+// rows reads every row of t on n's own database.
+func rows(tb testing.TB, n *Node) [][]logical.Value {
+	tb.Helper()
+	res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT id, v FROM t ORDER BY id"}})
+	if err != nil || res[0].Error != "" {
+		tb.Fatalf("read t on %s: %v %s", n.ID(), err, res[0].Error)
+	}
+	return res[0].Rows
+}
+
+// converged waits until every node has applied index and then checks that all of them hold the same rows.
+func (c *inmemCluster) converged(index uint64) {
+	c.tb.Helper()
+	var want [][]logical.Value
+	var from string
+	for id, n := range c.nodes {
+		waitFor(c.tb, id+" applying index "+fmt.Sprint(index), func() bool { return n.AppliedIndex() >= index })
+		got := rows(c.tb, n)
+		if from == "" {
+			want, from = got, id
+		} else if !reflect.DeepEqual(got, want) {
+			c.tb.Fatalf("%s holds %d rows, %s holds %d: %v vs %v", id, len(got), from, len(want), got, want)
+		}
+	}
+}
+
+// A leader cut off from the others stops acknowledging anything; the others elect a leader that has every
+// acknowledged write; after healing, the old leader follows and converges.
+func TestInmem_PartitionedLeader(t *testing.T) {
+	c := newInmemCluster(t, 3, 0)
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	acked := c.write("INSERT INTO t(v) VALUES('before')")
+	old := c.leader()
+	c.partition(old.ID())
+
+	// The old leader acknowledges nothing once cut off: a write fails with one of node's own sentinels, and it
+	// cannot confirm its leadership for a linearizable read.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, err := old.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t(v) VALUES('lost')"}}})
+	cancel()
+	if err == nil {
+		t.Fatal("a leader cut off from its followers acknowledged a write")
+	}
+	if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrTimeout) {
+		t.Fatalf("write on the cut-off leader: %v, want a node sentinel", err)
+	}
+	if _, err := old.ReadIndex(context.Background()); err == nil {
+		t.Fatal("a cut-off leader confirmed its leadership")
+	}
+
+	var others []string
+	for id := range c.nodes {
+		if id != old.ID() {
+			others = append(others, id)
+		}
+	}
+	nl := c.leader(others...)
+	if nl.AppliedIndex() < acked.Index {
+		t.Fatalf("new leader %s has applied %d, below the acknowledged write at %d", nl.ID(), nl.AppliedIndex(), acked.Index)
+	}
+	after := c.write("INSERT INTO t(v) VALUES('after')")
+	if after.Term <= acked.Term {
+		t.Fatalf("a write after the election has term %d, not above %d", after.Term, acked.Term)
+	}
+
+	c.heal(old.ID())
+	c.converged(after.Index)
+	if got := rows(t, old); len(got) != 2 || got[0][1] != "before" || got[1][1] != "after" {
+		t.Fatalf("rows after healing: %v; want before and after, and no trace of the unacknowledged write", got)
+	}
+}
+
+// A follower that missed entries the leader has since compacted away gets a snapshot, installs it, and
+// converges; restarted from its data dir, a node resumes from its stored state instead of replaying the log
+// from zero.
+func TestInmem_SnapshotInstallAndRestart(t *testing.T) {
+	c := newInmemCluster(t, 3, 2) // keep 2 trailing entries: a snapshot compacts almost all of the log
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	l := c.leader()
+	var lagger string
+	for id := range c.nodes {
+		if id != l.ID() {
+			lagger = id
+			break
+		}
+	}
+	c.partition(lagger)
+	var last WriteResult
+	for i := range 30 {
+		last = c.write("INSERT INTO t(v) VALUES(?)", fmt.Sprintf("row %d", i))
+	}
+	for id, n := range c.nodes {
+		if id == lagger {
+			continue
+		}
+		waitFor(t, id+" applying", func() bool { return n.AppliedIndex() >= last.Index })
+		if err := n.Snapshot(); err != nil {
+			t.Fatalf("snapshot on %s: %v", id, err)
+		}
+	}
+	restored := make(chan Event, 16)
+	sub := c.nodes[lagger].Events()
+	go func() {
+		for ev := range sub {
+			if ev.Type == EventSnapshotRestored {
+				restored <- ev
+			}
+		}
+	}()
+	c.heal(lagger)
+	c.converged(last.Index)
+	select {
+	case <-restored:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s caught up without installing a snapshot: the log was not compacted past it", lagger)
+	}
+	if got := rows(t, c.nodes[lagger]); len(got) != 30 {
+		t.Fatalf("%s holds %d rows after the snapshot, want 30", lagger, len(got))
+	}
+
+	// Restart the lagger from its data dir: it comes back with everything it had applied.
+	n := c.nodes[lagger]
+	before := n.AppliedIndex()
+	if err := n.Close(); err != nil {
+		t.Fatalf("close %s: %v", lagger, err)
+	}
+	delete(c.trans, lagger)
+	reopened := c.open(lagger, false)
+	if got := reopened.AppliedIndex(); got < before {
+		t.Fatalf("%s reopened at applied index %d, below the %d it had: it does not resume from its stored state", lagger, got, before)
+	}
+	final := c.write("INSERT INTO t(v) VALUES('after restart')")
+	c.converged(final.Index)
+}
