@@ -1,9 +1,10 @@
-// Package node runs one rowboat node: hashicorp/raft (a TCP transport unless Config.Transport gives one, the internal/raftlog log store, a
-// raft-boltdb stable store, a file snapshot store) around an fsm.FSM, the leader's write pipeline (queue, group commit, propose, wait for
-// apply), leader reads and read indexes, and cluster membership with replicated member metadata.
+// Package node runs one rowboat node: hashicorp/raft (a TCP transport unless Config.Transport gives one, the
+// internal/raftlog log store, a raft-boltdb stable store, a file snapshot store) around an fsm.FSM, the
+// leader's write pipeline (queue, group commit, propose, wait for apply), leader reads and read indexes, and
+// cluster membership with replicated member metadata.
 //
-// It is the only package besides fsm (and the log store it opens) that imports hashicorp/raft, and it translates raft's errors into its
-// own sentinels. It knows nothing of HTTP.
+// It is the only package besides fsm (and the log store it opens) that imports hashicorp/raft, and it
+// translates raft's errors into its own sentinels. It knows nothing of HTTP.
 package node
 
 import (
