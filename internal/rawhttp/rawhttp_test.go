@@ -2,6 +2,7 @@ package rawhttp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -169,4 +170,62 @@ func TestSplitURL(t *testing.T) {
 			t.Errorf("SplitURL(%q): %v, want ErrBadURL", bad, err)
 		}
 	}
+}
+
+// The floor under every figure of rowboat-bench on one machine: a bare net/http server that answers a fixed
+// point-read body, driven by this client or by net/http's, both in this process (so ns/op is the CPU of
+// client and server together per request once the cores are busy). Run with -cpu 2 to match a 2-core box.
+func benchmarkBare(b *testing.B, send func(url string, body []byte) error) {
+	answer := []byte(`{"results":[{"columns":["id","k","v"],"types":["integer","text","integer"],"values":[[1,"key-1",1]]}]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	}))
+	defer srv.Close()
+	body := []byte(`[["SELECT * FROM bench WHERE id = ?", 1]]`)
+	u := srv.URL + "/db/query?level=none"
+	b.SetParallelism(8) // 16 clients on 2 cores, as the bench's read scenario
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := send(u, body); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkBareServer_Raw(b *testing.B) {
+	c := New(5 * time.Second)
+	defer c.CloseIdle()
+	benchmarkBare(b, func(u string, body []byte) error {
+		host, target, _ := SplitURL(u)
+		return c.Do(context.Background(), Request{Method: "POST", Host: host, Target: target, Body: body}, func(r Response) error {
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("HTTP %d", r.Status)
+			}
+			return nil
+		})
+	})
+}
+
+func BenchmarkBareServer_NetHTTP(b *testing.B) {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer c.CloseIdleConnections()
+	benchmarkBare(b, func(u string, body []byte) error {
+		resp, err := c.Post(u, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
