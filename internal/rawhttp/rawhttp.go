@@ -171,8 +171,17 @@ func (c *conn) roundTrip(ctx context.Context, timeout time.Duration, req Request
 	return c.readResponse(req.Method)
 }
 
-// readResponse reads one answer. answered reports whether any of it arrived.
+// readResponse reads one answer, skipping interim 1xx ones. answered reports whether any of it arrived.
 func (c *conn) readResponse(method string) (resp Response, keep, answered bool, err error) {
+	for {
+		resp, keep, answered, err = c.readOne(method)
+		if err != nil || resp.Status/100 != 1 || resp.Status == 101 {
+			return resp, keep, answered, err
+		}
+	}
+}
+
+func (c *conn) readOne(method string) (resp Response, keep, answered bool, err error) {
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
 		return resp, false, len(line) > 0, err
@@ -221,7 +230,7 @@ func (c *conn) readResponse(method string) (resp Response, keep, answered bool, 
 	const maxBody = 64 << 20
 	body := c.body[:0]
 	switch {
-	case method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status/100 == 1:
+	case method == "HEAD" || resp.Status == 204 || resp.Status == 304 || resp.Status/100 == 1: // no body
 	case chunked:
 		if body, err = readChunked(c.r, body, maxBody); err != nil {
 			return resp, false, true, err

@@ -229,3 +229,32 @@ func BenchmarkBareServer_NetHTTP(b *testing.B) {
 		return nil
 	})
 }
+
+// An interim 100 Continue is skipped; the final answer is the response.
+func TestRawHTTP_SkipsInterimAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+	}()
+	h := New(5 * time.Second)
+	defer h.CloseIdle()
+	if status, got, err := rawDo(t, h, "GET", "http://"+ln.Addr().String()+"/", nil); err != nil || status != 200 || got != "done" {
+		t.Fatalf("after 100 Continue: %d %q %v, want 200 done", status, got, err)
+	}
+}
