@@ -26,15 +26,29 @@ type inmemCluster struct {
 	trans map[string]*raft.InmemTransport
 	dirs  map[string]string
 	cut   map[string]bool // nodes disconnected from all others
+	opts  inmemOptions
+}
+
+type inmemOptions struct {
 	// trailingLogs, if set, is every node's TrailingLogs: small values make a snapshot compact the log.
 	trailingLogs uint64
+	// timeout is the heartbeat, election and lease timeout (default 50 ms).
+	timeout time.Duration
+	// commitTimeout is how often the leader sends followers an append even with nothing new (default 5 ms).
+	commitTimeout time.Duration
 }
 
 // newInmemCluster starts n1 (bootstrapping) and joins n2..nN as voters.
-func newInmemCluster(tb testing.TB, size int, trailingLogs uint64) *inmemCluster {
+func newInmemCluster(tb testing.TB, size int, opts inmemOptions) *inmemCluster {
 	tb.Helper()
+	if opts.timeout == 0 {
+		opts.timeout = 50 * time.Millisecond
+	}
+	if opts.commitTimeout == 0 {
+		opts.commitTimeout = 5 * time.Millisecond
+	}
 	c := &inmemCluster{tb: tb, nodes: map[string]*Node{}, trans: map[string]*raft.InmemTransport{},
-		dirs: map[string]string{}, cut: map[string]bool{}, trailingLogs: trailingLogs}
+		dirs: map[string]string{}, cut: map[string]bool{}, opts: opts}
 	tb.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.Close()
@@ -63,9 +77,9 @@ func (c *inmemCluster) open(id string, bootstrap bool) *Node {
 	c.connect(id)
 	n, err := Open(Config{
 		ID: id, HTTPAdvertise: id + ":http", DataDir: c.dirs[id], Bootstrap: bootstrap, Voter: true, Transport: tr,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond, ApplyTimeout: 5 * time.Second,
-		TrailingLogs: c.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,
+		HeartbeatTimeout: c.opts.timeout, ElectionTimeout: c.opts.timeout,
+		LeaderLeaseTimeout: c.opts.timeout, CommitTimeout: c.opts.commitTimeout, ApplyTimeout: 5 * time.Second,
+		TrailingLogs: c.opts.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
 		Diverged: func(err error) { c.tb.Errorf("%s diverged: %v", id, err) },
 	})
@@ -189,7 +203,7 @@ func (c *inmemCluster) converged(index uint64) {
 // A leader cut off from the others stops acknowledging anything; the others elect a leader that has every
 // acknowledged write; after healing, the old leader follows and converges.
 func TestInmem_PartitionedLeader(t *testing.T) {
-	c := newInmemCluster(t, 3, 0)
+	c := newInmemCluster(t, 3, inmemOptions{})
 	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
 	acked := c.write("INSERT INTO t(v) VALUES('before')")
 	old := c.leader()
@@ -236,7 +250,7 @@ func TestInmem_PartitionedLeader(t *testing.T) {
 // converges; restarted from its data dir, a node resumes from its stored state instead of replaying the log
 // from zero.
 func TestInmem_SnapshotInstallAndRestart(t *testing.T) {
-	c := newInmemCluster(t, 3, 2) // keep 2 trailing entries: a snapshot compacts almost all of the log
+	c := newInmemCluster(t, 3, inmemOptions{trailingLogs: 2}) // keep 2 trailing entries: a snapshot compacts almost all of the log
 	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
 	l := c.leader()
 	var lagger string
@@ -293,4 +307,37 @@ func TestInmem_SnapshotInstallAndRestart(t *testing.T) {
 	}
 	final := c.write("INSERT INTO t(v) VALUES('after restart')")
 	c.converged(final.Index)
+}
+
+// A read-index request from a voter at the leader's term is answered without a heartbeat round: a leader cut
+// off from everyone answers it at once, where a request that needs the round (a stranger's) waits until the
+// leader gives up. Timeouts are 1 s here, so the leader still leads when asked, and messages are rare: raft's
+// VerifyLeader counts any acknowledgement that arrives after the call, even of a message sent before it, so
+// with traffic in flight at the cut the stranger's round could still succeed. In a real cluster the request
+// itself proves the sender was at the leader's term when it sent it; here the test plays the sender. Which
+// requests qualify is TestQuorumWith's table.
+func TestInmem_VoterReadIndexNeedsNoRound(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{timeout: time.Second, commitTimeout: time.Second})
+	w := c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	for _, n := range c.nodes {
+		waitFor(t, n.ID()+" applying", func() bool { return n.AppliedIndex() >= w.Index })
+	}
+	l := c.leader()
+	var voter string
+	for id := range c.nodes {
+		if id != l.ID() {
+			voter = id
+			break
+		}
+	}
+	term := l.Term()
+	c.partition(l.ID())
+	defer c.heal(l.ID())
+	idx, err := l.ReadIndexFor(context.Background(), voter, term)
+	if err != nil || idx < w.Index {
+		t.Fatalf("ReadIndexFor(%s, term %d) on a cut-off leader = %d, %v; want an answer >= %d without a round trip", voter, term, idx, err, w.Index)
+	}
+	if _, err := l.ReadIndexFor(context.Background(), "stranger", term); err == nil {
+		t.Fatal("a cut-off leader confirmed its leadership for a stranger's request")
+	}
 }
