@@ -9,8 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
+
+	"github.com/rowboatdb/rowboat/internal/rounds"
 )
 
 // Level is a read consistency level.
@@ -97,55 +98,12 @@ type Router struct {
 	// flight, and it serves every read that arrived before it was sent.
 	LeaderReadIndex func(ctx context.Context) (uint64, error)
 
-	mu      sync.Mutex
-	pending *round
-	running bool
+	rounds rounds.Group[uint64]
 }
-
-type round struct {
-	done  chan struct{}
-	index uint64
-	err   error
-}
-
-// roundTimeout bounds one shared read-index request to the leader.
-const roundTimeout = 5 * time.Second
 
 // sharedReadIndex joins the next read-index round (one that starts after this call) and waits for it.
 func (r *Router) sharedReadIndex(ctx context.Context) (uint64, error) {
-	r.mu.Lock()
-	if r.pending == nil {
-		r.pending = &round{done: make(chan struct{})}
-	}
-	rd := r.pending
-	if !r.running {
-		r.running = true
-		r.pending = nil
-		go r.runRounds(rd)
-	}
-	r.mu.Unlock()
-	select {
-	case <-rd.done:
-		return rd.index, rd.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
-func (r *Router) runRounds(rd *round) {
-	for rd != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-		rd.index, rd.err = r.LeaderReadIndex(ctx)
-		cancel()
-		close(rd.done)
-		r.mu.Lock()
-		rd = r.pending
-		r.pending = nil
-		if rd == nil {
-			r.running = false
-		}
-		r.mu.Unlock()
-	}
+	return r.rounds.Do(ctx, r.LeaderReadIndex)
 }
 
 // Prepare decides how to serve req and, when the plan is local, waits until the local database is recent

@@ -82,7 +82,8 @@ type Server struct {
 	client *http.Client
 	mux    *chi.Mux
 
-	caughtUp atomic.Bool // this node has reached the leader's commit index at least once (see handleReadyz)
+	caughtUp    atomic.Bool   // this node has reached the leader's commit index at least once (see handleReadyz)
+	confirmTurn atomic.Uint64 // which peer confirmTerm asks first
 }
 
 // New builds the API over store.
@@ -107,6 +108,9 @@ func New(store Store, opts Options) *Server {
 		router: followerread.Router{Node: store}, client: opts.Client,
 	}
 	s.router.LeaderReadIndex = s.leaderReadIndex
+	if c, ok := store.(interface{ SetConfirmer(node.Confirmer) }); ok {
+		c.SetConfirmer(s.confirmTerm)
+	}
 	m := chi.NewRouter()
 	m.Use(s.limitBody)
 	m.Post("/db/execute", s.handleExecute)
@@ -124,6 +128,7 @@ func New(store Store, opts Options) *Server {
 	m.Post("/leader", s.handleLeader)
 	m.Get("/events", s.handleEvents)
 	m.Get("/readindex", s.handleReadIndex)
+	m.Get("/term", s.handleTerm)
 	m.Post("/snapshot", s.handleSnapshot)
 	m.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path))
@@ -545,6 +550,82 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read index from the leader: %w", err)
 	}
 	return ri.Index, nil
+}
+
+// termJSON is the answer of GET /term.
+type termJSON struct {
+	ID   string `json:"id"`
+	Term uint64 `json:"term"`
+}
+
+// handleTerm serves GET /term: this node's id and current Raft term, read when the request is handled. A
+// leader asks its voters for it to confirm its leadership (see node.SetConfirmer).
+func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, termJSON{ID: s.store.ID(), Term: s.store.Term()}, false)
+}
+
+// confirmTerm is this node's node.Confirmer: it asks need of the peers for GET /term at once, taking turns
+// among them from round to round, and the rest only if those do not all confirm. It returns the ids of those
+// that answered term.
+func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer, need int) []string {
+	if need <= 0 || len(peers) == 0 {
+		return nil
+	}
+	start := int(s.confirmTurn.Add(1)) % len(peers)
+	peers = append(peers[start:len(peers):len(peers)], peers[:start]...)
+	first := min(need, len(peers))
+	got := s.askTerms(ctx, term, peers[:first], need)
+	if len(got) < need && first < len(peers) {
+		got = append(got, s.askTerms(ctx, term, peers[first:], need-len(got))...)
+	}
+	return got
+}
+
+// askTerms asks every peer at once and returns the ids of those that answered term, as soon as need have.
+func (s *Server) askTerms(ctx context.Context, term uint64, peers []node.Peer, need int) []string {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the requests still out once enough answered
+	ch := make(chan string, len(peers))
+	for _, p := range peers {
+		go func() {
+			if s.peerTerm(ctx, p) == term {
+				ch <- p.ID
+			} else {
+				ch <- ""
+			}
+		}()
+	}
+	var got []string
+	for range peers {
+		if id := <-ch; id != "" {
+			if got = append(got, id); len(got) >= need {
+				break
+			}
+		}
+	}
+	return got
+}
+
+// peerTerm asks p for its term; 0 if it cannot tell or is not p.
+func (s *Server) peerTerm(ctx context.Context, p node.Peer) uint64 {
+	if p.HTTPAddr == "" {
+		return 0
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTPAddr+"/term", nil)
+	if err != nil {
+		return 0
+	}
+	req.Header.Set(headerForwarded, s.store.ID())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var t termJSON
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&t) != nil || t.ID != p.ID {
+		return 0
+	}
+	return t.Term
 }
 
 // handleSnapshot serves POST /snapshot: this node takes a snapshot now and compacts its log.

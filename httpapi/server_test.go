@@ -1228,3 +1228,32 @@ func TestServer_EveryResponseCarriesPosition(t *testing.T) {
 		}
 	}
 }
+
+func TestServer_TermAndConfirmTerm(t *testing.T) {
+	// Peers: n2 at term 9 (confirms), n3 at term 8 (does not), n4's address answers as someone else, n5 is down.
+	peer := func(id string, term uint64) *httptest.Server {
+		f := newFake(id)
+		f.term = term
+		return serve(t, f, Options{})
+	}
+	n2, n3, imposter := peer("n2", 9), peer("n3", 8), peer("x9", 9)
+	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+	a := call(t, n2, http.MethodGet, "/term", "")
+	var tj termJSON
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &tj) != nil || tj.ID != "n2" || tj.Term != 9 {
+		t.Fatalf("GET /term: %s", a)
+	}
+
+	s := New(newFake("n1"), Options{Logger: quietLogger()})
+	peers := []node.Peer{{ID: "n2", HTTPAddr: addr(n2)}, {ID: "n3", HTTPAddr: addr(n3)},
+		{ID: "n4", HTTPAddr: addr(imposter)}, {ID: "n5", HTTPAddr: deadAddr(t)}, {ID: "n6"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got := s.confirmTerm(ctx, 9, peers, 4); len(got) != 1 || got[0] != "n2" {
+		t.Fatalf("confirmTerm(term 9) = %v, want only n2: n3 is at another term, n4's address answers as another node, n5 is down, n6 has no address", got)
+	}
+	if got := s.confirmTerm(ctx, 8, peers, 1); len(got) != 1 || got[0] != "n3" {
+		t.Fatalf("confirmTerm(term 8, need 1) = %v, want n3", got)
+	}
+}

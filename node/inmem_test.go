@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +341,71 @@ func TestInmem_VoterReadIndexNeedsNoRound(t *testing.T) {
 	}
 	if _, err := l.ReadIndexFor(context.Background(), "stranger", term); err == nil {
 		t.Fatal("a cut-off leader confirmed its leadership for a stranger's request")
+	}
+}
+
+// With a Confirmer (what the HTTP layer installs), ReadIndex confirms leadership by asking the other voters
+// for their terms instead of with VerifyLeader; too few confirmations fall back to a no-op through the log,
+// which needs a quorum at this term just the same.
+func TestInmem_ReadIndexWithConfirmer(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	w := c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	l := c.leader()
+	var calls atomic.Int64
+	var mu sync.Mutex
+	var asked []Peer
+	var gotNeed int
+	confirmNone := false
+	l.SetConfirmer(func(ctx context.Context, term uint64, peers []Peer, need int) []string {
+		calls.Add(1)
+		mu.Lock()
+		asked, gotNeed = peers, need
+		none := confirmNone
+		mu.Unlock()
+		var ids []string
+		for _, p := range peers {
+			if n := c.nodes[p.ID]; n != nil && !none && !c.cut[p.ID] && n.Term() == term {
+				ids = append(ids, p.ID)
+			}
+		}
+		return ids
+	})
+
+	idx, err := l.ReadIndex(context.Background())
+	if err != nil || idx < w.Index {
+		t.Fatalf("ReadIndex with a confirmer = %d, %v; want >= %d", idx, err, w.Index)
+	}
+	mu.Lock()
+	if calls.Load() != 1 || len(asked) != 2 || gotNeed != 1 {
+		t.Fatalf("confirmer called %d times with %v, need %d; want once, with the two other voters, need 1", calls.Load(), asked, gotNeed)
+	}
+	for _, p := range asked {
+		if p.ID == l.ID() || p.HTTPAddr != p.ID+":http" {
+			t.Fatalf("asked %+v: want the other voters with their HTTP addresses", p)
+		}
+	}
+	confirmNone = true
+	mu.Unlock()
+
+	// Nobody confirms: the read is ordered through the log instead, which still succeeds here.
+	before := l.AppliedIndex()
+	if _, err := l.ReadIndex(context.Background()); err != nil {
+		t.Fatalf("ReadIndex with no confirmation on a healthy cluster: %v", err)
+	}
+	if l.AppliedIndex() <= before {
+		t.Fatal("no confirmation, yet no no-op went through the log")
+	}
+
+	// Cut off, with nobody confirming and no quorum for a no-op: the read fails with a node sentinel.
+	c.partition(l.ID())
+	defer c.heal(l.ID())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = l.ReadIndex(ctx)
+	if err == nil {
+		t.Fatal("a cut-off leader confirmed a read index")
+	}
+	if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrTimeout) {
+		t.Fatalf("ReadIndex on a cut-off leader: %v, want a node sentinel", err)
 	}
 }

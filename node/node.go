@@ -25,6 +25,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/rowboatdb/rowboat/internal/raftlog"
+	"github.com/rowboatdb/rowboat/internal/rounds"
 	"go.etcd.io/bbolt"
 
 	"github.com/rowboatdb/rowboat/fsm"
@@ -120,6 +121,11 @@ type Node struct {
 	queue     chan *writeOp
 	readyTerm atomic.Uint64 // the term in which this node, as leader, has applied its predecessors' writes
 
+	confirmer atomic.Pointer[Confirmer] // see SetConfirmer; nil: VerifyLeader
+	confirms  rounds.Group[struct{}]    // shared confirmLeadership rounds
+	// confirmWarned is when (Unix ns) a round last logged that it fell back to the log.
+	confirmWarned atomic.Int64
+
 	// leaseStart is when (in nanoseconds on the monotonic clock since start) a quorum last confirmed this node's
 	// leadership: a confirmation proves no other leader can exist until the followers' heartbeat timeout runs
 	// out after it. Level weak reads need an unexpired lease, so a leader that was paused or cut off does not
@@ -154,6 +160,7 @@ func Open(cfg Config) (*Node, error) {
 		events:  newEventSink(1024),
 		started: time.Now(),
 	}
+	n.confirms.Timeout = cfg.ApplyTimeout
 	if err := n.open(); err != nil {
 		n.closeResources()
 		return nil, err

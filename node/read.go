@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -13,20 +14,99 @@ import (
 
 // ReadIndex confirms that this node leads and returns its commit index: once a node's applied index reaches
 // it, that node may serve a linearizable read locally. Leader only (ErrNotLeader / ErrNoLeader elsewhere).
+//
+// The commit index is read first, then leadership is confirmed by a round that starts after this call (see
+// confirmLeadership): a state that includes the index includes every write acknowledged before the read began.
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if !n.IsLeader() {
 		return 0, n.notLeaderErr()
 	}
-	// Read the commit index first, then confirm leadership: a state that includes it includes every write
-	// acknowledged before this read began. Raft coalesces concurrent VerifyLeader calls into shared heartbeat
-	// rounds, so concurrent reads share rounds without a batching layer of ours (measured: one of ours in
-	// front halved the throughput, since a read arriving mid-round had to wait for the next one).
-	// VerifyLeader answers within a heartbeat round or fails when leadership is lost, so it needs no ctx.
 	idx := n.raft.CommitIndex()
-	if err := n.verifyLeader(); err != nil {
-		return 0, translate(err, false)
+	if err := n.confirmLeadership(ctx); err != nil {
+		return 0, err
 	}
 	return idx, nil
+}
+
+// Peer is a voter this node may ask to confirm its leadership.
+type Peer struct {
+	ID       string
+	HTTPAddr string
+}
+
+// Confirmer asks peers (voters other than this node) for their current Raft term and returns the ids of
+// those whose answer was term. Every answer must be one the peer computed after the call began (an answer to
+// a request the call sent). It may return once need of them have confirmed.
+type Confirmer func(ctx context.Context, term uint64, peers []Peer, need int) []string
+
+// SetConfirmer makes ReadIndex confirm leadership by asking the voters for their terms through c instead of
+// with raft's VerifyLeader. The HTTP layer sets it; without it (in-process tests) VerifyLeader is used.
+//
+// Why not VerifyLeader: it votes with any acknowledgement that arrives after the call, including one of a
+// heartbeat or append sent before it. A leader paused (SIGSTOP, a long GC) with an acknowledgement in flight
+// can resume after the others elected a new leader and acknowledged writes, register a read's VerifyLeader,
+// and have that old acknowledgement confirm it: a stale read. An answer to a request sent after the read
+// began cannot be old; and a voter that answers this leader's term then had not voted in any later election.
+func (n *Node) SetConfirmer(c Confirmer) { n.confirmer.Store(&c) }
+
+// confirmLeadership returns once a quorum of voters (this node and peers that answered its term) were at this
+// node's term after the call began, so that no later leader can have committed anything before it. Concurrent
+// calls share rounds; a call joins one that starts after it. When the peers cannot be asked, or too few
+// answer, a no-op through the log stands in (it commits only with a quorum at this term).
+func (n *Node) confirmLeadership(ctx context.Context) error {
+	c := n.confirmer.Load()
+	if c == nil {
+		return translate(n.verifyLeader(), false)
+	}
+	_, err := n.confirms.Do(ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, n.confirmRound(ctx, *c)
+	})
+	return err
+}
+
+func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) error {
+	term := n.raft.CurrentTerm()
+	if !n.IsLeader() {
+		return n.notLeaderErr()
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return translate(err, false)
+	}
+	servers := cf.Configuration().Servers
+	if quorumOf(servers, n.cfg.ID, nil) { // the only voter
+		return nil
+	}
+	members := n.fsm.Members()
+	var peers []Peer
+	voters := 0
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		if id := string(s.ID); id != n.cfg.ID {
+			peers = append(peers, Peer{ID: id, HTTPAddr: members[id].HTTPAddr})
+		}
+	}
+	// Peers answer in a round trip; one that cannot (down, cut off) must not hold the reads longer than an
+	// election would take to move leadership anyway.
+	cctx, cancel := context.WithTimeout(ctx, 2*n.cfg.ElectionTimeout)
+	confirmed := confirm(cctx, term, peers, voters/2) // a quorum is voters/2+1, this node included
+	cancel()
+	if n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term && quorumOf(servers, n.cfg.ID, confirmed) {
+		return nil
+	}
+	if !n.IsLeader() || n.raft.CurrentTerm() != term {
+		return n.notLeaderErr()
+	}
+	if now := time.Now().UnixNano(); now-n.confirmWarned.Load() > int64(10*time.Second) {
+		n.confirmWarned.Store(now)
+		n.log.Warn("too few voters confirmed this leader's term over HTTP (GET /term); linearizable reads go through the log until they do",
+			"confirmed", confirmed, "voters", voters)
+	}
+	_, err := n.StrongIndex(ctx)
+	return err
 }
 
 // ReadIndexFor is ReadIndex for a read-index request that the member from sent while its Raft term was term
@@ -55,17 +135,23 @@ func (n *Node) ReadIndexFor(ctx context.Context, from string, term uint64) (uint
 
 // quorumWith reports whether self and from, two different voters of servers, make a quorum of its voters.
 func quorumWith(servers []raft.Server, self, from string) bool {
-	voters := 0
-	var selfVotes, fromVotes bool
+	return from != self && quorumOf(servers, self, []string{from})
+}
+
+// quorumOf reports whether self, if a voter of servers, and the voters among confirmed make a quorum of its
+// voters. Ids count once; non-voters and strangers not at all.
+func quorumOf(servers []raft.Server, self string, confirmed []string) bool {
+	voters, votes := 0, 0
 	for _, s := range servers {
 		if s.Suffrage != raft.Voter {
 			continue
 		}
 		voters++
-		selfVotes = selfVotes || s.ID == raft.ServerID(self)
-		fromVotes = fromVotes || s.ID == raft.ServerID(from)
+		if id := string(s.ID); id == self || slices.Contains(confirmed, id) {
+			votes++
+		}
 	}
-	return self != from && selfVotes && fromVotes && 2 >= voters/2+1
+	return voters > 0 && votes >= voters/2+1
 }
 
 // StrongIndex orders a read through the Raft log: it commits a no-op and returns its index once applied here.
