@@ -564,29 +564,26 @@ func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, termJSON{ID: s.store.ID(), Term: s.store.Term()}, false)
 }
 
-// confirmTerm is this node's node.Confirmer: it asks need of the peers for GET /term at once, taking turns
-// among them from round to round, and the rest only if those do not all confirm. It returns the ids of those
-// that answered term.
+// confirmHedge is how long confirmTerm waits for the peers it asked first before it asks the others too.
+const confirmHedge = 50 * time.Millisecond
+
+// confirmTerm is this node's node.Confirmer. It asks need of the peers for GET /term, taking turns among them
+// from round to round, and asks another whenever one fails, or all the others once confirmHedge passes
+// without enough answers (a peer that is cut off does not answer at all). It returns the ids of the peers
+// that answered term, as soon as need of them have, or when every peer answered or ctx ended.
 func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer, need int) []string {
 	if need <= 0 || len(peers) == 0 {
 		return nil
 	}
-	start := int(s.confirmTurn.Add(1)) % len(peers)
-	peers = append(peers[start:len(peers):len(peers)], peers[:start]...)
-	first := min(need, len(peers))
-	got := s.askTerms(ctx, term, peers[:first], need)
-	if len(got) < need && first < len(peers) {
-		got = append(got, s.askTerms(ctx, term, peers[first:], need-len(got))...)
-	}
-	return got
-}
-
-// askTerms asks every peer at once and returns the ids of those that answered term, as soon as need have.
-func (s *Server) askTerms(ctx context.Context, term uint64, peers []node.Peer, need int) []string {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the requests still out once enough answered
+	start := int(s.confirmTurn.Add(1)) % len(peers)
+	peers = append(peers[start:len(peers):len(peers)], peers[:start]...)
 	ch := make(chan string, len(peers))
-	for _, p := range peers {
+	asked, answered := 0, 0
+	ask := func() {
+		p := peers[asked]
+		asked++
 		go func() {
 			if s.peerTerm(ctx, p) == term {
 				ch <- p.ID
@@ -595,12 +592,32 @@ func (s *Server) askTerms(ctx context.Context, term uint64, peers []node.Peer, n
 			}
 		}()
 	}
+	for asked < min(need, len(peers)) {
+		ask()
+	}
+	hedge := time.NewTimer(confirmHedge)
+	defer hedge.Stop()
 	var got []string
-	for range peers {
-		if id := <-ch; id != "" {
-			if got = append(got, id); len(got) >= need {
-				break
+	for answered < len(peers) {
+		select {
+		case id := <-ch:
+			answered++
+			if id != "" {
+				if got = append(got, id); len(got) >= need {
+					return got
+				}
+			} else if asked < len(peers) {
+				ask()
 			}
+		case <-hedge.C:
+			for asked < len(peers) {
+				ask()
+			}
+		case <-ctx.Done():
+			return got
+		}
+		if answered == asked && asked < len(peers) { // everyone asked has answered, and not enough: ask on
+			ask()
 		}
 	}
 	return got

@@ -1256,4 +1256,30 @@ func TestServer_TermAndConfirmTerm(t *testing.T) {
 	if got := s.confirmTerm(ctx, 8, peers, 1); len(got) != 1 || got[0] != "n3" {
 		t.Fatalf("confirmTerm(term 8, need 1) = %v, want n3", got)
 	}
+
+	// A peer that takes connections but never answers (cut off) does not hold the round: whichever peer a
+	// round asks first, the other is asked too and confirms, long before the round's context ends.
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	go func() {
+		for {
+			c, err := hole.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	two := []node.Peer{{ID: "n5", HTTPAddr: hole.Addr().String()}, {ID: "n2", HTTPAddr: addr(n2)}}
+	for range 2 { // the turn moves on each round
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got := s.confirmTerm(ctx, 9, two, 1)
+		cancel()
+		if len(got) != 1 || got[0] != "n2" {
+			t.Fatalf("with a silent peer: confirmTerm = %v, want n2", got)
+		}
+	}
 }
