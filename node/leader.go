@@ -42,7 +42,7 @@ func (n *Node) leaderBarrier(term uint64) bool {
 		if n.raft.State() != raft.Leader || n.raft.CurrentTerm() != term {
 			return false
 		}
-		err := n.raft.Apply(fsm.EncodeNoop(), n.cfg.ApplyTimeout).Error()
+		err := n.await(nil, n.raft.Apply(fsm.EncodeNoop(), n.cfg.ApplyTimeout))
 		if err == nil {
 			return true
 		}
@@ -61,7 +61,7 @@ func (n *Node) recordSelf() {
 	if m, ok := n.fsm.Members()[n.cfg.ID]; ok && m == want {
 		return
 	}
-	if err := n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, want), n.cfg.ApplyTimeout).Error(); err != nil {
+	if err := n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, want), n.cfg.ApplyTimeout)); err != nil {
 		n.log.Warn("record own metadata", "err", err)
 	}
 }
@@ -74,7 +74,7 @@ const leaseFraction = 0.6
 // verifyLeader asks a quorum to confirm this node's leadership and extends the lease when it does.
 func (n *Node) verifyLeader() error {
 	start := time.Since(n.started)
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := n.await(nil, n.raft.VerifyLeader()); err != nil {
 		return err
 	}
 	for {

@@ -45,7 +45,7 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 			if s.ID == raft.ServerID(n.cfg.ID) {
 				return fmt.Errorf("%w: %s is the leader's own id or address", ErrBadRequest, req.ID)
 			}
-			if err := n.raft.RemoveServer(s.ID, 0, timeout).Error(); err != nil {
+			if err := n.await(nil, n.raft.RemoveServer(s.ID, 0, timeout)); err != nil {
 				return translate(err, true)
 			}
 		}
@@ -57,7 +57,7 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 		} else {
 			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, timeout)
 		}
-		if err := f.Error(); err != nil {
+		if err := n.await(nil, f); err != nil {
 			return translate(err, true)
 		}
 		n.log.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", req.Voter)
@@ -66,7 +66,7 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	if old, ok := n.fsm.Members()[req.ID]; ok && old == m {
 		return nil
 	}
-	return translate(n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout).Error(), true)
+	return translate(n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout)), true)
 }
 
 // Remove removes a member from the cluster and forgets its metadata. Leader only.
@@ -91,12 +91,12 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 	}
 	timeout := n.timeout(ctx)
 	if found {
-		if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error(); err != nil {
+		if err := n.await(nil, n.raft.RemoveServer(raft.ServerID(id), 0, timeout)); err != nil {
 			return translate(err, true)
 		}
 	}
 	n.log.Info("member removed", "member", id)
-	return translate(n.raft.Apply(fsm.EncodeMember(fsm.CmdRemoveMember, fsm.Member{ID: id}), timeout).Error(), true)
+	return translate(n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdRemoveMember, fsm.Member{ID: id}), timeout)), true)
 }
 
 func (n *Node) timeout(ctx context.Context) time.Duration {
@@ -227,12 +227,5 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		}
 		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
 	}
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		return translate(err, false)
-	case <-ctx.Done():
-		return translate(ctx.Err(), false)
-	}
+	return translate(n.await(ctx, f), false)
 }

@@ -332,6 +332,27 @@ func (n *Node) closeResources() {
 	}
 }
 
+// await waits for a Raft future, or until ctx ends or the node stops. raft never answers a future still
+// queued in its (buffered) apply or verify channel when it shuts down, so a bare f.Error() can wait forever
+// and hang Close. Stopping returns ErrShuttingDown (for a proposal that means its outcome is unknown: an entry
+// may be committed without its future being answered). A nil ctx waits without a deadline.
+func (n *Node) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctxDone:
+		return ctx.Err()
+	case <-n.stop:
+		return ErrShuttingDown
+	}
+}
+
 // ID is this node's id.
 func (n *Node) ID() string { return n.cfg.ID }
 

@@ -161,17 +161,10 @@ func (n *Node) StrongIndex(ctx context.Context) (uint64, error) {
 		return 0, n.notLeaderErr()
 	}
 	f := n.raft.Apply(fsm.EncodeNoop(), n.cfg.ApplyTimeout)
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return 0, translate(err, true)
-		}
-		return f.Index(), nil
-	case <-ctx.Done():
-		return 0, translate(ctx.Err(), false)
+	if err := n.await(ctx, f); err != nil {
+		return 0, translate(err, ctx.Err() == nil)
 	}
+	return f.Index(), nil
 }
 
 // LastContact is when this node last heard from the leader; now on the leader itself.

@@ -32,7 +32,7 @@ func (n *Node) snapshotBySize() {
 // Snapshot takes a snapshot now and compacts the log behind it.
 func (n *Node) Snapshot() error {
 	start := time.Now()
-	err := n.raft.Snapshot().Error()
+	err := n.await(nil, n.raft.Snapshot())
 	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return nil
 	}

@@ -185,7 +185,10 @@ func (n *Node) commit(batch []*writeOp) {
 	}
 	start := time.Now()
 	f := n.raft.Apply(payload, n.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	if err := n.await(nil, f); err != nil {
+		if errors.Is(err, ErrShuttingDown) {
+			err = fmt.Errorf("%w: %w", ErrLeadershipLost, err) // proposed: it may still be committed
+		}
 		fail(translate(err, true))
 		return
 	}
