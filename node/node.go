@@ -142,6 +142,7 @@ type Node struct {
 	events   *eventSink
 
 	stop     chan struct{}
+	raftDown chan struct{} // closed once Raft has shut down (in Close)
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 }
@@ -153,12 +154,13 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: id, raft address and data dir are required", ErrBadRequest)
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "node", "id", cfg.ID),
-		queue:   make(chan *writeOp, 4*cfg.MaxBatch),
-		stop:    make(chan struct{}),
-		events:  newEventSink(1024),
-		started: time.Now(),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "node", "id", cfg.ID),
+		queue:    make(chan *writeOp, 4*cfg.MaxBatch),
+		stop:     make(chan struct{}),
+		raftDown: make(chan struct{}),
+		events:   newEventSink(1024),
+		started:  time.Now(),
 	}
 	n.confirms.Timeout = cfg.ApplyTimeout
 	if err := n.open(); err != nil {
@@ -309,6 +311,7 @@ func (n *Node) Close() error {
 			n.raft.DeregisterObserver(n.observer)
 			err = n.raft.Shutdown().Error()
 		}
+		close(n.raftDown)
 		n.wg.Wait()
 		n.closeResources()
 		n.events.close()
@@ -332,10 +335,11 @@ func (n *Node) closeResources() {
 	}
 }
 
-// await waits for a Raft future, or until ctx ends or the node stops. raft never answers a future still
+// await waits for a Raft future, or until ctx ends or Raft has shut down. raft never answers a future still
 // queued in its (buffered) apply or verify channel when it shuts down, so a bare f.Error() can wait forever
-// and hang Close. Stopping returns ErrShuttingDown (for a proposal that means its outcome is unknown: an entry
-// may be committed without its future being answered). A nil ctx waits without a deadline.
+// and hang Close; futures raft does answer while shutting down still give their own result. Shutdown returns
+// ErrShuttingDown (for a proposal that means its outcome is unknown: an entry may be committed without its
+// future being answered). A nil ctx waits without a deadline.
 func (n *Node) await(ctx context.Context, f raft.Future) error {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
@@ -348,8 +352,13 @@ func (n *Node) await(ctx context.Context, f raft.Future) error {
 		return err
 	case <-ctxDone:
 		return ctx.Err()
-	case <-n.stop:
-		return ErrShuttingDown
+	case <-n.raftDown:
+		select { // raft may have answered just before it finished shutting down
+		case err := <-done:
+			return err
+		default:
+			return ErrShuttingDown
+		}
 	}
 }
 
