@@ -122,7 +122,7 @@ type Node struct {
 	readyTerm atomic.Uint64 // the term in which this node, as leader, has applied its predecessors' writes
 
 	confirmer atomic.Pointer[Confirmer] // see SetConfirmer; nil: VerifyLeader
-	confirms  rounds.Group[struct{}]    // shared confirmLeadership rounds
+	confirms  rounds.Group[uint64]      // shared confirmLeadership rounds; the value is the term confirmed
 	// confirmWarned is when (Unix ns) a round last logged that it fell back to the log.
 	confirmWarned atomic.Int64
 

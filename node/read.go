@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -16,14 +17,21 @@ import (
 // it, that node may serve a linearizable read locally. Leader only (ErrNotLeader / ErrNoLeader elsewhere).
 //
 // The commit index is read first, then leadership is confirmed by a round that starts after this call (see
-// confirmLeadership): a state that includes the index includes every write acknowledged before the read began.
+// confirmLeadership), in the same term: a state that includes the index includes every write acknowledged
+// before the read began. (A round in a later term would not do: had this node been deposed unawares when it
+// read the index and elected again since, the index could miss writes of the leader in between.)
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	term := n.raft.CurrentTerm()
 	if !n.IsLeader() {
 		return 0, n.notLeaderErr()
 	}
 	idx := n.raft.CommitIndex()
-	if err := n.confirmLeadership(ctx); err != nil {
+	confirmed, err := n.confirmLeadership(ctx)
+	if err != nil {
 		return 0, err
+	}
+	if confirmed != term {
+		return 0, fmt.Errorf("%w: leadership moved from term %d to %d during the read", ErrNotLeader, term, confirmed)
 	}
 	return idx, nil
 }
@@ -49,33 +57,41 @@ type Confirmer func(ctx context.Context, term uint64, peers []Peer, need int) []
 // began cannot be old; and a voter that answers this leader's term then had not voted in any later election.
 func (n *Node) SetConfirmer(c Confirmer) { n.confirmer.Store(&c) }
 
-// confirmLeadership returns once a quorum of voters (this node and peers that answered its term) were at this
-// node's term after the call began, so that no later leader can have committed anything before it. Concurrent
-// calls share rounds; a call joins one that starts after it. When the peers cannot be asked, or too few
-// answer, a no-op through the log stands in (it commits only with a quorum at this term).
-func (n *Node) confirmLeadership(ctx context.Context) error {
+// confirmLeadership returns the term in which, after the call began, a quorum of voters (this node and peers
+// that answered its term) were at this node's term with this node leading, so that no later leader can have
+// committed anything before then. Concurrent calls share rounds; a call joins one that starts after it. When
+// the peers cannot be asked, or too few answer, a no-op through the log stands in (it commits only with a
+// quorum at this term).
+func (n *Node) confirmLeadership(ctx context.Context) (uint64, error) {
 	c := n.confirmer.Load()
 	if c == nil {
-		return translate(n.verifyLeader(), false)
+		term := n.raft.CurrentTerm()
+		if err := n.verifyLeader(); err != nil {
+			return 0, translate(err, false)
+		}
+		if n.raft.CurrentTerm() != term { // confirmed in some later term, not necessarily this one
+			return 0, fmt.Errorf("%w: the term moved while confirming", ErrNotLeader)
+		}
+		return term, nil
 	}
-	_, err := n.confirms.Do(ctx, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, n.confirmRound(ctx, *c)
-	})
-	return err
+	return n.confirms.Do(ctx, func(ctx context.Context) (uint64, error) { return n.confirmRound(ctx, *c) })
 }
 
-func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) error {
+func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, error) {
 	term := n.raft.CurrentTerm()
 	if !n.IsLeader() {
-		return n.notLeaderErr()
+		return 0, n.notLeaderErr()
 	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
-		return translate(err, false)
+		return 0, translate(err, false)
 	}
 	servers := cf.Configuration().Servers
 	if quorumOf(servers, n.cfg.ID, nil) { // the only voter
-		return nil
+		if n.raft.CurrentTerm() != term || !n.IsLeader() {
+			return 0, n.notLeaderErr()
+		}
+		return term, nil
 	}
 	members := n.fsm.Members()
 	var peers []Peer
@@ -95,18 +111,23 @@ func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) error {
 	confirmed := confirm(cctx, term, peers, voters/2) // a quorum is voters/2+1, this node included
 	cancel()
 	if n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term && quorumOf(servers, n.cfg.ID, confirmed) {
-		return nil
+		return term, nil
 	}
 	if !n.IsLeader() || n.raft.CurrentTerm() != term {
-		return n.notLeaderErr()
+		return 0, n.notLeaderErr()
 	}
 	if now := time.Now().UnixNano(); now-n.confirmWarned.Load() > int64(10*time.Second) {
 		n.confirmWarned.Store(now)
 		n.log.Warn("too few voters confirmed this leader's term over HTTP (GET /term); linearizable reads go through the log until they do",
 			"confirmed", confirmed, "voters", voters)
 	}
-	_, err := n.StrongIndex(ctx)
-	return err
+	if _, err := n.StrongIndex(ctx); err != nil {
+		return 0, err
+	}
+	if n.raft.CurrentTerm() != term { // the no-op was committed, but perhaps by a later term of this node
+		return 0, fmt.Errorf("%w: the term moved while confirming", ErrNotLeader)
+	}
+	return term, nil
 }
 
 // ReadIndexFor is ReadIndex for a read-index request that the member from sent while its Raft term was term
