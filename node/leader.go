@@ -71,7 +71,9 @@ func (n *Node) recordSelf() {
 // elected sooner; the margin covers the time between a follower's answer and the confirmation arriving.
 const leaseFraction = 0.6
 
-// verifyLeader asks a quorum to confirm this node's leadership and extends the lease when it does.
+// verifyLeader asks a quorum to confirm this node's leadership and extends the lease when it does. It is
+// raft's VerifyLeader, which may count an acknowledgement of a message sent before the call (see
+// SetConfirmer): good enough for weak's lease, not for linearizable reads, which use confirmLeadership.
 func (n *Node) verifyLeader() error {
 	start := time.Since(n.started)
 	if err := n.await(nil, n.raft.VerifyLeader()); err != nil {

@@ -133,14 +133,14 @@ func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, err
 // ReadIndexFor is ReadIndex for a read-index request that the member from sent while its Raft term was term
 // (a follower or read replica serving linearizable reads). Leader only.
 //
-// The request can stand in for the heartbeat round. From read its term after the reads it serves began, and a
-// voter whose term was still this leader's had not voted in any later election by then. If this node and
-// from are two voters that make a quorum of the latest configuration (at most three voters; single-server
+// The request can stand in for the confirmation round. From read its term after the reads it serves began,
+// and a voter whose term was still this leader's had not voted in any later election by then. If this node
+// and from are two voters that make a quorum of the latest configuration (at most three voters; single-server
 // membership changes keep that quorum overlapping every quorum of the previous configuration), and this node
 // still leads in that term, no later leader can have been elected, let alone have committed a write, before
 // those reads began. So the commit index covers every write acknowledged before them: the guarantee
-// VerifyLeader gives, without its round trip. Any other request (from a read replica, in a larger cluster,
-// with another term or none) gets ReadIndex.
+// confirmLeadership gives, without its round trip. Any other request (from a read replica, in a larger
+// cluster, with another term or none) gets ReadIndex.
 func (n *Node) ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error) {
 	if !n.IsLeader() {
 		return 0, n.notLeaderErr()
