@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,8 @@ type fakeStore struct {
 
 	recent []node.Event
 	events chan node.Event
+
+	onLeader func() // called by Leader, when set
 }
 
 func newFake(id string) *fakeStore {
@@ -114,8 +117,12 @@ func (f *fakeStore) ID() string             { return f.id }
 func (f *fakeStore) Term() uint64           { return f.term }
 func (f *fakeStore) Leader() (string, string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.leaderID, f.leaderAddr
+	id, addr, hook := f.leaderID, f.leaderAddr, f.onLeader
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return id, addr
 }
 
 func (f *fakeStore) Execute(ctx context.Context, req logical.Request) (node.WriteResult, error) {
@@ -995,7 +1002,16 @@ func TestServer_ForwardFailures(t *testing.T) {
 	t.Run("request timeout before the forward", func(t *testing.T) {
 		// The request's own ?timeout ran out: a 504, not a "no leader" 503 that invites an identical retry.
 		leader := startLeader(t, "n1")
-		srv := serve(t, newFake("n2").follower("n1", leader.addr()), Options{})
+		follower := newFake("n2").follower("n1", leader.addr())
+		// The follower looks up the leader after it created the request's context and before it forwards.
+		// Waiting there for the clock to tick once puts the 1 ns deadline in the past even where the clock is
+		// coarse (a CI sandbox once read the same time before and after, and forwarded).
+		follower.onLeader = func() {
+			for start := time.Now(); !time.Now().After(start); {
+				runtime.Gosched()
+			}
+		}
+		srv := serve(t, follower, Options{})
 		for _, a := range []answer{
 			call(t, srv, http.MethodPost, "/db/execute?timeout=1ns", `["INSERT INTO t VALUES(1)"]`),
 			call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&timeout=1ns", ""),
