@@ -554,14 +554,23 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 
 // termJSON is the answer of GET /term.
 type termJSON struct {
-	ID   string `json:"id"`
-	Term uint64 `json:"term"`
+	ID     string `json:"id"`
+	Term   uint64 `json:"term"`
+	Leader string `json:"leader"` // the leader this node knows, "" for none
+	// LeaderContactNS is how long ago (ns) this node last heard from that leader; 0 on the leader itself.
+	LeaderContactNS int64 `json:"leader_contact_ns"`
 }
 
-// handleTerm serves GET /term: this node's id and current Raft term, read when the request is handled. A
-// leader asks its voters for it to confirm its leadership (see node.SetConfirmer).
+// handleTerm serves GET /term: this node's id, current Raft term, leader and how long ago it last heard from
+// that leader, read when the request is handled. A leader asks its voters for it to confirm its leadership
+// and to renew its lease (see node.SetConfirmer).
 func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, termJSON{ID: s.store.ID(), Term: s.store.Term()}, false)
+	t := termJSON{ID: s.store.ID(), Term: s.store.Term()}
+	t.Leader, _ = s.store.Leader()
+	if lc := s.store.LastContact(); t.Leader != "" && !lc.IsZero() {
+		t.LeaderContactNS = max(int64(time.Since(lc)), 0)
+	}
+	writeJSON(w, http.StatusOK, t, false)
 }
 
 // confirmHedge is how long confirmTerm waits for the peers it asked first before it asks the others too.
@@ -571,7 +580,7 @@ const confirmHedge = 50 * time.Millisecond
 // from round to round, and asks another whenever one fails, or all the others once confirmHedge passes
 // without enough answers (a peer that is cut off does not answer at all). It returns the ids of the peers
 // that answered term, as soon as need of them have, or when every peer answered or ctx ended.
-func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer, need int) []string {
+func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer, need int) []node.Confirmation {
 	if need <= 0 || len(peers) == 0 {
 		return nil
 	}
@@ -579,17 +588,23 @@ func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer
 	defer cancel() // the requests still out once enough answered
 	start := int(s.confirmTurn.Add(1)) % len(peers)
 	peers = append(peers[start:len(peers):len(peers)], peers[:start]...)
-	ch := make(chan string, len(peers))
+	ch := make(chan node.Confirmation, len(peers))
 	asked, answered := 0, 0
+	self := s.store.ID()
 	ask := func() {
 		p := peers[asked]
 		asked++
 		go func() {
-			if s.peerTerm(ctx, p) == term {
-				ch <- p.ID
-			} else {
-				ch <- ""
+			t, ok := s.peerTerm(ctx, p)
+			if !ok || t.Term != term {
+				ch <- node.Confirmation{}
+				return
 			}
+			c := node.Confirmation{ID: p.ID, LeaderContact: -1}
+			if t.Leader == self {
+				c.LeaderContact = time.Duration(t.LeaderContactNS)
+			}
+			ch <- c
 		}()
 	}
 	for asked < min(need, len(peers)) {
@@ -597,13 +612,13 @@ func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer
 	}
 	hedge := time.NewTimer(confirmHedge)
 	defer hedge.Stop()
-	var got []string
+	var got []node.Confirmation
 	for answered < len(peers) {
 		select {
-		case id := <-ch:
+		case c := <-ch:
 			answered++
-			if id != "" {
-				if got = append(got, id); len(got) >= need {
+			if c.ID != "" {
+				if got = append(got, c); len(got) >= need {
 					return got
 				}
 			} else if asked < len(peers) {
@@ -623,26 +638,25 @@ func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer
 	return got
 }
 
-// peerTerm asks p for its term; 0 if it cannot tell or is not p.
-func (s *Server) peerTerm(ctx context.Context, p node.Peer) uint64 {
+// peerTerm asks p for its term and leader; ok is false if it cannot tell or is not p.
+func (s *Server) peerTerm(ctx context.Context, p node.Peer) (t termJSON, ok bool) {
 	if p.HTTPAddr == "" {
-		return 0
+		return t, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTPAddr+"/term", nil)
 	if err != nil {
-		return 0
+		return t, false
 	}
 	req.Header.Set(headerForwarded, s.store.ID())
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0
+		return t, false
 	}
 	defer resp.Body.Close()
-	var t termJSON
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&t) != nil || t.ID != p.ID {
-		return 0
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&t) != nil || t.ID != p.ID || t.LeaderContactNS < 0 {
+		return t, false
 	}
-	return t.Term
+	return t, true
 }
 
 // handleSnapshot serves POST /snapshot: this node takes a snapshot now and compacts its log.

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1252,24 +1253,36 @@ func TestServer_TermAndConfirmTerm(t *testing.T) {
 		f.term = term
 		return serve(t, f, Options{})
 	}
-	n2, n3, imposter := peer("n2", 9), peer("n3", 8), peer("x9", 9)
+	// n2 follows n1 (the node asking), n7 is at n1's term but follows another leader.
+	follower := func(id string, term uint64, leader string) *httptest.Server {
+		f := newFake(id).follower(leader, "127.0.0.1:1")
+		f.term = term
+		return serve(t, f, Options{})
+	}
+	n2, n3, imposter, n7 := follower("n2", 9, "n1"), peer("n3", 8), peer("x9", 9), follower("n7", 9, "n0")
 	addr := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 
 	a := call(t, n2, http.MethodGet, "/term", "")
 	var tj termJSON
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &tj) != nil || tj.ID != "n2" || tj.Term != 9 {
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &tj) != nil || tj.ID != "n2" || tj.Term != 9 || tj.Leader != "n1" ||
+		tj.LeaderContactNS < 0 || tj.LeaderContactNS > int64(time.Second) {
 		t.Fatalf("GET /term: %s", a)
 	}
 
 	s := New(newFake("n1"), Options{Logger: quietLogger()})
 	peers := []node.Peer{{ID: "n2", HTTPAddr: addr(n2)}, {ID: "n3", HTTPAddr: addr(n3)},
-		{ID: "n4", HTTPAddr: addr(imposter)}, {ID: "n5", HTTPAddr: deadAddr(t)}, {ID: "n6"}}
+		{ID: "n4", HTTPAddr: addr(imposter)}, {ID: "n5", HTTPAddr: deadAddr(t)}, {ID: "n6"}, {ID: "n7", HTTPAddr: addr(n7)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if got := s.confirmTerm(ctx, 9, peers, 4); len(got) != 1 || got[0] != "n2" {
-		t.Fatalf("confirmTerm(term 9) = %v, want only n2: n3 is at another term, n4's address answers as another node, n5 is down, n6 has no address", got)
+	got := s.confirmTerm(ctx, 9, peers, 5)
+	slices.SortFunc(got, func(a, b node.Confirmation) int { return strings.Compare(a.ID, b.ID) })
+	if len(got) != 2 || got[0].ID != "n2" || got[1].ID != "n7" {
+		t.Fatalf("confirmTerm(term 9) = %v, want n2 and n7: n3 is at another term, n4's address answers as another node, n5 is down, n6 has no address", got)
 	}
-	if got := s.confirmTerm(ctx, 8, peers, 1); len(got) != 1 || got[0] != "n3" {
+	if got[0].LeaderContact < 0 || got[0].LeaderContact > time.Second || got[1].LeaderContact != -1 {
+		t.Fatalf("confirmTerm(term 9) = %v: want n2's recent contact with n1, and -1 for n7, which follows n0", got)
+	}
+	if got := s.confirmTerm(ctx, 8, peers, 1); len(got) != 1 || got[0].ID != "n3" {
 		t.Fatalf("confirmTerm(term 8, need 1) = %v, want n3", got)
 	}
 
@@ -1294,7 +1307,7 @@ func TestServer_TermAndConfirmTerm(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		got := s.confirmTerm(ctx, 9, two, 1)
 		cancel()
-		if len(got) != 1 || got[0] != "n2" {
+		if len(got) != 1 || got[0].ID != "n2" {
 			t.Fatalf("with a silent peer: confirmTerm = %v, want n2", got)
 		}
 	}

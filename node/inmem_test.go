@@ -356,19 +356,19 @@ func TestInmem_ReadIndexWithConfirmer(t *testing.T) {
 	var asked []Peer
 	var gotNeed int
 	confirmNone := false
-	l.SetConfirmer(func(ctx context.Context, term uint64, peers []Peer, need int) []string {
+	l.SetConfirmer(func(ctx context.Context, term uint64, peers []Peer, need int) []Confirmation {
 		calls.Add(1)
 		mu.Lock()
 		asked, gotNeed = peers, need
 		none := confirmNone
 		mu.Unlock()
-		var ids []string
+		var got []Confirmation
 		for _, p := range peers {
 			if n := c.nodes[p.ID]; n != nil && !none && !c.cut[p.ID] && n.Term() == term {
-				ids = append(ids, p.ID)
+				got = append(got, Confirmation{ID: p.ID, LeaderContact: time.Since(n.LastContact())})
 			}
 		}
-		return ids
+		return got
 	})
 
 	idx, err := l.ReadIndex(context.Background())
@@ -407,5 +407,57 @@ func TestInmem_ReadIndexWithConfirmer(t *testing.T) {
 	}
 	if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrTimeout) {
 		t.Fatalf("ReadIndex on a cut-off leader: %v, want a node sentinel", err)
+	}
+}
+
+// The lease behind level weak is renewed from what the voters say about their last contact with the leader,
+// not with VerifyLeader: a voter that last heard from the leader long ago (the leader was paused) or that
+// names another leader gives no lease, one that heard from it just now does.
+func TestInmem_LeaseFromLeaderContact(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	l := c.leader()
+	var mu sync.Mutex
+	contact := time.Duration(-1) // what every peer answers
+	l.SetConfirmer(func(ctx context.Context, term uint64, peers []Peer, need int) []Confirmation {
+		mu.Lock()
+		defer mu.Unlock()
+		var got []Confirmation
+		for _, p := range peers {
+			got = append(got, Confirmation{ID: p.ID, LeaderContact: contact})
+		}
+		return got
+	})
+	set := func(d time.Duration) {
+		mu.Lock()
+		contact = d
+		mu.Unlock()
+	}
+	// keepLease renews the lease during a node's first second and then only while weak reads use it: wait
+	// until it has stopped, then forget the lease that VerifyLeader gave. From then on modes go from no lease
+	// to a lease, so that a renewal keepLease started earlier cannot spoil a check.
+	for time.Since(l.started) < time.Second+2*l.cfg.HeartbeatTimeout {
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.leaseStart.Store(0)
+	if err := l.renewLease(context.Background()); !errors.Is(err, errNoLease) {
+		t.Fatalf("no peer names this leader: renewLease = %v, want errNoLease", err)
+	}
+	if l.HasLease() {
+		t.Fatal("a lease without any voter naming this node its leader")
+	}
+	set(l.cfg.HeartbeatTimeout)
+	if err := l.renewLease(context.Background()); err != nil {
+		t.Fatalf("renewLease with old contacts: %v", err)
+	}
+	if l.HasLease() {
+		t.Fatal("a lease from contacts a heartbeat timeout old (the leader was paused)")
+	}
+	set(0)
+	if err := l.renewLease(context.Background()); err != nil {
+		t.Fatalf("renewLease with fresh contacts: %v", err)
+	}
+	if !l.HasLease() {
+		t.Fatal("no lease although both voters heard from the leader just now")
 	}
 }

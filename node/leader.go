@@ -1,6 +1,10 @@
 package node
 
 import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -71,20 +75,79 @@ func (n *Node) recordSelf() {
 // elected sooner; the margin covers the time between a follower's answer and the confirmation arriving.
 const leaseFraction = 0.6
 
-// verifyLeader asks a quorum to confirm this node's leadership and extends the lease when it does. It is
-// raft's VerifyLeader, which may count an acknowledgement of a message sent before the call (see
-// SetConfirmer): good enough for weak's lease, not for linearizable reads, which use confirmLeadership.
+// verifyLeader asks a quorum to confirm this node's leadership with raft's VerifyLeader and extends the lease
+// when it does. VerifyLeader may count an acknowledgement of a message sent long before the call (see
+// SetConfirmer), so it only stands in for renewLease's round where no Confirmer is set (in-process tests).
 func (n *Node) verifyLeader() error {
 	start := time.Since(n.started)
 	if err := n.await(nil, n.raft.VerifyLeader()); err != nil {
 		return err
 	}
+	n.extendLease(start)
+	return nil
+}
+
+// extendLease moves the lease's start to from, if that is later.
+func (n *Node) extendLease(from time.Duration) {
 	for {
 		cur := n.leaseStart.Load()
-		if int64(start) <= cur || n.leaseStart.CompareAndSwap(cur, int64(start)) {
-			return nil
+		if int64(from) <= cur || n.leaseStart.CompareAndSwap(cur, int64(from)) {
+			return
 		}
 	}
+}
+
+// errNoLease is returned by renewLease when too few voters vouched for this leader recently.
+var errNoLease = errors.New("too few voters heard from this leader recently")
+
+// renewLease extends the lease from what the voters say. A voter that names this node as its leader and last
+// heard from it d before answering will not vote for another candidate until its heartbeat timeout has run
+// from that contact, which was at or after (the round's start - d) here. So when this node and such voters
+// make a quorum, no other leader can be elected until the heartbeat timeout after the oldest of their
+// contacts; HasLease keeps a margin below that. Unlike VerifyLeader, a voter's answer cannot be left over from
+// before the round: a leader that was paused finds its followers' contacts as old as the pause.
+func (n *Node) renewLease(ctx context.Context) error {
+	c := n.confirmer.Load()
+	if c == nil {
+		return n.verifyLeader()
+	}
+	start := time.Since(n.started)
+	term := n.raft.CurrentTerm()
+	if !n.IsLeader() {
+		return n.notLeaderErr()
+	}
+	servers, peers, err := n.voters()
+	if err != nil {
+		return err
+	}
+	need := (len(peers) + 1) / 2
+	var answers []Confirmation
+	if need > 0 {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.HeartbeatTimeout)
+		answers = (*c)(cctx, term, peers, need)
+		cancel()
+	}
+	// The most recent contacts first: the lease lasts as long as the oldest one the quorum needs.
+	slices.SortFunc(answers, func(a, b Confirmation) int { return cmp.Compare(a.LeaderContact, b.LeaderContact) })
+	var ids []string
+	oldest := time.Duration(0)
+	for _, a := range answers {
+		if quorumOf(servers, n.cfg.ID, ids) {
+			break
+		}
+		if a.LeaderContact >= 0 {
+			ids = append(ids, a.ID)
+			oldest = a.LeaderContact
+		}
+	}
+	if !quorumOf(servers, n.cfg.ID, ids) {
+		return errNoLease
+	}
+	if n.raft.State() != raft.Leader || n.raft.CurrentTerm() != term {
+		return n.notLeaderErr()
+	}
+	n.extendLease(start - oldest)
+	return nil
 }
 
 // HasLease reports whether this node leads and a quorum confirmed it recently enough that no other node can
@@ -111,7 +174,7 @@ func (n *Node) keepLease() {
 			return
 		case <-t.C:
 			if n.IsLeader() && time.Since(n.started)-time.Duration(n.leaseUsed.Load()) < time.Second {
-				n.verifyLeader()
+				n.renewLease(context.Background())
 			}
 		}
 	}

@@ -42,10 +42,18 @@ type Peer struct {
 	HTTPAddr string
 }
 
-// Confirmer asks peers (voters other than this node) for their current Raft term and returns the ids of
-// those whose answer was term. Every answer must be one the peer computed after the call began (an answer to
-// a request the call sent). It may return once need of them have confirmed.
-type Confirmer func(ctx context.Context, term uint64, peers []Peer, need int) []string
+// Confirmation is a peer's answer of the term a Confirmer asked about.
+type Confirmation struct {
+	ID string
+	// LeaderContact is how long before it answered the peer last heard from this node as its leader (Raft's
+	// last contact), or -1 if it named another leader or none.
+	LeaderContact time.Duration
+}
+
+// Confirmer asks peers (voters other than this node) for their current Raft term and leader, and returns the
+// answers of those whose term was term. Every answer must be one the peer computed after the call began (an
+// answer to a request the call sent). It may return once need of them have confirmed.
+type Confirmer func(ctx context.Context, term uint64, peers []Peer, need int) []Confirmation
 
 // SetConfirmer makes ReadIndex confirm leadership by asking the voters for their terms through c instead of
 // with raft's VerifyLeader. The HTTP layer sets it; without it (in-process tests) VerifyLeader is used.
@@ -77,39 +85,47 @@ func (n *Node) confirmLeadership(ctx context.Context) (uint64, error) {
 	return n.confirms.Do(ctx, func(ctx context.Context) (uint64, error) { return n.confirmRound(ctx, *c) })
 }
 
+// voters returns the latest configuration's servers and, for a Confirmer, the voters other than this node.
+func (n *Node) voters() ([]raft.Server, []Peer, error) {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, nil, translate(err, false)
+	}
+	servers := cf.Configuration().Servers
+	members := n.fsm.Members()
+	var peers []Peer
+	for _, s := range servers {
+		if id := string(s.ID); s.Suffrage == raft.Voter && id != n.cfg.ID {
+			peers = append(peers, Peer{ID: id, HTTPAddr: members[id].HTTPAddr})
+		}
+	}
+	return servers, peers, nil
+}
+
 func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, error) {
 	term := n.raft.CurrentTerm()
 	if !n.IsLeader() {
 		return 0, n.notLeaderErr()
 	}
-	cf := n.raft.GetConfiguration()
-	if err := cf.Error(); err != nil {
-		return 0, translate(err, false)
+	servers, peers, err := n.voters()
+	if err != nil {
+		return 0, err
 	}
-	servers := cf.Configuration().Servers
 	if quorumOf(servers, n.cfg.ID, nil) { // the only voter
 		if n.raft.CurrentTerm() != term || !n.IsLeader() {
 			return 0, n.notLeaderErr()
 		}
 		return term, nil
 	}
-	members := n.fsm.Members()
-	var peers []Peer
-	voters := 0
-	for _, s := range servers {
-		if s.Suffrage != raft.Voter {
-			continue
-		}
-		voters++
-		if id := string(s.ID); id != n.cfg.ID {
-			peers = append(peers, Peer{ID: id, HTTPAddr: members[id].HTTPAddr})
-		}
-	}
 	// Peers answer in a round trip; one that cannot (down, cut off) must not hold the reads longer than an
 	// election would take to move leadership anyway.
 	cctx, cancel := context.WithTimeout(ctx, 2*n.cfg.ElectionTimeout)
-	confirmed := confirm(cctx, term, peers, voters/2) // a quorum is voters/2+1, this node included
+	answers := confirm(cctx, term, peers, (len(peers)+1)/2) // a quorum is voters/2+1, this node included
 	cancel()
+	confirmed := make([]string, len(answers))
+	for i, a := range answers {
+		confirmed[i] = a.ID
+	}
 	if n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term && quorumOf(servers, n.cfg.ID, confirmed) {
 		return term, nil
 	}
@@ -119,7 +135,7 @@ func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, err
 	if now := time.Now().UnixNano(); now-n.confirmWarned.Load() > int64(10*time.Second) {
 		n.confirmWarned.Store(now)
 		n.log.Warn("too few voters confirmed this leader's term over HTTP (GET /term); linearizable reads go through the log until they do",
-			"confirmed", confirmed, "voters", voters)
+			"confirmed", confirmed, "voters", len(peers)+1)
 	}
 	if _, err := n.StrongIndex(ctx); err != nil {
 		return 0, err
