@@ -56,7 +56,8 @@ type Confirmation struct {
 type Confirmer func(ctx context.Context, term uint64, peers []Peer, need int) []Confirmation
 
 // SetConfirmer makes ReadIndex confirm leadership by asking the voters for their terms through c instead of
-// with raft's VerifyLeader. The HTTP layer sets it; without it (in-process tests) VerifyLeader is used.
+// with raft's VerifyLeader, and the lease behind level weak be renewed from their last contact with this node
+// (see renewLease). The HTTP layer sets it; without it (in-process tests) VerifyLeader is used for both.
 //
 // Why not VerifyLeader: it votes with any acknowledgement that arrives after the call, including one of a
 // heartbeat or append sent before it. A leader paused (SIGSTOP, a long GC) with an acknowledgement in flight
