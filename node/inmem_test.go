@@ -433,10 +433,10 @@ func TestInmem_LeaseFromLeaderContact(t *testing.T) {
 		contact = d
 		mu.Unlock()
 	}
-	// keepLease renews the lease during a node's first second and then only while weak reads use it: wait
-	// until it has stopped, then forget the lease that VerifyLeader gave. From then on modes go from no lease
-	// to a lease, so that a renewal keepLease started earlier cannot spoil a check.
-	for time.Since(l.started) < time.Second+2*l.cfg.HeartbeatTimeout {
+	// Forget any lease from before the confirmer was set. keepLease renews the lease only while weak reads use
+	// it (HasLease below); modes go from no lease to a lease, so that a renewal it started earlier cannot
+	// spoil a check.
+	for time.Since(l.started) < 2*l.cfg.HeartbeatTimeout { // an old contact must reach back before the start
 		time.Sleep(10 * time.Millisecond)
 	}
 	l.leaseStart.Store(0)

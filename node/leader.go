@@ -173,7 +173,7 @@ func (n *Node) keepLease() {
 		case <-n.stop:
 			return
 		case <-t.C:
-			if n.IsLeader() && time.Since(n.started)-time.Duration(n.leaseUsed.Load()) < time.Second {
+			if used := n.leaseUsed.Load(); used != 0 && n.IsLeader() && time.Since(n.started)-time.Duration(used) < time.Second {
 				n.renewLease(context.Background())
 			}
 		}
