@@ -104,8 +104,10 @@ var errNoLease = errors.New("too few voters heard from this leader recently")
 // heard from it d before answering will not vote for another candidate until its heartbeat timeout has run
 // from that contact, which was at or after (the round's start - d) here. So when this node and such voters
 // make a quorum, no other leader can be elected until the heartbeat timeout after the oldest of their
-// contacts; HasLease keeps a margin below that. Unlike VerifyLeader, a voter's answer cannot be left over from
-// before the round: a leader that was paused finds its followers' contacts as old as the pause.
+// contacts; HasLease keeps a margin below that. (Raft's followers refuse votes while they know a leader, except
+// for a leadership transfer, which this node starts itself after IsLeader, and so HasLease, turned false.)
+// Unlike VerifyLeader, a voter's answer cannot be left over from before the round: a leader that was paused
+// finds its followers' contacts as old as the pause.
 func (n *Node) renewLease(ctx context.Context) error {
 	c := n.confirmer.Load()
 	if c == nil {
