@@ -8,6 +8,9 @@
 #   scripts/bench.sh 127.0.0.1:4001 127.0.0.1:4011    an existing cluster (rowboat, rqlite, ...); its table
 #                                                     "bench" is emptied and filled
 #   BENCH_DURATION=2s scripts/bench.sh -- -scenarios insert,read -json out.json
+#   scripts/bench.sh --replica                        then add a read replica (n4, scripts/cluster.sh
+#                                                     add-replica) and measure the spread scenario again over
+#                                                     both followers and it: does a replica add read capacity?
 #
 # Environment: BENCH_URLS (comma-separated, used when no URL argument is given), BENCH_DURATION (per measured
 # run, default 5s). A fresh cluster's logs are kept, and their directory printed, when the run fails.
@@ -17,9 +20,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 urls=()
+replica=false
 while (($# > 0)); do
 	case $1 in
 	--) shift; break ;;
+	--replica) replica=true; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench.sh: rowboat-bench flags go after --: $1" >&2; exit 2 ;;
 	*) urls+=("$1"); shift ;;
@@ -31,6 +36,10 @@ fi
 
 go build -o bin/rowboat-bench ./cmd/rowboat-bench
 
+if $replica && ((${#urls[@]} > 0)); then
+	echo "bench.sh: --replica needs the fresh cluster bench.sh starts (no URL arguments)" >&2
+	exit 2
+fi
 if ((${#urls[@]} == 0)); then
 	ROWBOAT_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rowboat-bench.XXXXXX")
 	export ROWBOAT_CLUSTER_DIR
@@ -56,3 +65,10 @@ fi
 
 joined=$(IFS=,; echo "${urls[*]}")
 bin/rowboat-bench -urls "$joined" -duration "${BENCH_DURATION:-5s}" "$@"
+
+if $replica; then
+	echo
+	echo "adding a read replica; the spread scenario again, over both followers and the replica:"
+	scripts/cluster.sh add-replica >/dev/null
+	bin/rowboat-bench -urls "$joined,127.0.0.1:5031" -duration "${BENCH_DURATION:-5s}" -scenarios spread "$@"
+fi

@@ -5,11 +5,15 @@
 #        scripts/cluster.sh stop                            SIGTERM every node, SIGKILL after 10s
 #        scripts/cluster.sh status                          pid, role, term, leader, applied index per node
 #        scripts/cluster.sh kill-leader                     kill -9 the node that says it leads
+#        scripts/cluster.sh add-replica [-- flags...]      start n4, a read replica (--voter=false), and wait
+#                                                           until it is ready; start, stop and status then
+#                                                           include it until wipe
 #        scripts/cluster.sh logs [-f] [n1|n2|n3...]         the nodes' log tails (-f: follow)
 #        scripts/cluster.sh wipe                            stop, then delete the cluster directory
 #
-# Node i (n1, n2, n3) listens for HTTP on BASE+10*(i-1) and for Raft on the port above it: with the default
-# base 4001, n1 is 4001/4002, n2 4011/4012, n3 4021/4022. n1 bootstraps, n2 and n3 join it.
+# Node i (n1, n2, n3, and the replica n4) listens for HTTP on BASE+10*(i-1) and for Raft on the port above it:
+# with the default base 4001, n1 is 4001/4002, n2 4011/4012, n3 4021/4022, n4 4031/4032. n1 bootstraps, the
+# others join it.
 #
 # Environment:
 #   ROWBOAT_CLUSTER_DIR    data dirs, logs (nN.log) and pid files (nN.pid); default REPO/.cluster
@@ -25,12 +29,13 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${ROWBOAT_CLUSTER_DIR:-$REPO/.cluster}
 BASE=${ROWBOAT_BASE_PORT:-4001}
 START_TIMEOUT=${ROWBOAT_START_TIMEOUT:-30}
-NODES=(n1 n2 n3)
+VOTERS=(n1 n2 n3)
+REPLICA=n4
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
-if ! [[ $BASE =~ ^[0-9]+$ ]] || ((BASE < 1 || BASE + 21 > 65535)); then
-	die "ROWBOAT_BASE_PORT=$BASE is not a usable port (n3's Raft port is BASE+21)"
+if ! [[ $BASE =~ ^[0-9]+$ ]] || ((BASE < 1 || BASE + 31 > 65535)); then
+	die "ROWBOAT_BASE_PORT=$BASE is not a usable port (n4's Raft port is BASE+31)"
 fi
 command -v curl >/dev/null || die "curl is required"
 
@@ -40,6 +45,10 @@ http_port() { echo $((BASE + 10 * $(node_index "$1"))); }
 raft_port() { echo $(($(http_port "$1") + 1)); }
 http_addr() { echo "127.0.0.1:$(http_port "$1")"; }
 pid_file() { echo "$DIR/$1.pid"; }
+
+# NODES: the voters, and the replica once add-replica has given it a data dir.
+NODES=("${VOTERS[@]}")
+[[ -d $DIR/$REPLICA ]] && NODES+=("$REPLICA")
 log_file() { echo "$DIR/$1.log"; }
 
 # proc_running PID: the process exists and has not exited (a node that dies while this script, its parent,
@@ -138,7 +147,7 @@ launch() {
 	local n=$1
 	shift
 	mkdir -p "$DIR"
-	local procs=${GOMAXPROCS:-$(($(cores) / ${#NODES[@]}))}
+	local procs=${GOMAXPROCS:-$(($(cores) / ${#VOTERS[@]}))}
 	((procs >= 1)) || procs=1
 	echo "=== $(date '+%F %T') start: GOMAXPROCS=$procs $BIN $*" >>"$(log_file "$n")"
 	GOMAXPROCS=$procs nohup "$BIN" "$@" </dev/null >>"$(log_file "$n")" 2>&1 &
@@ -164,6 +173,7 @@ cmd_start() {
 		local args=(--id "$n" --http-addr "$(http_addr "$n")" --raft-addr "127.0.0.1:$(raft_port "$n")" --data-dir "$DIR/$n")
 		# n1 bootstraps a new cluster; a node with a data dir already rejoins on its own, --join is harmless.
 		[[ $n == n1 ]] || args+=(--join "$(http_addr n1)")
+		[[ $n != "$REPLICA" ]] || args+=(--voter=false)
 		local fresh=true
 		[[ -d $DIR/$n && -n $(ls -A "$DIR/$n" 2>/dev/null) ]] && fresh=false
 		launch "$n" "${args[@]}" "$@"
@@ -248,13 +258,30 @@ cmd_kill_leader() {
 	echo "restart it with: scripts/cluster.sh start"
 }
 
+cmd_add_replica() {
+	local n
+	for n in "${VOTERS[@]}"; do
+		[[ -n $(node_pid "$n") ]] || die "add-replica: $n is not running (scripts/cluster.sh start first)"
+	done
+	if [[ -n $(node_pid "$REPLICA") ]]; then
+		echo "$REPLICA already running (pid $(node_pid "$REPLICA"))"
+		exit 0
+	fi
+	build
+	mkdir -p "$DIR/$REPLICA"
+	launch "$REPLICA" --id "$REPLICA" --http-addr "$(http_addr "$REPLICA")" --raft-addr "127.0.0.1:$(raft_port "$REPLICA")" \
+		--data-dir "$DIR/$REPLICA" --join "$(http_addr n1)" --voter=false "$@"
+	echo "started $REPLICA, a read replica (pid $(<"$(pid_file "$REPLICA")"))"
+	wait_ready "$REPLICA"
+}
+
 cmd_logs() {
 	local follow=false n files=()
 	for n in "$@"; do
 		case $n in
 		-f) follow=true ;;
-		n1 | n2 | n3) files+=("$(log_file "$n")") ;;
-		*) die "logs: unknown node $n (n1, n2, n3)" ;;
+		n1 | n2 | n3 | n4) files+=("$(log_file "$n")") ;;
+		*) die "logs: unknown node $n (n1, n2, n3, n4)" ;;
 		esac
 	done
 	if ((${#files[@]} == 0)); then
@@ -285,6 +312,7 @@ start) shift; cmd_start "$@" ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 kill-leader) cmd_kill_leader ;;
+add-replica) shift; [[ ${1:-} != -- ]] || shift; cmd_add_replica "$@" ;;
 logs) shift; cmd_logs "$@" ;;
 wipe) cmd_wipe ;;
 -h | --help | help) usage ;;
