@@ -221,20 +221,20 @@ cmd_stop() {
 
 cmd_status() {
 	local n pid body top
-	printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' node pid http role term leader applied
+	printf '%-4s %-8s %-16s %-12s %-6s %-8s %-8s\n' node pid http role term leader applied
 	for n in "${NODES[@]}"; do
 		pid=$(node_pid "$n")
 		if [[ -z $pid ]]; then
-			printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' "$n" stopped "$(http_addr "$n")" - - - -
+			printf '%-4s %-8s %-16s %-12s %-6s %-8s %-8s\n' "$n" stopped "$(http_addr "$n")" - - - -
 			continue
 		fi
 		if body=$(http_get "$n" /status); then
 			top=$(json_top <<<"$body")
-			printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' "$n" "$pid" "$(http_addr "$n")" \
+			printf '%-4s %-8s %-16s %-12s %-6s %-8s %-8s\n' "$n" "$pid" "$(http_addr "$n")" \
 				"$(json_field role <<<"$top")" "$(json_field term <<<"$top")" \
 				"$(json_field leader_id <<<"$top")" "$(json_field applied_index <<<"$top")"
 		else
-			printf '%-4s %-8s %-16s %-10s %-6s %-8s %-8s\n' "$n" "$pid" "$(http_addr "$n")" unreachable - - -
+			printf '%-4s %-8s %-16s %-12s %-6s %-8s %-8s\n' "$n" "$pid" "$(http_addr "$n")" unreachable - - -
 		fi
 	done
 }
