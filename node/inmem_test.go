@@ -436,10 +436,7 @@ func TestInmem_LeaseFromLeaderContact(t *testing.T) {
 	// Forget any lease from before the confirmer was set. keepLease renews the lease only while weak reads use
 	// it (HasLease below); modes go from no lease to a lease, so that a renewal it started earlier cannot
 	// spoil a check.
-	for time.Since(l.started) < 2*l.cfg.HeartbeatTimeout { // an old contact must reach back before the start
-		time.Sleep(10 * time.Millisecond)
-	}
-	l.leaseStart.Store(0)
+	l.leaseStart.Store(noLease)
 	if err := l.renewLease(context.Background()); !errors.Is(err, errNoLease) {
 		t.Fatalf("no peer names this leader: renewLease = %v, want errNoLease", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -96,6 +97,9 @@ func (n *Node) extendLease(from time.Duration) {
 		}
 	}
 }
+
+// noLease is leaseStart before any quorum confirmed this node (so long ago that no lease can be left).
+const noLease = math.MinInt64 / 2
 
 // errNoLease is returned by renewLease when too few voters vouched for this leader recently.
 var errNoLease = errors.New("too few voters heard from this leader recently")

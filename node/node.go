@@ -126,10 +126,10 @@ type Node struct {
 	// confirmWarned is when (Unix ns) a round last logged that it fell back to the log.
 	confirmWarned atomic.Int64
 
-	// leaseStart is when (in nanoseconds on the monotonic clock since start) a quorum last confirmed this node's
-	// leadership: a confirmation proves no other leader can exist until the followers' heartbeat timeout runs
-	// out after it. Level weak reads need an unexpired lease, so a leader that was paused or cut off does not
-	// serve stale reads after it resumes.
+	// leaseStart is when (in nanoseconds on the monotonic clock since start) the contacts behind this node's
+	// latest lease began (see renewLease), or noLease: no other leader can be elected until the followers'
+	// heartbeat timeout runs out after it. Level weak reads need an unexpired lease, so a leader that was
+	// paused or cut off does not serve stale reads after it resumes.
 	leaseStart   atomic.Int64
 	leaseUsed    atomic.Int64 // when (as leaseStart) a read last asked for the lease
 	started      time.Time
@@ -163,6 +163,7 @@ func Open(cfg Config) (*Node, error) {
 		started:  time.Now(),
 	}
 	n.confirms.Timeout = cfg.ApplyTimeout
+	n.leaseStart.Store(noLease)
 	if err := n.open(); err != nil {
 		n.closeResources()
 		return nil, err
