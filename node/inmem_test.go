@@ -386,6 +386,9 @@ func TestInmem_ReadIndexWithConfirmer(t *testing.T) {
 	}
 	confirmNone = true
 	mu.Unlock()
+	if st := l.Status().Reads; st.ConfirmRounds != 1 || st.ConfirmedReads != 1 || st.LogFallbacks != 0 {
+		t.Fatalf("status reads %+v after one confirmed read, want 1 round, 1 read, no fallback", st)
+	}
 
 	// Nobody confirms: the read is ordered through the log instead, which still succeeds here.
 	before := l.AppliedIndex()
@@ -394,6 +397,9 @@ func TestInmem_ReadIndexWithConfirmer(t *testing.T) {
 	}
 	if l.AppliedIndex() <= before {
 		t.Fatal("no confirmation, yet no no-op went through the log")
+	}
+	if st := l.Status().Reads; st.LogFallbacks != 1 {
+		t.Fatalf("status reads %+v, want the fallback through the log counted", st)
 	}
 
 	// Cut off, with nobody confirming and no quorum for a no-op: the read fails with a node sentinel.
@@ -456,5 +462,8 @@ func TestInmem_LeaseFromLeaderContact(t *testing.T) {
 	}
 	if !l.HasLease() {
 		t.Fatal("no lease although both voters heard from the leader just now")
+	}
+	if ms := l.Status().Reads.LeaseMS; ms <= 0 || ms > float64(l.cfg.HeartbeatTimeout/time.Millisecond) {
+		t.Fatalf("status lease_ms = %v with a fresh lease, want between 0 and the heartbeat timeout", ms)
 	}
 }

@@ -168,6 +168,15 @@ func (n *Node) HasLease() bool {
 	return now-time.Duration(n.leaseStart.Load()) < lease
 }
 
+// leaseLeft is what remains of the lease: 0 when this node has none.
+func (n *Node) leaseLeft() time.Duration {
+	if !n.IsLeader() {
+		return 0
+	}
+	lease := time.Duration(float64(n.cfg.HeartbeatTimeout) * leaseFraction)
+	return max(lease-(time.Since(n.started)-time.Duration(n.leaseStart.Load())), 0)
+}
+
 // keepLease renews the lease while this node leads and serves weak reads, so they rarely wait for a
 // confirmation; an idle leader spends nothing on it.
 func (n *Node) keepLease() {

@@ -150,6 +150,21 @@ type Status struct {
 	Ready          bool      `json:"ready"`
 	NotReady       string    `json:"not_ready,omitempty"`
 	Members        []Member  `json:"members"`
+	Reads          ReadStats `json:"reads"`
+}
+
+// ReadStats shows how this node, as leader, has been confirming its leadership for reads (counters since it
+// started).
+type ReadStats struct {
+	// LeaseMS is what is left of the lease behind level weak, in milliseconds; 0 when it has none.
+	LeaseMS float64 `json:"lease_ms"`
+	// ConfirmRounds counts the rounds that asked the voters for their term (GET /term).
+	ConfirmRounds uint64 `json:"confirm_rounds"`
+	// ConfirmedReads counts the linearizable reads and read-index requests that joined those rounds: divided
+	// by ConfirmRounds, how many each round served.
+	ConfirmedReads uint64 `json:"confirmed_reads"`
+	// LogFallbacks counts the rounds with too few answers, replaced by a no-op through the log.
+	LogFallbacks uint64 `json:"log_fallbacks"`
 }
 
 // Status reports this node's view of the cluster.
@@ -173,6 +188,11 @@ func (n *Node) Status() Status {
 		s.LastContact = n.raft.LastContact()
 	}
 	s.Ready, s.NotReady = n.Ready()
+	s.Reads = ReadStats{
+		LeaseMS:       float64(n.leaseLeft()) / float64(time.Millisecond),
+		ConfirmRounds: n.stats.confirmRounds.Load(), ConfirmedReads: n.stats.confirmedReads.Load(),
+		LogFallbacks: n.stats.logFallbacks.Load(),
+	}
 	return s
 }
 

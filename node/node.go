@@ -125,6 +125,7 @@ type Node struct {
 	confirms  rounds.Group[uint64]      // shared confirmLeadership rounds; the value is the term confirmed
 	// confirmWarned is when (Unix ns) a round last logged that it fell back to the log.
 	confirmWarned atomic.Int64
+	stats         struct{ confirmRounds, confirmedReads, logFallbacks atomic.Uint64 } // see ReadStats
 
 	// leaseStart is when (in nanoseconds on the monotonic clock since start) the contacts behind this node's
 	// latest lease began (see renewLease), or noLease: no other leader can be elected until the followers'

@@ -83,6 +83,7 @@ func (n *Node) confirmLeadership(ctx context.Context) (uint64, error) {
 		}
 		return term, nil
 	}
+	n.stats.confirmedReads.Add(1)
 	return n.confirms.Do(ctx, func(ctx context.Context) (uint64, error) { return n.confirmRound(ctx, *c) })
 }
 
@@ -104,6 +105,7 @@ func (n *Node) voters() ([]raft.Server, []Peer, error) {
 }
 
 func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, error) {
+	n.stats.confirmRounds.Add(1)
 	term := n.raft.CurrentTerm()
 	if !n.IsLeader() {
 		return 0, n.notLeaderErr()
@@ -138,6 +140,7 @@ func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, err
 		n.log.Warn("too few voters confirmed this leader's term over HTTP (GET /term); linearizable reads go through the log until they do",
 			"confirmed", confirmed, "voters", len(peers)+1)
 	}
+	n.stats.logFallbacks.Add(1)
 	if _, err := n.StrongIndex(ctx); err != nil {
 		return 0, err
 	}
