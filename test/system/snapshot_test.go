@@ -19,12 +19,9 @@ var snapshotArgs = []string{"--snapshot-threshold=200", "--trailing-logs=20", "-
 
 // A follower cut off until the leader compacts its log past the follower's index catches up by snapshot.
 func TestSnapshot_FollowerCatchesUpBySnapshot(t *testing.T) {
-	c := cluster.New(t)
-	c.EnableFaults()
-	c.Args = snapshotArgs
-	for range 3 {
-		c.Add(true)
-	}
+	// Every node must have joined before a link is cut: cut off from the leader, a node still joining (a slow
+	// machine: its retries back off) never would, and two voters with a cut link have no quorum.
+	c := cluster.StartWithFaults(t, 3, snapshotArgs...)
 	leader := c.Leader(t, wait)
 	f := c.Followers(leader)[0]
 	leader.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
@@ -65,11 +62,7 @@ func TestSnapshot_JoinUnderLoad(t *testing.T) {
 
 // A node killed while installing a snapshot restarts and converges.
 func TestSnapshot_CrashDuringInstall(t *testing.T) {
-	c := cluster.New(t)
-	c.Args = snapshotArgs
-	for range 3 {
-		c.Add(true)
-	}
+	c := cluster.Start(t, 3, snapshotArgs...) // all three joined: the one killed must be a member
 	leader := c.Leader(t, wait)
 	f := c.Followers(leader)[0]
 	leader.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
