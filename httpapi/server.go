@@ -565,9 +565,12 @@ type termJSON struct {
 // that leader, read when the request is handled. A leader asks its voters for it to confirm its leadership
 // and to renew its lease (see node.SetConfirmer).
 func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
+	// The contact is read before the leader: if a new leader takes over in between, the answer names the new
+	// one (no help to the old), never the old one with the new one's fresh contact.
+	lc := s.store.LastContact()
 	t := termJSON{ID: s.store.ID(), Term: s.store.Term()}
 	t.Leader, _ = s.store.Leader()
-	if lc := s.store.LastContact(); t.Leader != "" && !lc.IsZero() {
+	if t.Leader != "" && !lc.IsZero() {
 		t.LeaderContactNS = max(int64(time.Since(lc)), 0)
 	}
 	writeJSON(w, http.StatusOK, t, false)
