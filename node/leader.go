@@ -71,9 +71,9 @@ func (n *Node) recordSelf() {
 	}
 }
 
-// leaseFraction of the heartbeat timeout is how long a confirmation of leadership is trusted. Followers
-// refuse to vote while they heard from their leader within the heartbeat timeout, so no other leader can be
-// elected sooner; the margin covers the time between a follower's answer and the confirmation arriving.
+// leaseFraction of the heartbeat timeout is how long a lease lasts from the contacts behind it (renewLease).
+// Followers refuse to vote while they heard from their leader within the heartbeat timeout, so no other
+// leader can be elected sooner; the margin covers a read that passed HasLease and is still running.
 const leaseFraction = 0.6
 
 // verifyLeader asks a quorum to confirm this node's leadership with raft's VerifyLeader and extends the lease
