@@ -420,7 +420,9 @@ func TestInmem_ReadIndexWithConfirmer(t *testing.T) {
 // not with VerifyLeader: a voter that last heard from the leader long ago (the leader was paused) or that
 // names another leader gives no lease, one that heard from it just now does.
 func TestInmem_LeaseFromLeaderContact(t *testing.T) {
-	c := newInmemCluster(t, 3, inmemOptions{})
+	// Timeouts long enough that leadership holds and a fresh lease (0.6 of the timeout) outlasts the checks on
+	// a loaded machine.
+	c := newInmemCluster(t, 3, inmemOptions{timeout: 500 * time.Millisecond})
 	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
 	l := c.leader()
 	var mu sync.Mutex
