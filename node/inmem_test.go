@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,6 +121,18 @@ func (c *inmemCluster) heal(id string) {
 }
 
 // leader waits for a node among ids (all nodes if none) that leads and is ready for writes.
+// others returns the ids of every node but id, sorted.
+func (c *inmemCluster) others(id string) []string {
+	var ids []string
+	for other := range c.nodes {
+		if other != id {
+			ids = append(ids, other)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 func (c *inmemCluster) leader(ids ...string) *Node {
 	c.tb.Helper()
 	if len(ids) == 0 {
@@ -226,13 +239,7 @@ func TestInmem_PartitionedLeader(t *testing.T) {
 		t.Fatal("a cut-off leader confirmed its leadership")
 	}
 
-	var others []string
-	for id := range c.nodes {
-		if id != old.ID() {
-			others = append(others, id)
-		}
-	}
-	nl := c.leader(others...)
+	nl := c.leader(c.others(old.ID())...)
 	if nl.AppliedIndex() < acked.Index {
 		t.Fatalf("new leader %s has applied %d, below the acknowledged write at %d", nl.ID(), nl.AppliedIndex(), acked.Index)
 	}
@@ -255,13 +262,7 @@ func TestInmem_SnapshotInstallAndRestart(t *testing.T) {
 	c := newInmemCluster(t, 3, inmemOptions{trailingLogs: 2}) // keep 2 trailing entries: a snapshot compacts almost all of the log
 	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
 	l := c.leader()
-	var lagger string
-	for id := range c.nodes {
-		if id != l.ID() {
-			lagger = id
-			break
-		}
-	}
+	lagger := c.others(l.ID())[0]
 	c.partition(lagger)
 	var last WriteResult
 	for i := range 30 {
@@ -325,13 +326,7 @@ func TestInmem_VoterReadIndexNeedsNoRound(t *testing.T) {
 		waitFor(t, n.ID()+" applying", func() bool { return n.AppliedIndex() >= w.Index })
 	}
 	l := c.leader()
-	var voter string
-	for id := range c.nodes {
-		if id != l.ID() {
-			voter = id
-			break
-		}
-	}
+	voter := c.others(l.ID())[0]
 	term := l.Term()
 	c.partition(l.ID())
 	defer c.heal(l.ID())

@@ -70,5 +70,5 @@ if $replica; then
 	echo
 	echo "adding a read replica; the spread scenario again, over both followers and the replica:"
 	scripts/cluster.sh add-replica >/dev/null
-	bin/rowboat-bench -urls "$joined,127.0.0.1:5031" -duration "${BENCH_DURATION:-5s}" -scenarios spread "$@"
+	bin/rowboat-bench -urls "$joined,127.0.0.1:$((ROWBOAT_BASE_PORT + 30))" -duration "${BENCH_DURATION:-5s}" -scenarios spread "$@"
 fi
