@@ -22,42 +22,45 @@ type memberProbe struct {
 func (s *Server) probe(ctx context.Context, members []node.Member) map[string]memberProbe {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	out := make(map[string]memberProbe, len(members))
-	var mu sync.Mutex
+	// Each goroutine writes only its own slot; the map is built after they have all finished.
+	probes := make([]memberProbe, len(members))
 	var wg sync.WaitGroup
-	for _, m := range members {
-		if m.ID == s.store.ID() {
-			out[m.ID] = memberProbe{reachable: true, appliedIndex: s.store.AppliedIndex()}
-			continue
+	for i, m := range members {
+		switch {
+		case m.ID == s.store.ID():
+			probes[i] = memberProbe{reachable: true, appliedIndex: s.store.AppliedIndex()}
+		case m.HTTPAddr == "":
+			probes[i] = memberProbe{err: "HTTP address not known yet"}
+		default:
+			wg.Go(func() { probes[i] = s.probeOne(ctx, m.HTTPAddr) })
 		}
-		if m.HTTPAddr == "" {
-			out[m.ID] = memberProbe{err: "HTTP address not known yet"}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := memberProbe{}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.HTTPAddr+"/status?probe", nil)
-			resp, err := s.client.Do(req)
-			if err == nil {
-				var st struct {
-					AppliedIndex uint64 `json:"applied_index"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&st)
-				resp.Body.Close()
-				p = memberProbe{reachable: err == nil, appliedIndex: st.AppliedIndex}
-			}
-			if err != nil {
-				p.err = err.Error()
-			}
-			mu.Lock()
-			out[m.ID] = p
-			mu.Unlock()
-		}()
 	}
 	wg.Wait()
+	out := make(map[string]memberProbe, len(members))
+	for i, m := range members {
+		out[m.ID] = probes[i]
+	}
 	return out
+}
+
+// probeOne asks the member at httpAddr for its applied index.
+func (s *Server) probeOne(ctx context.Context, httpAddr string) memberProbe {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/status?probe", nil)
+	if err != nil {
+		return memberProbe{err: err.Error()}
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return memberProbe{err: err.Error()}
+	}
+	defer resp.Body.Close()
+	var st struct {
+		AppliedIndex uint64 `json:"applied_index"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return memberProbe{err: err.Error()}
+	}
+	return memberProbe{reachable: true, appliedIndex: st.AppliedIndex}
 }
 
 // statusJSON is /status: rowboat's fields, plus the parts of rqlite's /status that rqlite clients read to
