@@ -34,7 +34,9 @@ var (
 	buildErr  error
 )
 
-// Binary returns the path of a rowboatd binary: $ROWBOATD if set, otherwise one built once per test binary.
+// Binary returns the path of a rowboatd binary: $ROWBOATD if set, otherwise one built once per test binary,
+// with the race detector when ROWBOAT_RACE=1 (the processes then print any data race to their stderr, which
+// the tests show when they fail, and exit with status 66).
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	if p := os.Getenv("ROWBOATD"); p != "" {
@@ -47,7 +49,11 @@ func Binary(tb testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "rowboatd")
-		cmd := exec.Command("go", "build", "-o", buildPath, "github.com/rowboatdb/rowboat/cmd/rowboatd")
+		args := []string{"build", "-o", buildPath}
+		if os.Getenv("ROWBOAT_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "github.com/rowboatdb/rowboat/cmd/rowboatd")...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build rowboatd: %v\n%s", err, out)
@@ -253,6 +259,11 @@ func (c *Cluster) StopAll() {
 	for _, nd := range c.All() {
 		nd.Kill()
 	}
+	for _, nd := range c.All() {
+		if report := nd.crashReport(); report != "" {
+			c.tb.Errorf("%s's log has a Go runtime error or data race report:\n%s", nd.ID, report)
+		}
+	}
 	if c.tb.Failed() {
 		for _, nd := range c.All() {
 			c.tb.Logf("---- log of %s (last lines) ----\n%s", nd.ID, nd.LogTail(envLines()))
@@ -429,6 +440,24 @@ func (n *Node) LogTail(lines int) string {
 		ls = ls[len(ls)-lines:]
 	}
 	return strings.Join(ls, "\n")
+}
+
+// crashReport returns the first data race report or runtime fatal error in the node's log, or "". Either
+// means a bug in rowboatd, whatever the test itself checked.
+func (n *Node) crashReport() string {
+	log := n.Log()
+	i := strings.Index(log, "WARNING: DATA RACE")
+	if j := strings.Index(log, "fatal error: "); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	if i < 0 {
+		return ""
+	}
+	report := log[i:]
+	if len(report) > 8000 {
+		report = report[:8000]
+	}
+	return report
 }
 
 // Log returns the node's whole log.
