@@ -31,21 +31,27 @@ type responseJSON struct {
 	SequenceNumber uint64 `json:"sequence_number,omitempty"`
 }
 
-// encodeResults converts results; write selects the write shape for statements that returned no columns.
-func encodeResults(rs []logical.Result, write, associative bool) []resultJSON {
+// encoding is how results are shaped: write selects the write shape for statements that returned no
+// columns; associative and blobArray are rqlite's ?associative and ?blob_array.
+type encoding struct {
+	write, associative, blobArray bool
+}
+
+// encodeResults converts results.
+func encodeResults(rs []logical.Result, enc encoding) []resultJSON {
 	out := make([]resultJSON, len(rs))
 	for i := range rs {
-		out[i] = encodeResult(&rs[i], write, associative)
+		out[i] = encodeResult(&rs[i], enc)
 	}
 	return out
 }
 
-func encodeResult(r *logical.Result, write, associative bool) resultJSON {
+func encodeResult(r *logical.Result, enc encoding) resultJSON {
 	if r.Error != "" {
 		return resultJSON{Error: r.Error}
 	}
 	if len(r.Columns) == 0 {
-		if write {
+		if enc.write {
 			return resultJSON{LastInsertID: r.LastInsertID, RowsAffected: r.RowsAffected}
 		}
 		return resultJSON{}
@@ -57,7 +63,7 @@ func encodeResult(r *logical.Result, write, associative bool) resultJSON {
 			types[c] = typeOf(r.Rows[0][c]) // an expression has no declared type: name its value's
 		}
 	}
-	if associative {
+	if enc.associative {
 		tm := make(map[string]string, len(r.Columns))
 		for c, name := range r.Columns {
 			tm[name] = types[c]
@@ -66,7 +72,7 @@ func encodeResult(r *logical.Result, write, associative bool) resultJSON {
 		for j, row := range r.Rows {
 			m := make(map[string]any, len(row))
 			for c, v := range row {
-				m[r.Columns[c]] = jsonValue(v)
+				m[r.Columns[c]] = jsonValue(v, enc.blobArray)
 			}
 			res.Rows[j] = m
 		}
@@ -81,7 +87,7 @@ func encodeResult(r *logical.Result, write, associative bool) resultJSON {
 		for j, row := range r.Rows {
 			vals := make([]any, len(row))
 			for c, v := range row {
-				vals[c] = jsonValue(v)
+				vals[c] = jsonValue(v, enc.blobArray)
 			}
 			res.Values[j] = vals
 		}
@@ -105,12 +111,34 @@ func typeOf(v any) string {
 }
 
 // jsonValue makes a SQLite value encodable: JSON has no infinities. BLOBs become base64 strings (the
-// encoder's []byte rule), as in rqlite.
-func jsonValue(v any) any {
-	if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
+// encoder's []byte rule), as in rqlite, or with blobArray arrays of byte values (rqlite's ?blob_array).
+func jsonValue(v any, blobArray bool) any {
+	switch v := v.(type) {
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return strconv.FormatFloat(v, 'g', -1, 64)
+		}
+	case []byte:
+		if blobArray {
+			return byteArray(v)
+		}
 	}
 	return v
+}
+
+// byteArray is a BLOB that encodes as a JSON array of its byte values: x'01ff' is [1,255].
+type byteArray []byte
+
+func (b byteArray) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, 2+4*len(b))
+	out = append(out, '[')
+	for i, c := range b {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendUint(out, uint64(c), 10)
+	}
+	return append(out, ']'), nil
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -18,6 +18,7 @@ import (
 // params are the query-string options of the data API.
 type params struct {
 	transaction, redirect, timings, pretty, associative bool
+	blobArray                                           bool // BLOBs as arrays of byte values, not base64
 	queue                                               bool // rqlite's queued write: executed at once here
 	timeout                                             time.Duration
 	read                                                followerread.Request
@@ -64,7 +65,7 @@ func parseParams(r *http.Request) (p params, err error) {
 		dst  *bool
 		name string
 	}{{&p.transaction, "transaction"}, {&p.redirect, "redirect"}, {&p.timings, "timings"}, {&p.pretty, "pretty"},
-		{&p.associative, "associative"}, {&p.queue, "queue"}} {
+		{&p.associative, "associative"}, {&p.blobArray, "blob_array"}, {&p.queue, "queue"}} {
 		if *f.dst, err = flag(q, f.name); err != nil {
 			return p, err
 		}

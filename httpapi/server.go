@@ -213,7 +213,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, p params, body 
 		res, err := s.store.Execute(ctx, logical.Request{Statements: stmts, Transaction: p.transaction})
 		if err == nil {
 			s.setPosition(w, res.Index, res.Term)
-			out := responseJSON{Results: encodeResults(res.Results, true, p.associative), RaftIndex: res.Index}
+			out := responseJSON{Results: encodeResults(res.Results, encoding{write: true, associative: p.associative, blobArray: p.blobArray}), RaftIndex: res.Index}
 			if p.queue {
 				out.SequenceNumber = res.Index
 			}
@@ -263,7 +263,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []
 		return err
 	}
 	s.setPosition(w, index, s.store.Term())
-	out := responseJSON{Results: encodeResults(results, false, p.associative)}
+	out := responseJSON{Results: encodeResults(results, encoding{associative: p.associative, blobArray: p.blobArray})}
 	if p.timings {
 		out.Time = seconds(time.Since(start))
 	}

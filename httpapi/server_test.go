@@ -678,6 +678,24 @@ func TestServer_QueryResponse(t *testing.T) {
 			t.Fatalf("results:\n got %v\nwant %v", rs, want)
 		}
 	})
+	t.Run("blob_array", func(t *testing.T) {
+		// rqlite's ?blob_array: BLOBs as arrays of byte values, in both shapes; text and NULL unchanged.
+		blob := []any{float64('h'), float64('i')}
+		rs := results(t, call(t, srv, http.MethodPost, "/db/query?blob_array", body))
+		if got := rs[0]["values"]; !reflect.DeepEqual(got, []any{
+			[]any{float64(1), "x", blob, "+Inf", 2.5},
+			[]any{float64(2), nil, nil, "-Inf", nil},
+		}) {
+			t.Fatalf("values with ?blob_array: %v", got)
+		}
+		rs = results(t, call(t, srv, http.MethodPost, "/db/query?blob_array&associative", body))
+		if got := rs[0]["rows"].([]any)[0].(map[string]any)["b"]; !reflect.DeepEqual(got, blob) {
+			t.Fatalf("associative b with ?blob_array: %v", got)
+		}
+		if a := call(t, srv, http.MethodPost, "/db/query?blob_array=maybe", body); a.status != http.StatusBadRequest {
+			t.Fatalf("?blob_array=maybe: %s", a)
+		}
+	})
 	t.Run("GET with several q", func(t *testing.T) {
 		a := call(t, srv, http.MethodGet, "/db/query?q="+url.QueryEscape("SELECT 1")+"&q="+url.QueryEscape("SELECT 2"), "")
 		if a.status != http.StatusOK {
