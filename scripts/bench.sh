@@ -11,6 +11,9 @@
 #   scripts/bench.sh --replica                        then add a read replica (n4, scripts/cluster.sh
 #                                                     add-replica) and measure the spread scenario again over
 #                                                     both followers and it: does a replica add read capacity?
+#   scripts/bench.sh 127.0.0.1:4001 -- -pids $(pgrep -d, rqlited)
+#                                                     also report the servers' CPU per request (bench.sh
+#                                                     passes its own cluster's PIDs by itself)
 #
 # Environment: BENCH_URLS (comma-separated, used when no URL argument is given), BENCH_DURATION (per measured
 # run, default 5s). A fresh cluster's logs are kept, and their directory printed, when the run fails.
@@ -20,6 +23,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 urls=()
+started=()
 replica=false
 while (($# > 0)); do
 	case $1 in
@@ -61,14 +65,25 @@ if ((${#urls[@]} == 0)); then
 	trap cleanup EXIT
 	scripts/cluster.sh start
 	urls=(127.0.0.1:5001 127.0.0.1:5011 127.0.0.1:5021)
+	started=(yes)
 fi
 
+# The PIDs of the cluster bench.sh started, so that rowboat-bench reports CPU per request.
+pids() {
+	[[ -n ${ROWBOAT_CLUSTER_DIR:-} ]] && ((${#started[@]} > 0)) || return 0
+	local p list=()
+	for p in "$ROWBOAT_CLUSTER_DIR"/n*.pid; do
+		[[ -f $p ]] && list+=("$(<"$p")")
+	done
+	((${#list[@]} > 0)) && echo "-pids=$(IFS=,; echo "${list[*]}")"
+}
+
 joined=$(IFS=,; echo "${urls[*]}")
-bin/rowboat-bench -urls "$joined" -duration "${BENCH_DURATION:-5s}" "$@"
+bin/rowboat-bench -urls "$joined" -duration "${BENCH_DURATION:-5s}" $(pids) "$@"
 
 if $replica; then
 	echo
 	echo "adding a read replica; the spread scenario again, over both followers and the replica:"
 	scripts/cluster.sh add-replica >/dev/null
-	bin/rowboat-bench -urls "$joined,127.0.0.1:$((ROWBOAT_BASE_PORT + 30))" -duration "${BENCH_DURATION:-5s}" -scenarios spread "$@"
+	bin/rowboat-bench -urls "$joined,127.0.0.1:$((ROWBOAT_BASE_PORT + 30))" -duration "${BENCH_DURATION:-5s}" -scenarios spread $(pids) "$@"
 fi

@@ -42,6 +42,8 @@ type config struct {
 	// NetHTTP sends every request through Go's net/http client instead of the lean one (package rawhttp). It costs
 	// the shared machine more CPU per request, so the server gets less: figures come out lower.
 	NetHTTP bool
+	// PIDs are the server processes, on this machine, whose CPU each run accounts per request (see cpuMeter).
+	PIDs []int
 }
 
 func (c *config) maxConc() int {
@@ -129,8 +131,12 @@ func run(ctx context.Context, cfg config) (*report, error) {
 
 	record := func(r Result) {
 		rep.Results = append(rep.Results, r)
-		progress("%-6s %-24s %-12s conc=%-3d %8.0f ops/s  p50 %.2fms  p99 %.2fms  errors %d",
-			r.Scenario, r.Node, orDash(r.Level), r.Concurrency, r.OpsPerSec, r.P50Ms, r.P99Ms, r.Errors)
+		cpu := ""
+		if len(cfg.PIDs) > 0 {
+			cpu = fmt.Sprintf("  CPU µs/op server %s bench %s", microseconds(r.ServerCPUus), microseconds(r.ClientCPUus))
+		}
+		progress("%-6s %-24s %-12s conc=%-3d %8.0f ops/s  p50 %.2fms  p99 %.2fms  errors %d%s",
+			r.Scenario, r.Node, orDash(r.Level), r.Concurrency, r.OpsPerSec, r.P50Ms, r.P99Ms, r.Errors, cpu)
 	}
 
 	insertSQL := fmt.Sprintf("INSERT INTO %s(k, v) VALUES(?, ?)", t)
@@ -336,6 +342,8 @@ func (b *bench) measure(ctx context.Context, r Result, op func(context.Context) 
 		firstErr        error
 	}
 	tallies := make([]tally, conc)
+	meter := cpuMeter{pids: b.cfg.PIDs}
+	cpuBefore := meter.sample()
 	start := time.Now()
 	deadline := start.Add(b.cfg.Duration)
 	var wg sync.WaitGroup
@@ -363,6 +371,7 @@ func (b *bench) measure(ctx context.Context, r Result, op func(context.Context) 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpuAfter := meter.sample()
 	var lat []time.Duration
 	for _, t := range tallies {
 		r.Ops += t.ops
@@ -374,6 +383,7 @@ func (b *bench) measure(ctx context.Context, r Result, op func(context.Context) 
 		}
 	}
 	summarize(&r, lat, elapsed)
+	meter.perOp(&r, cpuBefore, cpuAfter)
 	return r
 }
 

@@ -14,7 +14,9 @@
 // A request counts as a success only if it got HTTP 200 and no result carries an "error". After the writes it
 // counts the table's rows at level strong on the leader (and linearizable on the follower) and exits 1 unless
 // the count is exactly the number of rows the server acknowledged. Results are printed as a markdown table;
-// -json also writes them to a file.
+// -json also writes them to a file. With -pids (the servers' process ids, on the same Linux machine) each run
+// also reports the CPU the servers and the benchmark spent per request, from /proc: on a shared machine that
+// moves far less from run to run than throughput does, so it compares servers more fairly.
 //
 // Requests to http:// URLs go through a lean keep-alive HTTP/1.1 client (internal/rawhttp): on a small
 // machine that the cluster shares with the load generator, net/http's client spends about as much CPU per
@@ -67,7 +69,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	rep, err := run(ctx, cfg)
 	if rep != nil && len(rep.Results) > 0 {
 		fmt.Fprintf(stdout, "\nleader %s, follower %s, %s per run, %s client\n\n", rep.Leader, orDash(rep.Follower), rep.Duration, rep.Client)
-		if werr := writeTable(stdout, rep.Results); werr != nil {
+		if werr := writeTable(stdout, rep.Results, len(cfg.PIDs) > 0); werr != nil {
 			fmt.Fprintf(stderr, "rowboat-bench: %v\n", werr)
 			return 1
 		}
@@ -112,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	insertConc := fs.String("insert-conc", "1,16,64", "comma-separated concurrencies of the insert scenario")
 	netHTTP := fs.Bool("net-http", false, "send requests with Go's net/http client instead of the lean built-in one (more client CPU on a shared machine, so lower figures)")
 	readLevels := fs.String("read-levels", "none,weak,linearizable,strong", "comma-separated read levels of the read scenario")
+	pids := fs.String("pids", "", "comma-separated `PIDs` of the server processes on this machine (Linux): each run then also reports their CPU, and the benchmark's own, per request")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: rowboat-bench [flags]\n\nLoad generator for rowboat and other rqlite-compatible servers.\n\n")
 		fs.PrintDefaults()
@@ -156,6 +159,9 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 		cfg.Progress = stderr
 	}
 	cfg.NetHTTP = *netHTTP
+	if cfg.PIDs, err = parsePIDs(*pids); err != nil {
+		return config{}, "", fmt.Errorf("-pids: %w", err)
+	}
 	return cfg, *jsonPath, nil
 }
 
@@ -218,6 +224,25 @@ func parseConcurrencies(list string) ([]int, error) {
 			return nil, fmt.Errorf("%q is not a positive number", f)
 		}
 		out = append(out, c)
+	}
+	return out, nil
+}
+
+// parsePIDs parses -pids and checks that each process can be measured now.
+func parsePIDs(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid < 1 {
+			return nil, fmt.Errorf("%q is not a process id", f)
+		}
+		if _, err := procCPU(pid); err != nil {
+			return nil, fmt.Errorf("cannot read the CPU time of process %d: %w", pid, err)
+		}
+		out = append(out, pid)
 	}
 	return out, nil
 }

@@ -84,7 +84,7 @@ func TestWriteTable(t *testing.T) {
 		{Scenario: "read", Node: "n3", Level: "none", Concurrency: 1, Errors: 5},
 	}
 	var b bytes.Buffer
-	if err := writeTable(&b, results); err != nil {
+	if err := writeTable(&b, results, false); err != nil {
 		t.Fatal(err)
 	}
 	want := `| scenario | node              | level        | conc | ops/s | rows/s | p50 ms | p99 ms | errors |

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Result is one measured run: one scenario against one node at one level and concurrency.
@@ -24,6 +26,9 @@ type Result struct {
 	P50Ms       float64 `json:"p50_ms"`       // over successful requests
 	P99Ms       float64 `json:"p99_ms"`       // over successful requests
 	FirstError  string  `json:"first_error,omitempty"`
+	// CPU per successful request, with -pids: of the server processes together, and of the benchmark itself.
+	ServerCPUus float64 `json:"server_cpu_us_per_op,omitempty"`
+	ClientCPUus float64 `json:"client_cpu_us_per_op,omitempty"`
 	isWrite     bool
 }
 
@@ -64,9 +69,18 @@ var tableHeader = []string{"scenario", "node", "level", "conc", "ops/s", "rows/s
 // rightAligned marks the numeric columns of tableHeader.
 var rightAligned = []bool{false, false, false, true, true, true, true, true, true}
 
-// writeTable renders results as a markdown table whose columns are padded so it also reads well as plain text.
-func writeTable(w io.Writer, results []Result) error {
-	rows := [][]string{tableHeader}
+// cpuHeader is the two columns writeTable adds when CPU was measured (-pids).
+var cpuHeader = []string{"server CPU µs/op", "bench CPU µs/op"}
+
+// writeTable renders results as a markdown table whose columns are padded so it also reads well as plain
+// text. With cpu, it adds the CPU per request of the servers and of the benchmark.
+func writeTable(w io.Writer, results []Result, cpu bool) error {
+	header, right := tableHeader, rightAligned
+	if cpu {
+		header = append(slices.Clip(header), cpuHeader...)
+		right = append(slices.Clip(right), true, true)
+	}
+	rows := [][]string{header}
 	for _, r := range results {
 		level, rowsPerSec := r.Level, "-"
 		if level == "" {
@@ -79,23 +93,27 @@ func writeTable(w io.Writer, results []Result) error {
 		if r.Ops > 0 {
 			p50, p99 = fmt.Sprintf("%.2f", r.P50Ms), fmt.Sprintf("%.2f", r.P99Ms)
 		}
-		rows = append(rows, []string{
+		row := []string{
 			r.Scenario, r.Node, level, fmt.Sprint(r.Concurrency),
 			fmt.Sprintf("%.0f", r.OpsPerSec), rowsPerSec, p50, p99, fmt.Sprint(r.Errors),
-		})
+		}
+		if cpu {
+			row = append(row, microseconds(r.ServerCPUus), microseconds(r.ClientCPUus))
+		}
+		rows = append(rows, row)
 	}
-	width := make([]int, len(tableHeader))
+	width := make([]int, len(header))
 	for _, row := range rows {
 		for i, cell := range row {
-			width[i] = max(width[i], len(cell), 3)
+			width[i] = max(width[i], utf8.RuneCountInString(cell), 3)
 		}
 	}
 	var b strings.Builder
 	line := func(cells []string) {
 		b.WriteString("|")
 		for i, cell := range cells {
-			pad := strings.Repeat(" ", width[i]-len(cell))
-			if rightAligned[i] {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
+			if right[i] {
 				b.WriteString(" " + pad + cell + " |")
 			} else {
 				b.WriteString(" " + cell + pad + " |")
@@ -105,8 +123,8 @@ func writeTable(w io.Writer, results []Result) error {
 	}
 	line(rows[0])
 	b.WriteString("|")
-	for i := range tableHeader {
-		if rightAligned[i] {
+	for i := range header {
+		if right[i] {
 			b.WriteString(" " + strings.Repeat("-", width[i]-1) + ": |")
 		} else {
 			b.WriteString(" " + strings.Repeat("-", width[i]) + " |")
@@ -118,4 +136,12 @@ func writeTable(w io.Writer, results []Result) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// microseconds formats a CPU figure, "-" when it was not measured.
+func microseconds(us float64) string {
+	if us <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", us)
 }
