@@ -112,6 +112,19 @@ build() {
 	fi
 }
 
+# ports_free n1...: die unless the nodes' HTTP and Raft ports are free. Another process on a node's port would
+# answer for it: start would find "it" ready, and a benchmark would measure that process instead.
+ports_free() {
+	local n port
+	for n in "$@"; do
+		for port in "$(http_port "$n")" "$(raft_port "$n")"; do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				die "port $port (for $n) is already in use, by another cluster or program; stop it, or pick other ports with ROWBOAT_BASE_PORT"
+			fi
+		done
+	done
+}
+
 # wait_ready n1...: poll each node's /readyz until 200, failing early if its process exits.
 wait_ready() {
 	local n deadline=$((SECONDS + START_TIMEOUT))
@@ -169,6 +182,7 @@ cmd_start() {
 	fi
 	((${#running[@]} == 0)) || echo "already running: ${running[*]}"
 	build
+	ports_free "${stopped[@]}"
 	for n in "${stopped[@]}"; do
 		local args=(--id "$n" --http-addr "$(http_addr "$n")" --raft-addr "127.0.0.1:$(raft_port "$n")" --data-dir "$DIR/$n")
 		# n1 bootstraps a new cluster; a node with a data dir already rejoins on its own, --join is harmless.
@@ -268,6 +282,7 @@ cmd_add_replica() {
 		exit 0
 	fi
 	build
+	ports_free "$REPLICA"
 	mkdir -p "$DIR/$REPLICA"
 	launch "$REPLICA" --id "$REPLICA" --http-addr "$(http_addr "$REPLICA")" --raft-addr "127.0.0.1:$(raft_port "$REPLICA")" \
 		--data-dir "$DIR/$REPLICA" --join "$(http_addr n1)" --voter=false "$@"

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,44 @@ func FreePort(tb testing.TB) int {
 		return p
 	}
 	tb.Fatal("no free port found")
+	return 0
+}
+
+// FreePorts returns a base port such that base+offset was free a moment ago for every offset (scripts that
+// derive several ports from one base need that), from the same range as FreePort and never overlapping a port
+// this process handed out before.
+func FreePorts(tb testing.TB, offsets ...int) int {
+	tb.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	span := slices.Max(append(offsets, 0))
+	for range 1000 {
+		base := 20000 + rand.IntN(12000-span)
+		var lns []net.Listener
+		free := true
+		for _, off := range offsets {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off))
+			if portsUsed[base+off] || err != nil {
+				free = false
+				if err == nil {
+					ln.Close()
+				}
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if !free {
+			continue
+		}
+		for _, off := range offsets {
+			portsUsed[base+off] = true
+		}
+		return base
+	}
+	tb.Fatal("no free block of ports found")
 	return 0
 }
 
