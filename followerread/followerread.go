@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rowboatdb/rowboat/internal/rounds"
@@ -99,11 +100,36 @@ type Router struct {
 	LeaderReadIndex func(ctx context.Context) (uint64, error)
 
 	rounds rounds.Group[uint64]
+	stats  struct{ readIndexRounds, readIndexReads, forwarded atomic.Uint64 }
+}
+
+// Stats counts, since the router was made, how this node served reads it could not serve on its own.
+type Stats struct {
+	// ReadIndexRounds counts the read-index requests sent to the leader for linearizable reads on this node.
+	ReadIndexRounds uint64 `json:"read_index_rounds"`
+	// ReadIndexReads counts the linearizable reads that joined those rounds: divided by ReadIndexRounds, how
+	// many reads each request to the leader served.
+	ReadIndexReads uint64 `json:"read_index_reads"`
+	// ForwardedReads counts the reads this node sent to the leader instead of serving them: weak and strong
+	// reads on a follower, and reads behind their min_index or freshness.
+	ForwardedReads uint64 `json:"forwarded_reads"`
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() Stats {
+	return Stats{
+		ReadIndexRounds: r.stats.readIndexRounds.Load(), ReadIndexReads: r.stats.readIndexReads.Load(),
+		ForwardedReads: r.stats.forwarded.Load(),
+	}
 }
 
 // sharedReadIndex joins the next read-index round (one that starts after this call) and waits for it.
 func (r *Router) sharedReadIndex(ctx context.Context) (uint64, error) {
-	return r.rounds.Do(ctx, r.LeaderReadIndex)
+	r.stats.readIndexReads.Add(1)
+	return r.rounds.Do(ctx, func(ctx context.Context) (uint64, error) {
+		r.stats.readIndexRounds.Add(1)
+		return r.LeaderReadIndex(ctx)
+	})
 }
 
 // Prepare decides how to serve req and, when the plan is local, waits until the local database is recent
@@ -200,5 +226,6 @@ func (r *Router) forward(plan Plan, forwarded, staleError bool, why string) (Pla
 		return plan, fmt.Errorf("%w: %s, and the read was already forwarded once", ErrStale, why)
 	}
 	plan.Forward = true
+	r.stats.forwarded.Add(1)
 	return plan, nil
 }

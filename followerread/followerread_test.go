@@ -3,6 +3,8 @@ package followerread
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -118,5 +120,45 @@ func TestRouter_Prepare(t *testing.T) {
 				t.Fatalf("served locally at %d below min_index %d", n.applied, tt.req.MinIndex)
 			}
 		})
+	}
+}
+
+func TestRouter_Stats(t *testing.T) {
+	var calls atomic.Int64
+	gate := make(chan struct{})
+	n := &fakeNode{voter: true, applied: 100}
+	r := Router{Node: n, LeaderReadIndex: func(context.Context) (uint64, error) {
+		calls.Add(1)
+		<-gate
+		return 50, nil
+	}}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 { // concurrent linearizable reads share rounds
+		wg.Go(func() {
+			if plan, err := r.Prepare(ctx, Request{Level: Linearizable}, false); err != nil || plan.Forward {
+				t.Errorf("linearizable read: plan %+v, err %v", plan, err)
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); r.Stats().ReadIndexReads != 8; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 8 reads arrived", r.Stats().ReadIndexReads)
+		}
+	}
+	close(gate)
+	wg.Wait()
+	if _, err := r.Prepare(ctx, Request{Level: Weak}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Prepare(ctx, Request{Level: None, MinIndex: 101, MinIndexTimeout: time.Millisecond}, false); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stats()
+	if st.ReadIndexReads != 8 || st.ReadIndexRounds != uint64(calls.Load()) || st.ReadIndexRounds < 1 || st.ReadIndexRounds > 8 {
+		t.Fatalf("stats %+v after 8 linearizable reads in %d rounds", st, calls.Load())
+	}
+	if st.ForwardedReads != 2 {
+		t.Fatalf("forwarded_reads = %d, want 2 (a weak read and one behind its min_index)", st.ForwardedReads)
 	}
 }

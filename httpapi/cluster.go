@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rowboatdb/rowboat/followerread"
 	"github.com/rowboatdb/rowboat/node"
 )
 
@@ -67,8 +68,16 @@ func (s *Server) probeOne(ctx context.Context, httpAddr string) memberProbe {
 // find the leader.
 type statusJSON struct {
 	node.Status
+	Reads     readsJSON       `json:"reads"` // replaces node.Status's
 	MemberLag []memberLagJSON `json:"member_lag,omitempty"`
 	Store     rqliteStore     `json:"store"`
+}
+
+// readsJSON is /status's "reads": how the node confirms leadership as leader, and how it served the reads it
+// could not serve alone as follower.
+type readsJSON struct {
+	node.ReadStats
+	followerread.Stats
 }
 
 type memberLagJSON struct {
@@ -94,7 +103,7 @@ type rqliteStore struct {
 // ?probe, which is how members ask each other).
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.store.Status()
-	out := statusJSON{Status: st}
+	out := statusJSON{Status: st, Reads: readsJSON{ReadStats: st.Reads, Stats: s.router.Stats()}}
 	out.Store.NodeID = st.ID
 	out.Store.Leader.NodeID = st.LeaderID
 	for _, m := range st.Members {

@@ -1257,6 +1257,21 @@ func TestServer_FollowerLinearizableRead(t *testing.T) {
 		if !asked {
 			t.Fatal("the follower did not ask the leader for a read index")
 		}
+		// /status counts it; a weak read, which only the leader serves, counts as forwarded.
+		if a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=weak", ""); a.status != http.StatusOK {
+			t.Fatalf("weak read on a follower: %s", a)
+		}
+		var st struct {
+			Reads map[string]float64 `json:"reads"`
+		}
+		if a := call(t, srv, http.MethodGet, "/status?probe", ""); a.status != http.StatusOK || json.Unmarshal(a.body, &st) != nil {
+			t.Fatalf("/status: %s", a)
+		}
+		for k, want := range map[string]float64{"read_index_rounds": 1, "read_index_reads": 1, "forwarded_reads": 1, "confirm_rounds": 0} {
+			if got, ok := st.Reads[k]; !ok || got != want {
+				t.Errorf("/status reads.%s = %v (present %v), want %v: %v", k, got, ok, want, st.Reads)
+			}
+		}
 	})
 	t.Run("a bad term is refused", func(t *testing.T) {
 		srv := serve(t, newFake("n1"), Options{})
