@@ -323,14 +323,7 @@ func LeaderAmong(tb testing.TB, timeout time.Duration, nodes []*Node) *Node {
 	var found *Node
 	Eventually(tb, timeout, "a leader", func() bool {
 		for _, nd := range nodes {
-			if !nd.Running() {
-				continue
-			}
-			var st struct {
-				Role  string `json:"role"`
-				Ready bool   `json:"ready"`
-			}
-			if nd.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready {
+			if nd.Running() && nd.LeadsReady() {
 				found = nd
 				return true
 			}
@@ -338,6 +331,16 @@ func LeaderAmong(tb testing.TB, timeout time.Duration, nodes []*Node) *Node {
 		return false
 	})
 	return found
+}
+
+// LeadsReady reports whether the node answers /status saying it leads and is ready. It needs only HTTPAddr,
+// so it also works for a Node made by hand for a process this harness did not start.
+func (n *Node) LeadsReady() bool {
+	var st struct {
+		Role  string `json:"role"`
+		Ready bool   `json:"ready"`
+	}
+	return n.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready
 }
 
 // Followers returns the running nodes other than leader.

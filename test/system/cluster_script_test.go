@@ -105,11 +105,7 @@ func TestClusterScript(t *testing.T) {
 	var newLeader *cluster.Node
 	cluster.Eventually(t, 60*time.Second, "a new leader among n2 and n3", func() bool {
 		for _, nd := range []*cluster.Node{n2, n3} {
-			var st struct {
-				Role  string `json:"role"`
-				Ready bool   `json:"ready"`
-			}
-			if nd.GetJSON("/status?probe", &st) == nil && st.Role == "leader" && st.Ready {
+			if nd.LeadsReady() {
 				newLeader = nd
 				return true
 			}
