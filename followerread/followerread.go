@@ -70,6 +70,11 @@ type Node interface {
 	StrongIndex(ctx context.Context) (uint64, error)
 	// LastContact is when this node last heard from the leader (zero if never).
 	LastContact() time.Time
+	// CommitIndex is the highest index this node knows to be committed.
+	CommitIndex() uint64
+	// ApplyTimes returns when the leader appended the last entry applied here (the leader's clock) and when
+	// this node applied it (its own clock); zero times when not known.
+	ApplyTimes() (appendedAt, appliedAt time.Time)
 }
 
 // Request is what a read asks for.
@@ -79,6 +84,11 @@ type Request struct {
 	MinIndexTimeout time.Duration // how long to wait locally for MinIndex (default 2s)
 	StaleError      bool          // when behind: ErrStale instead of forwarding to the leader
 	Freshness       time.Duration // none: do not serve locally without leader contact within this
+	// FreshnessStrict (rqlite's freshness_strict, with Freshness): also do not serve locally if this node is
+	// behind what it knows committed and the last entry it applied reached it more than Freshness after the
+	// leader appended it. It compares the leader's clock with this node's, as rqlite does; min_index and
+	// level linearizable bound staleness without clocks.
+	FreshnessStrict bool
 }
 
 // Plan is the decision for one read.
@@ -160,6 +170,11 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 			if lc := n.LastContact(); lc.IsZero() || now().Sub(lc) > req.Freshness {
 				return r.forward(plan, forwarded, req.StaleError, fmt.Sprintf("no contact with the leader within %s", req.Freshness))
 			}
+			if req.FreshnessStrict {
+				if lag, behind := replicationLag(n); behind && lag > req.Freshness {
+					return r.forward(plan, forwarded, req.StaleError, fmt.Sprintf("behind the leader by %s, more than freshness %s", lag.Round(time.Millisecond), req.Freshness))
+				}
+			}
 		}
 	case Weak:
 		// A leader whose lease ran out (it was paused, or cut off) confirms its leadership before it reads,
@@ -216,6 +231,20 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 		}
 	}
 	return plan, nil
+}
+
+// replicationLag tells whether n has applied less than it knows committed and, if so, how long after the
+// leader appended the last entry n applied n applied it. A node that is caught up, or cannot tell (nothing
+// applied since it started), is not behind.
+func replicationLag(n Node) (lag time.Duration, behind bool) {
+	if n.AppliedIndex() >= n.CommitIndex() {
+		return 0, false
+	}
+	appendedAt, appliedAt := n.ApplyTimes()
+	if appendedAt.IsZero() || appliedAt.IsZero() {
+		return 0, false
+	}
+	return appliedAt.Sub(appendedAt), true
 }
 
 func (r *Router) forward(plan Plan, forwarded, staleError bool, why string) (Plan, error) {

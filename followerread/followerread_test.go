@@ -18,7 +18,13 @@ type fakeNode struct {
 	strongCalls     int
 	lastContact     time.Time
 	catchUpOnWaitTo uint64 // WaitApplied succeeds when the target is <= this
+	commit          uint64
+	appendedAt      time.Time // of the last entry applied
+	appliedAt       time.Time
 }
+
+func (f *fakeNode) CommitIndex() uint64                { return f.commit }
+func (f *fakeNode) ApplyTimes() (time.Time, time.Time) { return f.appendedAt, f.appliedAt }
 
 func (f *fakeNode) IsLeader() bool         { return f.leader }
 func (f *fakeNode) IsVoter() bool          { return f.voter }
@@ -95,6 +101,27 @@ func TestRouter_Prepare(t *testing.T) {
 			req: Request{Level: None, Freshness: 2 * time.Second}, wantFwd: true, wantLevel: None},
 		{name: "never heard from a leader", node: fakeNode{voter: true},
 			req: Request{Level: None, Freshness: time.Hour, StaleError: true}, wantErr: ErrStale},
+		// freshness_strict: behind what it knows committed, and the last apply came long after the append.
+		{name: "strict: caught up", node: fakeNode{voter: true, lastContact: now, applied: 9, commit: 9,
+			appendedAt: now.Add(-time.Hour), appliedAt: now},
+			req: Request{Level: None, Freshness: time.Second, FreshnessStrict: true}, wantLevel: None},
+		{name: "strict: behind, but by less than freshness", node: fakeNode{voter: true, lastContact: now, applied: 8, commit: 9,
+			appendedAt: now.Add(-1500 * time.Millisecond), appliedAt: now.Add(-time.Second)},
+			req: Request{Level: None, Freshness: time.Second, FreshnessStrict: true}, wantLevel: None},
+		{name: "strict: behind by more than freshness", node: fakeNode{voter: true, lastContact: now, applied: 8, commit: 9,
+			appendedAt: now.Add(-3 * time.Second), appliedAt: now.Add(-time.Second)},
+			req: Request{Level: None, Freshness: time.Second, FreshnessStrict: true, StaleError: true}, wantErr: ErrStale},
+		{name: "strict: behind by more than freshness forwards", node: fakeNode{voter: true, lastContact: now, applied: 8, commit: 9,
+			appendedAt: now.Add(-3 * time.Second), appliedAt: now.Add(-time.Second)},
+			req: Request{Level: None, Freshness: time.Second, FreshnessStrict: true}, wantFwd: true, wantLevel: None},
+		{name: "not strict: the same lag is served", node: fakeNode{voter: true, lastContact: now, applied: 8, commit: 9,
+			appendedAt: now.Add(-3 * time.Second), appliedAt: now.Add(-time.Second)},
+			req: Request{Level: None, Freshness: time.Second}, wantLevel: None},
+		{name: "strict: behind, nothing applied since start", node: fakeNode{voter: true, lastContact: now, applied: 8, commit: 9},
+			req: Request{Level: None, Freshness: time.Second, FreshnessStrict: true}, wantLevel: None},
+		{name: "strict on the leader: always fresh", node: fakeNode{leader: true, voter: true, applied: 8, commit: 9,
+			appendedAt: now.Add(-3 * time.Second), appliedAt: now.Add(-time.Second)},
+			req: Request{Level: None, Freshness: time.Second, FreshnessStrict: true}, wantLevel: None},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,6 +89,9 @@ type FSM struct {
 	applying    atomic.Uint64
 	appliedTerm atomic.Uint64
 	logBytes    atomic.Int64 // bytes of log entries applied since the last snapshot
+	// The last applied entry's AppendedAt (the leader's clock when it appended it) and the local time it was
+	// applied, in Unix nanoseconds; 0 when unknown (nothing applied since this process started or restored).
+	appendedAt, appliedAt atomic.Int64
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced whenever the applied index moves
@@ -245,6 +248,8 @@ func (f *FSM) load() error {
 	f.applying.Store(uint64(idx))
 	f.applied.Store(uint64(idx))
 	f.appliedTerm.Store(uint64(term))
+	f.appendedAt.Store(0) // a database opened or restored: when its last entry was appended is not known
+	f.appliedAt.Store(0)
 
 	m, _, err := f.applyDB.Prepare(`SELECT id, http_addr, raft_addr, voter FROM ` + membersTable)
 	if err != nil {
@@ -397,9 +402,28 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		f.membersMu.Unlock()
 	}
 	f.appliedTerm.Store(last.Term)
+	var appendedAt int64
+	if !last.AppendedAt.IsZero() {
+		appendedAt = last.AppendedAt.UnixNano()
+	}
+	f.appendedAt.Store(appendedAt)
+	f.appliedAt.Store(time.Now().UnixNano())
 	f.applied.Store(last.Index)
 	f.publish()
 	return resps
+}
+
+// ApplyTimes returns when the leader appended the last entry applied here (its clock, raft.Log.AppendedAt) and
+// when this node applied it (its own clock); zero times when not known. The difference is how far behind the
+// leader this node was at that apply.
+func (f *FSM) ApplyTimes() (appendedAt, appliedAt time.Time) {
+	if a := f.appendedAt.Load(); a != 0 {
+		appendedAt = time.Unix(0, a)
+	}
+	if a := f.appliedAt.Load(); a != 0 {
+		appliedAt = time.Unix(0, a)
+	}
+	return appendedAt, appliedAt
 }
 
 func (f *FSM) diverged(l *raft.Log, err error) {

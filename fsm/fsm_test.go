@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -302,4 +303,35 @@ func TestFSM_ReadIndexCoversTheStateRead(t *testing.T) {
 	}
 	<-done // the writer uses f until it finishes
 	t.Fatal(problem)
+}
+
+func TestFSM_ApplyTimes(t *testing.T) {
+	dir := t.TempDir()
+	f := open(t, dir)
+	if a, b := f.ApplyTimes(); !a.IsZero() || !b.IsZero() {
+		t.Fatalf("ApplyTimes before any apply = %v, %v; want zero", a, b)
+	}
+	write(t, f, 1, "CREATE TABLE t(x)")
+	_, payload, err := f.Execute(context.Background(), []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (1)"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appended := time.Now().Add(-3 * time.Second).Round(0)
+	before := time.Now()
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: payload, AppendedAt: appended})
+	gotAppended, gotApplied := f.ApplyTimes()
+	if !gotAppended.Equal(appended) || gotApplied.Before(before) || gotApplied.After(time.Now()) {
+		t.Fatalf("ApplyTimes = %v, %v; want %v and a time during the apply", gotAppended, gotApplied, appended)
+	}
+	// A skipped entry (already applied) changes nothing.
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: payload, AppendedAt: time.Now()})
+	if a, _ := f.ApplyTimes(); !a.Equal(appended) {
+		t.Fatalf("a skipped entry moved AppendedAt to %v", a)
+	}
+	f.Close()
+	// Reopened, it cannot tell when its last entry was appended.
+	g := open(t, dir)
+	if a, b := g.ApplyTimes(); !a.IsZero() || !b.IsZero() {
+		t.Fatalf("ApplyTimes after reopening = %v, %v; want zero", a, b)
+	}
 }

@@ -99,6 +99,12 @@ func parseParams(r *http.Request) (p params, err error) {
 	if p.read.Freshness, err = duration(q, "freshness"); err != nil {
 		return p, err
 	}
+	if p.read.FreshnessStrict, err = flag(q, "freshness_strict"); err != nil {
+		return p, err
+	}
+	if p.read.FreshnessStrict && p.read.Freshness == 0 {
+		return p, fmt.Errorf("%w: ?freshness_strict needs ?freshness (how far behind the leader a read may be)", errBadRequest)
+	}
 	return p, nil
 }
 

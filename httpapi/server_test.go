@@ -114,8 +114,12 @@ func (f *fakeStore) StrongIndex(ctx context.Context) (uint64, error) {
 	return f.AppliedIndex(), ctx.Err()
 }
 func (f *fakeStore) LastContact() time.Time { return time.Now() }
-func (f *fakeStore) ID() string             { return f.id }
-func (f *fakeStore) Term() uint64           { return f.term }
+func (f *fakeStore) CommitIndex() uint64    { return f.AppliedIndex() }
+func (f *fakeStore) ApplyTimes() (appendedAt, appliedAt time.Time) {
+	return time.Time{}, time.Time{}
+}
+func (f *fakeStore) ID() string   { return f.id }
+func (f *fakeStore) Term() uint64 { return f.term }
 func (f *fakeStore) Leader() (string, string) {
 	f.mu.Lock()
 	id, addr, hook := f.leaderID, f.leaderAddr, f.onLeader
@@ -411,6 +415,8 @@ func TestServer_BadParams(t *testing.T) {
 		{"bad stale", "stale=bogus", nil, "stale"},
 		{"bad freshness", "freshness=x", nil, "freshness"},
 		{"bad flag", "transaction=maybe", nil, "transaction"},
+		{"freshness_strict without freshness", "freshness_strict&level=none", nil, "freshness"},
+		{"bad freshness_strict", "freshness_strict=sometimes&freshness=1s", nil, "freshness_strict"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, a := range []answer{

@@ -216,6 +216,14 @@ func (n *Node) LastContact() time.Time {
 	return n.raft.LastContact()
 }
 
+// CommitIndex is the highest log index this node knows to be committed (on a follower, as the leader last
+// told it, up to the end of its own log).
+func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
+
+// ApplyTimes returns when the leader appended the last entry applied here (the leader's clock) and when this
+// node applied it (its own); zero when not known. See fsm.FSM.ApplyTimes.
+func (n *Node) ApplyTimes() (appendedAt, appliedAt time.Time) { return n.fsm.ApplyTimes() }
+
 // Query runs read-only statements on the local database, as it is now; the caller decides whether that is
 // fresh enough (see package followerread). It returns the applied index of the state read.
 func (n *Node) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
