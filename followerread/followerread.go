@@ -233,9 +233,9 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 	return plan, nil
 }
 
-// replicationLag tells whether n has applied less than it knows committed and, if so, how long after the
-// leader appended the last entry n applied n applied it. A node that is caught up, or cannot tell (nothing
-// applied since it started), is not behind.
+// replicationLag tells whether n has applied less than it knows committed and, if so, how long the last entry
+// it applied took to get there: its apply time minus the leader's append time. A node that is caught up, or
+// cannot tell (nothing applied since it started), is not behind.
 func replicationLag(n Node) (lag time.Duration, behind bool) {
 	if n.AppliedIndex() >= n.CommitIndex() {
 		return 0, false
