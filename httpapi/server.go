@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -82,8 +83,9 @@ type Server struct {
 	client *http.Client
 	mux    *chi.Mux
 
-	caughtUp    atomic.Bool   // this node has reached the leader's commit index at least once (see handleReadyz)
-	confirmTurn atomic.Uint64 // which peer confirmTerm asks first
+	caughtUp     atomic.Bool   // this node has reached the leader's commit index at least once (see handleReadyz)
+	confirmTurn  atomic.Uint64 // how confirmTerm orders the peers after the preferred one
+	confirmFirst atomic.Value  // string: the id of the peer that confirmed first in the last round
 }
 
 // New builds the API over store.
@@ -579,8 +581,8 @@ func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
 // confirmHedge is how long confirmTerm waits for the peers it asked first before it asks the others too.
 const confirmHedge = 50 * time.Millisecond
 
-// confirmTerm is this node's node.Confirmer. It asks need of the peers for GET /term, taking turns among them
-// from round to round, and asks another whenever one fails, or all the others once confirmHedge passes
+// confirmTerm is this node's node.Confirmer. It asks need of the peers for GET /term, first the one that
+// confirmed first in the last round, and asks another whenever one fails, or all the others once confirmHedge passes
 // without enough answers (a peer that is cut off does not answer at all). It returns the ids of the peers
 // that answered term, as soon as need of them have, or when every peer answered or ctx ended.
 func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer, need int) []node.Confirmation {
@@ -590,7 +592,16 @@ func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the requests still out once enough answered
 	start := int(s.confirmTurn.Add(1)) % len(peers)
-	peers = append(peers[start:len(peers):len(peers)], peers[:start]...)
+	peers = slices.Concat(peers[start:], peers[:start]) // a copy: the caller's slice stays as it was
+	// The peer that confirmed first last time goes first: one busy peer stays awake, where taking turns wakes
+	// an idle process every round. Measured on 2 cores over 10 interleaved runs: about 3% more linearizable
+	// reads on the leader and less server CPU per read, each in 7 of the 10. A peer that turns slow or fails
+	// loses its place to whichever answers first instead.
+	if pref, _ := s.confirmFirst.Load().(string); pref != "" {
+		if i := slices.IndexFunc(peers, func(p node.Peer) bool { return p.ID == pref }); i > 0 {
+			peers[0], peers[i] = peers[i], peers[0]
+		}
+	}
 	ch := make(chan node.Confirmation, len(peers))
 	asked, answered := 0, 0
 	self := s.store.ID()
@@ -621,6 +632,9 @@ func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer
 		case c := <-ch:
 			answered++
 			if c.ID != "" {
+				if len(got) == 0 {
+					s.confirmFirst.Store(c.ID)
+				}
 				if got = append(got, c); len(got) >= need {
 					return got
 				}

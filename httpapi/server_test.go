@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1394,6 +1395,59 @@ func TestServer_TermAndConfirmTerm(t *testing.T) {
 		cancel()
 		if len(got) != 1 || got[0].ID != "n2" {
 			t.Fatalf("with a silent peer: confirmTerm = %v, want n2", got)
+		}
+	}
+}
+
+func TestServer_ConfirmTermPrefersLastFirst(t *testing.T) {
+	// Two peers that both confirm term 9. After a round, the peer that confirmed first is asked first in the
+	// next rounds (taking turns would ask it first only every other round), until it stops answering.
+	var asked [2]atomic.Int64
+	var peers []node.Peer
+	var servers []*httptest.Server
+	for i, id := range []string{"n2", "n3"} {
+		f := newFake(id).follower("n1", "127.0.0.1:1")
+		f.term = 9
+		h := New(f, Options{Logger: quietLogger()})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			asked[i].Add(1)
+			h.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		servers = append(servers, srv)
+		peers = append(peers, node.Peer{ID: id, HTTPAddr: strings.TrimPrefix(srv.URL, "http://")})
+	}
+	s := New(newFake("n1"), Options{Logger: quietLogger()})
+	round := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		got := s.confirmTerm(ctx, 9, peers, 1)
+		if len(got) != 1 {
+			t.Fatalf("confirmTerm = %v, want one confirmation", got)
+		}
+		return got[0].ID
+	}
+	orig := slices.Clone(peers)
+	first := round()
+	i := slices.IndexFunc(peers, func(p node.Peer) bool { return p.ID == first })
+	before := asked[i].Load()
+	for range 4 {
+		if id := round(); id != first {
+			t.Fatalf("a round was confirmed by %s, want %s, which confirmed first before", id, first)
+		}
+	}
+	if n := asked[i].Load() - before; n != 4 {
+		t.Fatalf("%s was asked %d times in 4 rounds, want 4", first, n)
+	}
+	if !slices.Equal(peers, orig) {
+		t.Fatalf("confirmTerm reordered its caller's peers: %v, was %v", peers, orig)
+	}
+	servers[i].Close() // the preferred peer goes away: the other confirms, and is preferred from then on
+	other := peers[1-i].ID
+	for range 3 {
+		if id := round(); id != other {
+			t.Fatalf("with %s down, a round was confirmed by %s, want %s", first, id, other)
 		}
 	}
 }
