@@ -30,6 +30,10 @@ type round[T any] struct {
 // Do joins the next round of fn and waits for its result, or for ctx to end. Every caller of one Group should
 // pass the same fn: the round runs the fn of the caller that started it.
 func (g *Group[T]) Do(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := expired(ctx); err != nil { // a caller that has given up starts no round
+		return zero, err
+	}
 	g.mu.Lock()
 	if g.pending == nil {
 		g.pending = &round[T]{done: make(chan struct{})}
@@ -43,11 +47,27 @@ func (g *Group[T]) Do(ctx context.Context, fn func(context.Context) (T, error)) 
 	g.mu.Unlock()
 	select {
 	case <-rd.done:
+		// Both may be ready at once, and select would pick either: a caller whose deadline passed while it
+		// waited gets its error, always.
+		if err := expired(ctx); err != nil {
+			return zero, err
+		}
 		return rd.val, rd.err
 	case <-ctx.Done():
-		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// expired returns ctx's error, or context.DeadlineExceeded once the clock has reached its deadline even if
+// the context's timer has not fired yet.
+func expired(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // run runs rd and then, one after the other, the rounds that gathered callers meanwhile.

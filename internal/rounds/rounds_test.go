@@ -3,6 +3,7 @@ package rounds
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,5 +91,44 @@ func TestGroup_RoundTimeout(t *testing.T) {
 	_, err := g.Do(context.Background(), func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("round past its timeout: %v", err)
+	}
+}
+
+func TestGroup_ExpiredCaller(t *testing.T) {
+	var g Group[int]
+	var runs atomic.Int64
+	fn := func(context.Context) (int, error) { runs.Add(1); return 7, nil }
+
+	// A caller whose context has ended starts no round.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g.Do(ctx, fn); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do with a cancelled context: %v, want context.Canceled", err)
+	}
+	// Nor does one whose deadline the clock has reached, even before the context's timer fires.
+	past, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := g.Do(past, fn); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Do past the deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if n := runs.Load(); n != 0 {
+		t.Fatalf("%d rounds ran for callers that had given up", n)
+	}
+
+	// A caller whose deadline passes while its round runs gets the deadline error, not the round's result,
+	// however select would have chosen between the two.
+	for range 20 {
+		var g Group[int] // a round runs the fn of the caller that started it: one group per fn here
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, err := g.Do(ctx, func(context.Context) (int, error) {
+			for dl, _ := ctx.Deadline(); !time.Now().After(dl); {
+				runtime.Gosched()
+			}
+			return 7, nil
+		})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("deadline passed during the round: %v, want context.DeadlineExceeded", err)
+		}
 	}
 }
