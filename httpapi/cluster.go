@@ -256,6 +256,23 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Join(ctx, req) })
 }
 
+// handleNotify serves POST /notify {"id","raft_addr","http_addr"}: a node started with --bootstrap-expect
+// tells this one it is waiting to form a new cluster. Answered by this node, never forwarded.
+func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
+	req := node.JoinRequest{Voter: true}
+	if _, err := decodeBody(r, &req, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	formed, err := s.store.Notify(req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	_, pretty := r.URL.Query()["pretty"]
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": s.store.ID(), "formed": formed}, pretty)
+}
+
 // handleRemove serves DELETE /remove {"id"}.
 func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	var req struct {

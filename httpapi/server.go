@@ -51,6 +51,9 @@ type Store interface {
 	// ReadIndexFor is ReadIndex for a request the member from sent at Raft term term (0: unknown).
 	ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error)
 	Join(ctx context.Context, req node.JoinRequest) error
+	// Notify records a voter waiting to form a new cluster (--bootstrap-expect) and reports whether this node
+	// has formed one.
+	Notify(req node.JoinRequest) (bool, error)
 	Remove(ctx context.Context, id string) error
 	Members() ([]node.Member, error)
 	Status() node.Status
@@ -125,6 +128,7 @@ func New(store Store, opts Options) *Server {
 	m.Get("/nodes", s.handleNodes)
 	m.Get("/readyz", s.handleReadyz)
 	m.Post("/join", s.handleJoin)
+	m.Post("/notify", s.handleNotify)
 	m.Delete("/remove", s.handleRemove)
 	m.Post("/remove", s.handleRemove)
 	m.Post("/leader", s.handleLeader)

@@ -150,6 +150,7 @@ func (f *fakeStore) Query(ctx context.Context, stmts []logical.Statement) ([]log
 }
 
 func (f *fakeStore) Join(context.Context, node.JoinRequest) error { return nil }
+func (f *fakeStore) Notify(node.JoinRequest) (bool, error)        { return false, nil }
 func (f *fakeStore) Remove(context.Context, string) error         { return nil }
 func (f *fakeStore) Members() ([]node.Member, error)              { return f.members, nil }
 func (f *fakeStore) Status() node.Status {

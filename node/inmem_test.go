@@ -39,6 +39,8 @@ type inmemOptions struct {
 	timeout time.Duration
 	// commitTimeout is how often the leader sends followers an append even with nothing new (default 5 ms).
 	commitTimeout time.Duration
+	// bootstrapExpect is every node's BootstrapExpect.
+	bootstrapExpect int
 }
 
 // newInmemCluster starts n1 (bootstrapping) and joins n2..nN as voters.
@@ -79,7 +81,8 @@ func (c *inmemCluster) open(id string, bootstrap bool) *Node {
 	c.trans[id] = tr
 	c.connect(id)
 	n, err := Open(Config{
-		ID: id, HTTPAdvertise: id + ":http", DataDir: c.dirs[id], Bootstrap: bootstrap, Voter: true, Transport: tr,
+		ID: id, HTTPAdvertise: id + ":http", DataDir: c.dirs[id], Bootstrap: bootstrap, Transport: tr,
+		BootstrapExpect: c.opts.bootstrapExpect,
 		HeartbeatTimeout: c.opts.timeout, ElectionTimeout: c.opts.timeout,
 		LeaderLeaseTimeout: c.opts.timeout, CommitTimeout: c.opts.commitTimeout, ApplyTimeout: 5 * time.Second,
 		TrailingLogs: c.opts.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,

@@ -39,8 +39,12 @@ type Config struct {
 	HTTPAdvertise string // this node's HTTP address, replicated so others can forward to it
 	DataDir       string
 	// Bootstrap makes a node without Raft state start a new cluster of one. A node that will join must not.
+	// A read replica (NonVoter) cannot bootstrap: Open refuses.
 	Bootstrap bool
-	Voter     bool // recorded in this node's own metadata when it bootstraps
+	// BootstrapExpect > 1 makes a node without Raft state wait for notifications (Notify) from that many voters,
+	// itself included, and then form a new cluster with all of them. Bootstrap must be false then.
+	BootstrapExpect int
+	NonVoter        bool // this node is a read replica, which cannot bootstrap a cluster
 
 	HeartbeatTimeout   time.Duration // default 500ms
 	ElectionTimeout    time.Duration // default 500ms
@@ -137,6 +141,13 @@ type Node struct {
 	transferring atomic.Bool // a planned leadership transfer is draining writes
 	caughtUp     atomic.Bool // the database has reached the commit index at least once since start
 	busy         sync.Mutex  // held by the writer while a batch is executing or in flight
+
+	hadState bool // Raft had state when the node opened: it was a member of a cluster before
+	boot     struct {
+		sync.Mutex
+		known map[raft.ServerID]raft.ServerAddress // voters that notified (see Notify), this node included
+		done  bool
+	}
 
 	observer *raft.Observer
 	obsCh    chan raft.Observation
@@ -258,7 +269,12 @@ func (n *Node) open() (err error) {
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.store, n.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	n.hadState = existing
+	n.boot.known = map[raft.ServerID]raft.ServerAddress{rc.LocalID: n.transport.LocalAddr()}
 	if !existing && cfg.Bootstrap {
+		if cfg.NonVoter {
+			return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
+		}
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.transport.LocalAddr()}}}
 		if err = n.raft.BootstrapCluster(boot).Error(); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)

@@ -18,7 +18,6 @@ import (
 	_ "net/http/pprof" // served only on ROWBOAT_PPROF_ADDR, never on the API port
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -75,10 +74,9 @@ func run(cfg config.Config) error {
 	if addr := os.Getenv("ROWBOAT_PPROF_ADDR"); addr != "" {
 		go func() { log.Warn("pprof server stopped", "err", http.ListenAndServe(addr, nil)) }()
 	}
-	existing := hasState(cfg.DataDir)
 	n, err := node.Open(node.Config{
 		ID: cfg.ID, RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAdvertise: cfg.HTTPAdvertise,
-		DataDir: cfg.DataDir, Bootstrap: len(cfg.Join) == 0, Voter: cfg.Voter,
+		DataDir: cfg.DataDir, Bootstrap: len(cfg.Join) == 0, BootstrapExpect: cfg.BootstrapExpect, NonVoter: !cfg.Voter,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, CommitTimeout: cfg.CommitTimeout, ApplyTimeout: cfg.ApplyTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
@@ -102,7 +100,9 @@ func run(cfg config.Config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if len(cfg.Join) > 0 && !existing {
+	// A node that has been a member rejoins by itself; one that has not (even if an earlier attempt to join
+	// failed after its data directory was created) asks again.
+	if len(cfg.Join) > 0 && !n.HadState() {
 		if err := join(ctx, log, cfg); err != nil {
 			shutdown(log, n, srv, false)
 			return err
@@ -148,40 +148,57 @@ func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
 	}
 }
 
-// hasState reports whether the data directory already holds a node (then --join is not needed again).
-func hasState(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "raft", "raft.db"))
-	return err == nil
-}
-
-// join asks the members in cfg.Join, in turn, to add this node, until one accepts or ctx ends.
+// join asks the members in cfg.Join, in turn, to add this node, until one accepts or ctx ends. With
+// --bootstrap-expect, a round in which no member accepts also tells every one of them (POST /notify) that this
+// node is waiting to form a new cluster; once they have formed it, the join that follows records this node's
+// HTTP address like any other.
 func join(ctx context.Context, log *slog.Logger, cfg config.Config) error {
 	body, _ := json.Marshal(node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter})
 	client := &http.Client{Timeout: 15 * time.Second}
+	post := func(addr, path string) (int, string, error) {
+		url := strings.TrimSuffix(addr, "/")
+		if !strings.Contains(url, "://") {
+			url = "http://" + url
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, resp.Status + ": " + string(bytes.TrimSpace(msg)), nil
+	}
 	delay := 200 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Minute)
 	for attempt := 1; ; attempt++ {
 		for _, addr := range cfg.Join {
-			url := strings.TrimSuffix(addr, "/")
-			if !strings.Contains(url, "://") {
-				url = "http://" + url
+			code, msg, err := post(addr, "/join")
+			if code == http.StatusOK {
+				log.Info("joined the cluster", "via", addr, "voter", cfg.Voter)
+				return nil
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/join", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
+			if code == http.StatusBadRequest {
+				return fmt.Errorf("join via %s refused: %s", addr, msg)
+			}
 			if err == nil {
-				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					log.Info("joined the cluster", "via", addr, "voter", cfg.Voter)
-					return nil
-				}
-				err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
-				if resp.StatusCode == http.StatusBadRequest {
-					return fmt.Errorf("join via %s refused: %w", addr, err)
-				}
+				err = errors.New(msg)
 			}
 			log.Info("join attempt failed; retrying", "via", addr, "attempt", attempt, "err", err)
+		}
+		if cfg.BootstrapExpect > 1 {
+			for _, addr := range cfg.Join {
+				code, msg, err := post(addr, "/notify")
+				switch {
+				case err != nil:
+					log.Info("bootstrap: notify failed; retrying", "to", addr, "err", err)
+				case code == http.StatusBadRequest:
+					return fmt.Errorf("bootstrap: %s refused this node: %s", addr, msg)
+				case code != http.StatusOK:
+					log.Info("bootstrap: notify failed; retrying", "to", addr, "err", msg)
+				}
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("could not join via %v", cfg.Join)

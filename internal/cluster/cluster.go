@@ -166,6 +166,7 @@ type Node struct {
 	DataDir  string
 	Voter    bool
 	args     []string
+	baseArgs int // how many of args Define set: the node's identity and addresses
 	logPath  string
 
 	mu     sync.Mutex
@@ -222,6 +223,22 @@ func start(tb testing.TB, n int, faults bool, args []string) *Cluster {
 // Add starts a new node: the first bootstraps, later ones join the first running node. It does not wait.
 func (c *Cluster) Add(voter bool, args ...string) *Node {
 	c.tb.Helper()
+	var join []string
+	for _, other := range c.Nodes {
+		if other.Running() {
+			join = []string{"--join", other.HTTPAddr}
+			break
+		}
+	}
+	nd := c.Define(voter, append(join, args...)...)
+	nd.Start()
+	return nd
+}
+
+// Define adds a node with its own ports and data directory, c.Args and then args, without starting it and
+// without a --join: the caller gives the flags that say how it finds the cluster, and starts it (Start).
+func (c *Cluster) Define(voter bool, args ...string) *Node {
+	c.tb.Helper()
 	id := fmt.Sprintf("n%d", len(c.Nodes)+1)
 	nd := &Node{
 		c: c, ID: id, Voter: voter,
@@ -234,12 +251,7 @@ func (c *Cluster) Add(voter bool, args ...string) *Node {
 	if !voter {
 		nd.args = append(nd.args, "--voter=false")
 	}
-	for _, other := range c.Nodes {
-		if other.Running() {
-			nd.args = append(nd.args, "--join", other.HTTPAddr)
-			break
-		}
-	}
+	nd.baseArgs = len(nd.args)
 	nd.args = append(nd.args, c.Args...)
 	nd.args = append(nd.args, args...)
 	c.mu.Lock()
@@ -260,8 +272,15 @@ func (c *Cluster) Add(voter bool, args ...string) *Node {
 			}
 		}
 	}
-	nd.Start()
 	return nd
+}
+
+// SetArgs replaces the node's flags after the ones Define gave it (id, addresses, data directory, voter) for
+// its next Start.
+func (n *Node) SetArgs(args ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.args = append(n.args[:n.baseArgs:n.baseArgs], args...)
 }
 
 func (n *Node) dialMap() string { return filepath.Join(n.c.dir, n.ID+".dialmap") }

@@ -1,0 +1,68 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/raft"
+)
+
+// HadState reports whether Raft had state when the node opened: the node has been a member of a cluster (or
+// bootstrapped one) before, and rejoins it by itself. A node without state that is meant to join must ask a
+// member (Join on the leader), even if an earlier attempt to join left files in its data directory.
+func (n *Node) HadState() bool { return n.hadState }
+
+// Notify records that the voter req, started with the same BootstrapExpect, is waiting to form a new cluster.
+// Once this node knows of BootstrapExpect voters, itself included, it bootstraps Raft with all of them as the
+// first configuration. Each of them does the same with the same list, which raft accepts as one cluster; one
+// that has already heard from a candidate of that cluster learns the configuration from its leader instead.
+// It reports whether this node has formed (or is in) a cluster. Notify does nothing on a node with Raft state
+// or without BootstrapExpect, and a voter that notifies twice, or under a new address, is counted once.
+//
+// The voters must agree on who they are: start exactly BootstrapExpect of them, each listing the others.
+func (n *Node) Notify(req JoinRequest) (bool, error) {
+	if req.ID == "" || req.RaftAddr == "" {
+		return false, fmt.Errorf("%w: notify needs id and raft_addr", ErrBadRequest)
+	}
+	if !req.Voter {
+		return false, fmt.Errorf("%w: %s is not a voter: only voters form a new cluster", ErrBadRequest, req.ID)
+	}
+	if n.hadState || n.cfg.BootstrapExpect < 2 {
+		return n.hadState, nil
+	}
+	n.boot.Lock()
+	defer n.boot.Unlock()
+	if n.boot.done {
+		return true, nil
+	}
+	id := raft.ServerID(req.ID)
+	if id == raft.ServerID(n.cfg.ID) && raft.ServerAddress(req.RaftAddr) != n.transport.LocalAddr() {
+		return false, fmt.Errorf("%w: %s is this node's id, with another address (%s)", ErrBadRequest, req.ID, req.RaftAddr)
+	}
+	if _, ok := n.boot.known[id]; !ok {
+		n.log.Info("bootstrap: voter waiting", "voter", req.ID, "raft_addr", req.RaftAddr,
+			"known", len(n.boot.known)+1, "expect", n.cfg.BootstrapExpect)
+	}
+	n.boot.known[id] = raft.ServerAddress(req.RaftAddr)
+	if len(n.boot.known) < n.cfg.BootstrapExpect {
+		return false, nil
+	}
+	var servers []raft.Server
+	for id, addr := range n.boot.known {
+		servers = append(servers, raft.Server{ID: id, Address: addr, Suffrage: raft.Voter})
+	}
+	sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	switch {
+	case errors.Is(err, raft.ErrCantBootstrap):
+		// A voter that bootstrapped first asked for this node's vote: the configuration comes from its leader.
+		n.log.Info("bootstrap: already in a cluster forming", "voters", len(servers))
+	case err != nil:
+		return false, fmt.Errorf("bootstrap: %w", translate(err, false))
+	default:
+		n.log.Info("bootstrapped a new cluster", "voters", len(servers))
+	}
+	n.boot.done = true
+	return true, nil
+}
