@@ -119,7 +119,7 @@ func schemaObjects(conn *sqlite3.Conn) ([]schemaObject, error) {
 
 // dumpRows writes an INSERT for every row of table, with its rowid when it has one, so the copy keeps them.
 func dumpRows(conn *sqlite3.Conn, w *bufio.Writer, table string, virtual bool) error {
-	cols, withoutRowid, err := insertableColumns(conn, table)
+	cols, rowid, err := insertableColumns(conn, table)
 	if err != nil {
 		return err
 	}
@@ -132,9 +132,9 @@ func dumpRows(conn *sqlite3.Conn, w *bufio.Writer, table string, virtual bool) e
 	}
 	sel := "SELECT " + strings.Join(quoted, ", ") + " FROM main." + quote(table)
 	head := "INSERT INTO " + quote(table) + "(" + strings.Join(quoted, ", ") + ") VALUES("
-	if !withoutRowid {
-		sel = "SELECT rowid, " + strings.Join(quoted, ", ") + " FROM main." + quote(table)
-		head = "INSERT INTO " + quote(table) + "(rowid, " + strings.Join(quoted, ", ") + ") VALUES("
+	if rowid != "" {
+		sel = "SELECT " + rowid + ", " + strings.Join(quoted, ", ") + " FROM main." + quote(table)
+		head = "INSERT INTO " + quote(table) + "(" + rowid + ", " + strings.Join(quoted, ", ") + ") VALUES("
 	}
 	s, _, err := conn.Prepare(sel)
 	if err != nil {
@@ -161,43 +161,48 @@ func dumpRows(conn *sqlite3.Conn, w *bufio.Writer, table string, virtual bool) e
 	}
 }
 
-// insertableColumns lists the columns an INSERT may name (not generated, not hidden).
-func insertableColumns(conn *sqlite3.Conn, table string) (cols []string, withoutRowid bool, err error) {
+// insertableColumns lists the columns an INSERT may name (not generated, not hidden), and the name that reaches
+// the table's rowid: empty for a WITHOUT ROWID table, and for one whose columns hide it (see
+// logical.RowIDName; rowboat refuses to put rows in those).
+func insertableColumns(conn *sqlite3.Conn, table string) (cols []string, rowid string, err error) {
 	s, _, err := conn.Prepare("SELECT name, hidden FROM pragma_table_xinfo(?1)")
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	defer s.Close()
+	var all []string
 	if err := s.Bind(1, table); err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	for {
 		row, err := s.Step()
 		if err != nil {
-			return nil, false, err
+			return nil, "", err
 		}
 		if !row {
 			break
 		}
+		name, _ := s.Column(0).(string)
+		all = append(all, name)
 		if s.ColumnInt64(1) == 0 {
-			name, _ := s.Column(0).(string)
 			cols = append(cols, name)
 		}
 	}
 	w, _, err := conn.Prepare("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1")
 	if err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	defer w.Close()
 	if err := w.Bind(1, table); err != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	if row, err := w.Step(); err != nil {
-		return nil, false, err
-	} else if row {
-		withoutRowid = w.ColumnInt64(0) != 0
+		return nil, "", err
+	} else if row && w.ColumnInt64(0) != 0 {
+		return cols, "", nil
 	}
-	return cols, withoutRowid, nil
+	rowid, _ = logical.RowIDName(all)
+	return cols, rowid, nil
 }
 
 func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }

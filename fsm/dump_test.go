@@ -40,6 +40,7 @@ func TestDump_RoundTrip(t *testing.T) {
 		"CREATE TABLE c(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) ON DELETE CASCADE, r REAL, b BLOB, g AS (r * 2) STORED)",
 		"CREATE TABLE k(a TEXT, b INTEGER, v, PRIMARY KEY(a, b)) WITHOUT ROWID",
 		"CREATE TABLE norowid(x)",
+		"CREATE TABLE shadow(rowid TEXT, oid)",
 		"CREATE VIRTUAL TABLE ft USING fts5(body)",
 		"CREATE INDEX c_p ON c(p)",
 		"CREATE VIEW v AS SELECT p.name, count(*) n FROM p JOIN c ON c.p = p.id GROUP BY p.name",
@@ -48,6 +49,8 @@ func TestDump_RoundTrip(t *testing.T) {
 		"INSERT INTO c(p, r, b) VALUES(1, 1.0, x''), (1, 2.5, x'00ff'), (2, 1e300, NULL)",
 		"INSERT INTO norowid VALUES(1), (2.0), ('3')",
 		"DELETE FROM norowid WHERE x = 1",
+		"INSERT INTO shadow VALUES('a', 1), ('b', 2)",
+		"DELETE FROM shadow WHERE oid = 1",
 		"INSERT INTO ft VALUES('hello world'), ('semi;colon')",
 	)
 	var sb strings.Builder
@@ -77,7 +80,7 @@ func TestDump_RoundTrip(t *testing.T) {
 	for _, q := range []string{
 		"SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE '\\_rowboat%' ESCAPE '\\' ORDER BY name",
 		"SELECT rowid, *, typeof(name) FROM p", "SELECT rowid, *, typeof(r), typeof(b) FROM c", "SELECT * FROM k",
-		"SELECT rowid, x, typeof(x) FROM norowid", "SELECT rowid, * FROM ft WHERE ft MATCH 'hello'", "SELECT * FROM v",
+		"SELECT rowid, x, typeof(x) FROM norowid", "SELECT _rowid_, rowid, oid FROM shadow", "SELECT rowid, * FROM ft WHERE ft MATCH 'hello'", "SELECT * FROM v",
 	} {
 		want, _ := query(t, src, q)
 		got, _ := query(t, dst, q)

@@ -204,6 +204,9 @@ func (a *Applier) change(c *Change) *DivergenceError {
 	if t == nil {
 		return &DivergenceError{Detail: fmt.Sprintf("%s into unknown table %s", c.Op, c.Table)}
 	}
+	if err := t.replicable(); err != nil {
+		return &DivergenceError{Detail: fmt.Sprintf("%s %s", c.Op, c.Table), Err: err}
+	}
 	if c.Op != OpDelete && len(c.Row) != len(t.stored) {
 		return &DivergenceError{Detail: fmt.Sprintf("%s %s: row has %d values, table has %d stored columns", c.Op, c.Table, len(c.Row), len(t.stored))}
 	}
@@ -247,7 +250,7 @@ func changeSQL(t *table, k stmtKey) string {
 	name := "main." + quoteIdent(t.name)
 	where := func(first int) {
 		if !t.withoutRowID {
-			fmt.Fprintf(&b, " WHERE rowid = ?%d", first)
+			fmt.Fprintf(&b, " WHERE %s = ?%d", t.rowid, first)
 			return
 		}
 		b.WriteString(" WHERE ")
@@ -263,7 +266,7 @@ func changeSQL(t *table, k stmtKey) string {
 		fmt.Fprintf(&b, "INSERT OR ABORT INTO %s(", name)
 		n := 0
 		if !t.withoutRowID {
-			b.WriteString("rowid")
+			b.WriteString(t.rowid)
 			n++
 		}
 		for _, col := range t.storedNames {
@@ -291,7 +294,7 @@ func changeSQL(t *table, k stmtKey) string {
 		}
 		next := len(t.storedNames) + 1
 		if k.rowid {
-			fmt.Fprintf(&b, ", rowid = ?%d", next)
+			fmt.Fprintf(&b, ", %s = ?%d", t.rowid, next)
 			next++
 		}
 		where(next)

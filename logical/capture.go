@@ -50,6 +50,9 @@ type Capturer struct {
 
 	internal bool     // running rowboat's own SQL: the authorizer allows everything
 	overflow bool     // the batch captured more than MaxChanges: the running statement is being interrupted
+	// unreplicable is why the running statement changed a table whose changes cannot be replicated (see
+	// table.replicable): the statement fails with it.
+	unreplicable error
 	info     stmtInfo // what the authorizer learned about the user statement being prepared
 
 	items []Item
@@ -188,6 +191,9 @@ func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 		c.raw = append(c.raw, r)
 		return
 	}
+	if err := t.replicable(); err != nil && c.unreplicable == nil {
+		c.unreplicable = err
+	}
 	if ch.Op != OpDelete {
 		ch.Row = make([]Value, len(t.stored))
 		for k, i := range t.stored {
@@ -232,6 +238,9 @@ func (c *Capturer) resolve(drop bool) error {
 				continue
 			}
 			return fmt.Errorf("captured a change to table %s, which does not exist", r.change.Table)
+		}
+		if err := t.replicable(); err != nil && c.unreplicable == nil {
+			c.unreplicable = err
 		}
 		ch := r.change
 		if ch.Op != OpDelete {
@@ -444,6 +453,12 @@ func (c *Capturer) statement(st Statement) (r Result, ddl bool, err error) {
 		c.overflow = false
 		sqlErr = errTooManyChanges
 	}
+	if c.unreplicable != nil {
+		if sqlErr == nil {
+			sqlErr = c.unreplicable
+		}
+		c.unreplicable = nil
+	}
 	if sqlErr != nil {
 		r = Result{Error: sqlErr.Error()}
 		c.items = c.items[:mark]
@@ -628,7 +643,11 @@ func (c *Capturer) captureCreateAs(name string) error {
 	if t == nil {
 		return fmt.Errorf("CREATE TABLE AS: table %s not found after creating it", name)
 	}
-	sel, _, err := c.conn.Prepare("SELECT rowid, * FROM main." + quoteIdent(name) + " ORDER BY rowid")
+	rowid := t.rowid
+	if rowid == "" {
+		rowid = "rowid" // a column then: if the table has a row, it is refused below
+	}
+	sel, _, err := c.conn.Prepare("SELECT " + rowid + ", * FROM main." + quoteIdent(name) + " ORDER BY " + rowid)
 	if err != nil {
 		return err
 	}
@@ -640,6 +659,9 @@ func (c *Capturer) captureCreateAs(name string) error {
 		}
 		if !row {
 			return nil
+		}
+		if err := t.replicable(); err != nil {
+			return err
 		}
 		ch := Change{Table: name, Op: OpInsert, NewRowID: sel.ColumnInt64(0), Row: make([]Value, len(t.stored))}
 		for k, i := range t.stored {

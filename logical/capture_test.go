@@ -54,6 +54,12 @@ var equalityCases = []struct {
 		{"INSERT INTO t(v) VALUES('d')", "INSERT INTO t(id, v) VALUES(100, 'e')", "DELETE FROM t WHERE id = 100"},
 		{"INSERT INTO t(v) VALUES('f')", "UPDATE sqlite_sequence SET seq = 1000 WHERE name = 't'", "INSERT INTO t(v) VALUES('g')"},
 	}},
+	{"columns named rowid, _rowid_ and oid", [][]string{
+		{"CREATE TABLE r1(rowid TEXT, x)", "CREATE TABLE r2(ROWID, _Rowid_ INTEGER, x)", "CREATE TABLE r3(id INTEGER PRIMARY KEY, rowid, oid)"},
+		{"INSERT INTO r1 VALUES('a', 1), ('b', 2)", "INSERT INTO r2 VALUES('p', 10, 1), ('q', 20, 2)", "INSERT INTO r3 VALUES(7, 'r', 'o'), (8, 's', 'p')"},
+		{"UPDATE r1 SET rowid = 'c' WHERE x = 1", "UPDATE r2 SET oid = oid + 5, _rowid_ = 99", "DELETE FROM r1 WHERE x = 2", "UPDATE r3 SET id = 9 WHERE id = 8"},
+		{"CREATE TABLE r4 AS SELECT rowid, x FROM r1", "INSERT INTO r4 VALUES('z', 3)", "DELETE FROM r2 WHERE x = 1", "DELETE FROM r3 WHERE rowid = 'r'"},
+	}},
 	{"WITHOUT ROWID with a composite key", [][]string{
 		{"CREATE TABLE w(a TEXT, b INTEGER, c, d BLOB, PRIMARY KEY(b, a)) WITHOUT ROWID"},
 		{"INSERT INTO w VALUES('x', 1, 1.5, x'01'), ('y', 1, NULL, x''), ('x', 2, 'z', NULL)"},
@@ -331,6 +337,36 @@ func TestCapture_Refused(t *testing.T) {
 		}
 	}
 	p.check()
+}
+
+// TestCapture_RowIDHidden: a rowid table whose columns are named rowid, _rowid_ and oid hides its rowid from
+// SQL, so its rows cannot be replicated by rowid. Creating it is allowed; every write that would put a row in
+// it, directly, by a trigger or by CREATE TABLE AS, is refused and changes nothing, and the other statements of
+// the batch still apply.
+func TestCapture_RowIDHidden(t *testing.T) {
+	p := newPair(t)
+	p.mustExec("CREATE TABLE h(rowid, _rowid_, oid)", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)",
+		"CREATE TRIGGER tr AFTER INSERT ON t WHEN new.v = 'fire' BEGIN INSERT INTO h VALUES(1, 2, 3); END")
+	res := p.exec("INSERT INTO t(v) VALUES('before')", "INSERT INTO h VALUES(1, 2, 3)", "INSERT INTO t(v) VALUES('fire')",
+		"CREATE TABLE h2 AS SELECT 1 AS rowid, 2 AS oid, 3 AS _ROWID_", "CREATE TABLE h3 AS SELECT 1 AS rowid, 2 AS oid, 3 AS _rowid_ WHERE 0",
+		"INSERT INTO t(v) VALUES('after')")
+	for _, i := range []int{1, 2, 3} {
+		if !strings.Contains(res[i].Error, ErrRefused.Error()) || !strings.Contains(res[i].Error, "rowid, _rowid_ and oid") {
+			t.Errorf("statement %d: error %q, want a refusal that names the three columns", i, res[i].Error)
+		}
+	}
+	for _, i := range []int{0, 4, 5} {
+		if res[i].Error != "" {
+			t.Errorf("statement %d: unexpected error %q", i, res[i].Error)
+		}
+	}
+	p.check()
+	if got := queryRows(t, p.replica, "SELECT v FROM t ORDER BY id"); strings.Join(got, ",") != `text("before"),text("after")` {
+		t.Fatalf("replica rows of t: %v, want before and after only", got)
+	}
+	if got := queryRows(t, p.leader, "SELECT count(*) FROM h"); got[0] != "int(0)" {
+		t.Fatalf("leader's h holds %v rows, want 0", got)
+	}
 }
 
 func TestCapture_ContextCancelled(t *testing.T) {

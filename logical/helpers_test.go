@@ -147,7 +147,15 @@ func dump(tb testing.TB, c *sqlite3.Conn) string {
 		if strings.HasPrefix(strings.ToUpper(t.sql), "CREATE VIRTUAL") {
 			continue // its shadow tables are compared instead
 		}
-		q := "SELECT rowid, * FROM " + quoteIdent(t.name) + " ORDER BY rowid"
+		var cols []string
+		query(tb, c, "SELECT name FROM pragma_table_xinfo('"+strings.ReplaceAll(t.name, "'", "''")+"')", func(v []any) {
+			cols = append(cols, v[0].(string))
+		})
+		rowid, ok := RowIDName(cols)
+		if !ok {
+			rowid = "NULL" // no name reaches its rowid; such a table must be empty (its writes are refused)
+		}
+		q := "SELECT " + rowid + ", * FROM " + quoteIdent(t.name) + " ORDER BY " + rowid
 		if strings.Contains(strings.ToUpper(t.sql), "WITHOUT ROWID") {
 			q = "SELECT * FROM " + quoteIdent(t.name)
 		}

@@ -16,6 +16,36 @@ type table struct {
 	pk           []int    // WITHOUT ROWID: positions of the primary-key columns, in key order
 	pkNames      []string // their names, quoted
 	withoutRowID bool
+	// rowid is the name that reaches the rowid of a rowid table: "rowid", unless a column of the table has that
+	// name, then "_rowid_" or "oid"; empty when columns shadow all three (see RowIDName).
+	rowid string
+}
+
+// errNoRowIDName refuses changes to a rowid table whose columns shadow every name of its rowid.
+var errNoRowIDName = fmt.Errorf("%w: the table's columns are named rowid, _rowid_ and oid, which hides its rowid from SQL, and rowboat replicates rows by rowid: rename one of them", ErrRefused)
+
+// replicable reports why changes to t cannot be replicated, if they cannot.
+func (t *table) replicable() error {
+	if !t.withoutRowID && t.rowid == "" {
+		return fmt.Errorf("table %s: %w", t.name, errNoRowIDName)
+	}
+	return nil
+}
+
+// RowIDName returns the name that reaches the rowid of a table with the given columns (every column, generated
+// and hidden ones included): SQLite's three names for it, rowid, _rowid_ and oid, mean the column instead when
+// a column has that name (case-insensitively). ok is false when columns shadow all three.
+func RowIDName(columns []string) (name string, ok bool) {
+	for _, alias := range []string{"rowid", "_rowid_", "oid"} {
+		shadowed := false
+		for _, c := range columns {
+			shadowed = shadowed || strings.EqualFold(c, alias)
+		}
+		if !shadowed {
+			return alias, true
+		}
+	}
+	return "", false
 }
 
 // schema caches table descriptions for one connection. It is invalidated whenever the schema may have
@@ -162,6 +192,9 @@ func (s *schema) load(name string) (*table, error) {
 		t.withoutRowID = s.wr.ColumnInt64(0) != 0
 	}
 	s.wr.Reset()
+	if !t.withoutRowID {
+		t.rowid, _ = RowIDName(names)
+	}
 	if t.withoutRowID {
 		// Key columns in key order: pkPos holds each column's 1-based position in the key.
 		nkey := 0
