@@ -48,12 +48,12 @@ type Capturer struct {
 	conn   *sqlite3.Conn
 	schema *schema
 
-	internal bool     // running rowboat's own SQL: the authorizer allows everything
-	overflow bool     // the batch captured more than MaxChanges: the running statement is being interrupted
+	internal bool // running rowboat's own SQL: the authorizer allows everything
+	overflow bool // the batch captured more than MaxChanges: the running statement is being interrupted
 	// unreplicable is why the running statement changed a table whose changes cannot be replicated (see
 	// table.replicable): the statement fails with it.
 	unreplicable error
-	info     stmtInfo // what the authorizer learned about the user statement being prepared
+	info         stmtInfo // what the authorizer learned about the user statement being prepared
 
 	items []Item
 	raw   []rawChange // rows of tables not yet described, resolved after the statement (items hold their index)

@@ -42,7 +42,9 @@ func TestNode_BootstrapExpect(t *testing.T) {
 			t.Fatalf("Notify(%+v) = %v, want ErrBadRequest", bad, err)
 		}
 	}
-	voter := func(id string) JoinRequest { return JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true} }
+	voter := func(id string) JoinRequest {
+		return JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true}
+	}
 	for range 2 { // the same voter twice counts once
 		if formed, err := n1.Notify(voter("n2")); err != nil || formed {
 			t.Fatalf("n1 after hearing of n2: formed %v, err %v; want to wait for a third voter", formed, err)

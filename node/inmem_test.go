@@ -82,7 +82,7 @@ func (c *inmemCluster) open(id string, bootstrap bool) *Node {
 	c.connect(id)
 	n, err := Open(Config{
 		ID: id, HTTPAdvertise: id + ":http", DataDir: c.dirs[id], Bootstrap: bootstrap, Transport: tr,
-		BootstrapExpect: c.opts.bootstrapExpect,
+		BootstrapExpect:  c.opts.bootstrapExpect,
 		HeartbeatTimeout: c.opts.timeout, ElectionTimeout: c.opts.timeout,
 		LeaderLeaseTimeout: c.opts.timeout, CommitTimeout: c.opts.commitTimeout, ApplyTimeout: 5 * time.Second,
 		TrailingLogs: c.opts.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,
