@@ -19,7 +19,17 @@ const (
 	CmdSetMember CommandType = 3
 	// CmdRemoveMember forgets a member's metadata, JSON-encoded Member (only ID is used).
 	CmdRemoveMember CommandType = 4
+	// CmdFencedEntry is a CmdEntry fenced by the term in which the leader executed its statements: a uvarint
+	// term, then the encoded logical.Entry. Every node applies it only if the log entry's own term is that term,
+	// and skips it otherwise (see ErrStaleEntry).
+	CmdFencedEntry CommandType = 5
 )
+
+// ErrStaleEntry is the apply response of a CmdFencedEntry that reached the log in a later term than the one its
+// statements were executed in. Its leader lost leadership while they ran, and may have won it back: the
+// statements saw a state that may miss writes committed in between, so every node skips the entry and nothing
+// of it is applied.
+var ErrStaleEntry = errors.New("the write was executed in an earlier leadership term than the one it was logged in; nothing was applied")
 
 // ErrBadCommand is wrapped by errors decoding a log entry rowboat did not write or cannot read.
 var ErrBadCommand = errors.New("bad command")

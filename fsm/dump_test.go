@@ -66,7 +66,7 @@ func TestDump_RoundTrip(t *testing.T) {
 			stmts = append(stmts, logical.Statement{SQL: s})
 		}
 	}
-	res, payload, err := dst.Execute(context.Background(), []logical.Request{{Statements: stmts, Transaction: true}})
+	res, payload, err := dst.Execute(context.Background(), 1, []logical.Request{{Statements: stmts, Transaction: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

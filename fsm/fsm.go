@@ -12,6 +12,7 @@ package fsm
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -178,12 +179,16 @@ func (f *FSM) openConns() (err error) {
 	return f.load()
 }
 
+// busyTimeoutMS is how long a statement on a read-write connection waits for a lock another holds (tests
+// shorten it). The apply connection waits on past it (see begin).
+var busyTimeoutMS = 10_000
+
 func openRW(path string) (*sqlite3.Conn, error) {
 	c, err := sqlite3.OpenVFS(path, sqlite3.OpenReadWrite|sqlite3.OpenCreate, sqlite3.ProcessExclusive)
 	if err != nil {
 		return nil, err
 	}
-	c.SetBusyTimeout(10_000)
+	c.SetBusyTimeout(busyTimeoutMS)
 	// synchronous=NORMAL in WAL mode may lose the last transactions on power loss, never on a process crash;
 	// the Raft log (fsynced) still holds them and they are above the stored applied index, so they re-apply.
 	if err := c.Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL"); err != nil {
@@ -198,7 +203,7 @@ func openRO(path string) (*sqlite3.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.SetBusyTimeout(10_000)
+	c.SetBusyTimeout(busyTimeoutMS)
 	return c, nil
 }
 
@@ -354,14 +359,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	applied := f.applied.Load()
 	var last *raft.Log
 	var memberChanges []func(map[string]Member)
-	for _, l := range logs {
+	for i, l := range logs {
 		// Configuration entries change nothing here, but they move the applied index: a read index may point at
 		// one. (Raft's own no-op and barrier entries never reach the FSM; see node's leader barrier.)
 		if (l.Type != raft.LogCommand && l.Type != raft.LogConfiguration) || l.Index <= applied {
 			continue
 		}
 		if last == nil {
-			if err := f.applier.Begin(); err != nil {
+			if err := f.begin(); err != nil {
 				f.diverged(l, fmt.Errorf("begin: %w", err))
 				return resps
 			}
@@ -371,7 +376,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		change, err := f.applyOne(l.Data)
+		change, resp, err := f.applyOne(l)
+		resps[i] = resp
 		if err != nil {
 			f.applier.Rollback()
 			f.diverged(l, err)
@@ -413,6 +419,25 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	return resps
 }
 
+// begin opens the apply transaction. While this node, as leader, executes a batch of writes, the capture
+// connection holds the database's write lock until the batch's deadline at most; entries can arrive meanwhile
+// (membership changes, or a new leader's writes when this one was deposed). Waiting for the lock is not a
+// divergence, so begin waits as long as it takes.
+func (f *FSM) begin() error {
+	start := time.Now()
+	var logged time.Time
+	for {
+		err := f.applier.Begin()
+		if err == nil || !sqlite3.IsCode(err, sqlite3.Busy) {
+			return err
+		}
+		if time.Since(logged) >= 5*time.Second {
+			logged = time.Now()
+			f.log.Warn("apply waits for the write lock, which a write being executed holds", "waited", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
 // ApplyTimes returns when the leader appended the last entry applied here (its clock, raft.Log.AppendedAt) and
 // when this node applied it (its own clock); zero times when not known. The difference is how far behind the
 // leader this node was at that apply.
@@ -436,46 +461,64 @@ func (f *FSM) diverged(l *raft.Log, err error) {
 }
 
 // applyOne applies one command inside the open transaction. It returns the change to the in-memory member
-// table to make once the transaction commits.
-func (f *FSM) applyOne(data []byte) (func(map[string]Member), error) {
+// table to make once the transaction commits, and the entry's apply response (ErrStaleEntry for a fenced entry
+// it skipped, nil otherwise).
+func (f *FSM) applyOne(l *raft.Log) (func(map[string]Member), any, error) {
+	data := l.Data
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: empty log entry", ErrBadCommand)
+		return nil, nil, fmt.Errorf("%w: empty log entry", ErrBadCommand)
 	}
 	switch CommandType(data[0]) {
 	case CmdEntry:
 		e, err := logical.Decode(data[1:])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, f.applier.Apply(e)
+		return nil, nil, f.applier.Apply(e)
+	case CmdFencedEntry:
+		term, n := binary.Uvarint(data[1:])
+		if n <= 0 {
+			return nil, nil, fmt.Errorf("%w: fenced entry without a term", ErrBadCommand)
+		}
+		e, err := logical.Decode(data[1+n:])
+		if err != nil {
+			return nil, nil, err
+		}
+		if term != l.Term {
+			f.log.Warn("skipping a write executed in an earlier term than it was logged in", "index", l.Index,
+				"term", l.Term, "executed_in_term", term)
+			return nil, ErrStaleEntry, nil
+		}
+		return nil, nil, f.applier.Apply(e)
 	case CmdNoop:
-		return nil, nil
+		return nil, nil, nil
 	case CmdSetMember:
 		m, err := decodeMember(data[1:])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		err = f.applier.Exec(`INSERT INTO `+membersTable+`(id, http_addr, raft_addr, voter) VALUES (?1, ?2, ?3, ?4)
 			ON CONFLICT(id) DO UPDATE SET http_addr = excluded.http_addr, raft_addr = excluded.raft_addr, voter = excluded.voter`,
 			m.ID, m.HTTPAddr, m.RaftAddr, m.Voter)
-		return func(ms map[string]Member) { ms[m.ID] = m }, err
+		return func(ms map[string]Member) { ms[m.ID] = m }, nil, err
 	case CmdRemoveMember:
 		m, err := decodeMember(data[1:])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		err = f.applier.Exec(`DELETE FROM `+membersTable+` WHERE id = ?1`, m.ID)
-		return func(ms map[string]Member) { delete(ms, m.ID) }, err
+		return func(ms map[string]Member) { delete(ms, m.ID) }, nil, err
 	default:
-		return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])
+		return nil, nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, data[0])
 	}
 }
 
 // Execute runs client write requests on the capture connection against the applied state and rolls them back,
-// returning each request's results and the Raft payload (a CmdEntry) carrying the row changes they made. The
-// caller must not call Execute again before that payload, if proposed, is applied: Execute must see every
-// committed write.
-func (f *FSM) Execute(ctx context.Context, reqs []logical.Request) ([][]logical.Result, []byte, error) {
+// returning each request's results and the Raft payload (a CmdFencedEntry) carrying the row changes they made.
+// term is the leadership term the caller executes them in: the entry applies only if it is logged in that term
+// (see ErrStaleEntry). The caller must not call Execute again before that payload, if proposed, is applied:
+// Execute must see every committed write.
+func (f *FSM) Execute(ctx context.Context, term uint64, reqs []logical.Request) ([][]logical.Result, []byte, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -487,7 +530,7 @@ func (f *FSM) Execute(ctx context.Context, reqs []logical.Request) ([][]logical.
 	if err != nil {
 		return nil, nil, err
 	}
-	payload, err := logical.AppendEncode([]byte{byte(CmdEntry)}, entry)
+	payload, err := logical.AppendEncode(binary.AppendUvarint([]byte{byte(CmdFencedEntry)}, term), entry)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode entry: %w", err)
 	}

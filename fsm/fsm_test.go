@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
 	"github.com/rowboatdb/rowboat/logical"
 )
 
@@ -33,7 +34,7 @@ func write(tb testing.TB, f *FSM, index uint64, sql ...string) []logical.Result 
 	for _, s := range sql {
 		req.Statements = append(req.Statements, logical.Statement{SQL: s})
 	}
-	res, payload, err := f.Execute(context.Background(), []logical.Request{req})
+	res, payload, err := f.Execute(context.Background(), 1, []logical.Request{req})
 	if err != nil {
 		tb.Fatalf("Execute: %v", err)
 	}
@@ -71,7 +72,7 @@ func TestFSM_ApplyAndQuery(t *testing.T) {
 		t.Fatalf("AppliedIndex() = %d, want 2", got)
 	}
 	// A replayed entry is skipped, not applied twice.
-	res2, payload, err := f.Execute(context.Background(), []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t(x) VALUES (1)"}}}})
+	res2, payload, err := f.Execute(context.Background(), 1, []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t(x) VALUES (1)"}}}})
 	if err != nil || res2[0][0].Error != "" {
 		t.Fatalf("Execute: %v %+v", err, res2)
 	}
@@ -106,7 +107,7 @@ func TestFSM_RestartSkipsApplied(t *testing.T) {
 	dir := t.TempDir()
 	f := open(t, dir)
 	write(t, f, 1, "CREATE TABLE t(x)")
-	_, payload, err := f.Execute(context.Background(), []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (1)"}}}})
+	_, payload, err := f.Execute(context.Background(), 3, []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (1)"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +128,92 @@ func TestFSM_RestartSkipsApplied(t *testing.T) {
 	g.Apply(&raft.Log{Index: 2, Term: 3, Type: raft.LogCommand, Data: payload})
 	if rows, _ := query(t, g, "SELECT count(*) FROM t"); rows[0][0] != int64(1) {
 		t.Fatalf("entry re-applied after restart: count = %v", rows[0][0])
+	}
+}
+
+// TestFSM_FencedEntry: an entry executed in one term and logged in a later one (its leader was deposed while
+// the statements ran, then led again) is skipped, with ErrStaleEntry as its response, and still moves the
+// applied index; logged in its own term, it applies.
+func TestFSM_FencedEntry(t *testing.T) {
+	f := open(t, t.TempDir())
+	write(t, f, 1, "CREATE TABLE t(x)")
+	_, payload, err := f.Execute(context.Background(), 2, []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES ('stale')"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if CommandType(payload[0]) != CmdFencedEntry {
+		t.Fatalf("Execute framed its entry as command %d, want CmdFencedEntry", payload[0])
+	}
+	if resp := f.Apply(&raft.Log{Index: 2, Term: 3, Type: raft.LogCommand, Data: payload}); resp != ErrStaleEntry {
+		t.Fatalf("apply in a later term: response %v, want ErrStaleEntry", resp)
+	}
+	if rows, _ := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(0) {
+		t.Fatalf("a stale entry was applied: %v rows", rows[0][0])
+	}
+	if f.AppliedIndex() != 2 {
+		t.Fatalf("AppliedIndex() = %d after skipping entry 2", f.AppliedIndex())
+	}
+	if resp := f.Apply(&raft.Log{Index: 3, Term: 2, Type: raft.LogCommand, Data: payload}); resp != nil {
+		t.Fatalf("apply in its own term: response %v", resp)
+	}
+	if rows, _ := query(t, f, "SELECT x FROM t"); len(rows) != 1 || rows[0][0] != "stale" {
+		t.Fatalf("entry logged in its own term: rows %v", rows)
+	}
+	var got error
+	g, err := Open(t.TempDir(), Options{Diverged: func(err error) { got = err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.Apply(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte{byte(CmdFencedEntry)}})
+	if !errors.Is(got, ErrBadCommand) {
+		t.Fatalf("fenced entry without a term: Diverged called with %v", got)
+	}
+}
+
+// TestFSM_ApplyWaitsForExecute: an entry that arrives while the leader executes a long write (the capture
+// connection holds the write lock) waits for the lock, however long, and applies: a busy database is not a
+// divergence.
+func TestFSM_ApplyWaitsForExecute(t *testing.T) {
+	defer func(ms int) { busyTimeoutMS = ms }(busyTimeoutMS)
+	busyTimeoutMS = 20
+	f := open(t, t.TempDir())
+	write(t, f, 1, "CREATE TABLE t(x)")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	executed := make(chan error, 1)
+	go func() {
+		// Runs until ctx interrupts it, holding the write lock all along.
+		_, _, err := f.Execute(ctx, 1, []logical.Request{{Statements: []logical.Statement{{
+			SQL: "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) INSERT INTO t SELECT 'x' FROM c WHERE i < 0"}}}})
+		executed <- err
+	}()
+	probe, err := sqlite3.OpenVFS(f.path, sqlite3.OpenReadWrite, sqlite3.ProcessExclusive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := probe.Exec("BEGIN IMMEDIATE")
+		if sqlite3.IsCode(err, sqlite3.Busy) {
+			break // the capture holds the write lock
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe.Exec("ROLLBACK")
+		if time.Now().After(deadline) {
+			t.Fatal("the long write never took the write lock")
+		}
+	}
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: EncodeMember(CmdSetMember, Member{ID: "n2", HTTPAddr: "h:2"})})
+	if err := <-executed; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the long write ended with %v, want its deadline", err)
+	}
+	if f.AppliedIndex() != 2 || f.Members()["n2"].HTTPAddr != "h:2" {
+		t.Fatalf("after the write lock was released: applied index %d, members %v", f.AppliedIndex(), f.Members())
 	}
 }
 
@@ -312,7 +399,7 @@ func TestFSM_ApplyTimes(t *testing.T) {
 		t.Fatalf("ApplyTimes before any apply = %v, %v; want zero", a, b)
 	}
 	write(t, f, 1, "CREATE TABLE t(x)")
-	_, payload, err := f.Execute(context.Background(), []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (1)"}}}})
+	_, payload, err := f.Execute(context.Background(), 1, []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (1)"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -258,6 +258,59 @@ func TestInmem_PartitionedLeader(t *testing.T) {
 	}
 }
 
+// TestInmem_WriteSpanningLeadershipChanges: a leader executes a slow write; while it runs, leadership moves to
+// another node, which commits a write of its own, and comes back. The slow write read the value before the
+// other write, so applying it would silently lose that write: it must fail with ErrNotLeader (nothing
+// applied), and every node must keep the other write.
+func TestInmem_WriteSpanningLeadershipChanges(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)")
+	c.write("INSERT INTO t VALUES(1, 0)")
+	l := c.leader()
+	other := c.nodes[c.others(l.ID())[0]]
+
+	// About three seconds of counting, then v + 1 computed from the value it read.
+	slow := "UPDATE t SET v = v + 1 WHERE id = 1 AND (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 15000000) SELECT count(*) FROM c) > 0"
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := l.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: slow}}})
+		done <- err
+	}()
+	waitFor(t, "the writer to execute the slow write", func() bool {
+		if l.busy.TryLock() {
+			l.busy.Unlock()
+			return false
+		}
+		return true
+	})
+
+	if err := l.raft.LeadershipTransferToServer(raft.ServerID(other.ID()), raft.ServerAddress(other.ID())).Error(); err != nil {
+		t.Fatalf("transfer to %s: %v", other.ID(), err)
+	}
+	waitFor(t, other.ID()+" leading", other.IsLeader)
+	exec1(t, other, "UPDATE t SET v = v + 100 WHERE id = 1")
+	if err := other.raft.LeadershipTransferToServer(raft.ServerID(l.ID()), raft.ServerAddress(l.ID())).Error(); err != nil {
+		t.Fatalf("transfer back to %s: %v", l.ID(), err)
+	}
+	waitFor(t, l.ID()+" elected again", func() bool { return l.raft.State() == raft.Leader })
+	select {
+	case err := <-done:
+		t.Fatalf("the slow write ended (%v) before its node led again: make it slower", err)
+	default:
+	}
+
+	if err := <-done; !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("slow write spanning two leadership changes: %v, want ErrNotLeader (nothing applied)", err)
+	}
+	w := c.write("UPDATE t SET v = v + 1000 WHERE id = 1")
+	c.converged(w.Index)
+	if got := rows(t, l); len(got) != 1 || got[0][1] != int64(1100) {
+		t.Fatalf("rows: %v, want v = 1100 (the slow write lost, the others kept)", got)
+	}
+}
+
 // A follower that missed entries the leader has since compacted away gets a snapshot, installs it, and
 // converges; restarted from its data dir, a node resumes from its stored state instead of replaying the log
 // from zero.

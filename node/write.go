@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rowboatdb/rowboat/fsm"
 	"github.com/rowboatdb/rowboat/logical"
 )
 
@@ -151,6 +152,10 @@ func (n *Node) commit(batch []*writeOp) {
 			op.done <- writeDone{err: err}
 		}
 	}
+	// The term this node leads in, and has applied every earlier leader's writes in. The entry is fenced by it:
+	// if leadership changes while the statements run, they may have seen a state without writes another leader
+	// committed meanwhile, and every node skips the entry (fsm.ErrStaleEntry) even if this node leads again.
+	term := n.readyTerm.Load()
 	if !n.IsLeader() {
 		fail(n.notLeaderErr())
 		return
@@ -169,7 +174,7 @@ func (n *Node) commit(batch []*writeOp) {
 	}
 	ctx, cancel := n.stopping(context.Background())
 	ctx, cancelTimeout := context.WithDeadline(ctx, deadline)
-	results, payload, err := n.fsm.Execute(ctx, reqs)
+	results, payload, err := n.fsm.Execute(ctx, term, reqs)
 	cancelTimeout()
 	cancel()
 	if err != nil {
@@ -183,6 +188,10 @@ func (n *Node) commit(batch []*writeOp) {
 		fail(err)
 		return
 	}
+	if n.raft.CurrentTerm() != term || !n.IsLeader() {
+		fail(fmt.Errorf("%w: leadership changed while the statements ran; nothing was applied", ErrNotLeader))
+		return
+	}
 	start := time.Now()
 	f := n.raft.Apply(payload, n.cfg.ApplyTimeout)
 	if err := n.await(nil, f); err != nil {
@@ -190,6 +199,10 @@ func (n *Node) commit(batch []*writeOp) {
 			err = fmt.Errorf("%w: %w", ErrLeadershipLost, err) // proposed: it may still be committed
 		}
 		fail(translate(err, true))
+		return
+	}
+	if err, _ := f.Response().(error); errors.Is(err, fsm.ErrStaleEntry) {
+		fail(fmt.Errorf("%w: %w", ErrNotLeader, err))
 		return
 	}
 	// raft.Apply's future completes once the FSM applied the entry on this node.
