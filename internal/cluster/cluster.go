@@ -173,6 +173,11 @@ type Node struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	paused atomic.Bool // SIGSTOPped and not yet SIGCONTed
+	// stopping is set while the harness stops the process; expectExit when the test expects it to exit by
+	// itself (ExpectExit). Any other exit is recorded in selfExits, and fails the test (StopAll).
+	stopping   atomic.Bool
+	expectExit atomic.Bool
+	selfExits  []string
 }
 
 // New returns an empty cluster whose processes are stopped when tb ends.
@@ -312,14 +317,26 @@ func (c *Cluster) Running() []*Node {
 	return out
 }
 
-// StopAll kills every process still running and, if the test failed, prints the tail of every node's log.
+// ExpectExit tells the harness that the node's process will exit by itself (a test of a fatal condition), so
+// StopAll does not count that exit as a failure.
+func (n *Node) ExpectExit() { n.expectExit.Store(true) }
+
+// StopAll kills every process still running and fails the test if a node exited without the harness or the
+// test asking (ExpectExit), or if a node's log holds a Go panic, runtime error or data race report. If the test
+// failed, it prints the tail of every node's log.
 func (c *Cluster) StopAll() {
 	for _, nd := range c.All() {
 		nd.Kill()
 	}
 	for _, nd := range c.All() {
+		nd.mu.Lock()
+		exits := nd.selfExits
+		nd.mu.Unlock()
+		if len(exits) > 0 {
+			c.tb.Errorf("%s exited without being asked to (%s); the end of its log:\n%s", nd.ID, strings.Join(exits, "; "), nd.LogTail(15))
+		}
 		if report := nd.crashReport(); report != "" {
-			c.tb.Errorf("%s's log has a Go runtime error or data race report:\n%s", nd.ID, report)
+			c.tb.Errorf("%s's log has a Go panic, runtime error or data race report:\n%s", nd.ID, report)
 		}
 	}
 	if c.tb.Failed() {
@@ -397,10 +414,16 @@ func (n *Node) Start() {
 		logf.Close()
 		n.c.tb.Fatalf("start %s: %v", n.ID, err)
 	}
+	n.stopping.Store(false)
 	done := make(chan struct{})
 	go func() {
-		cmd.Wait()
+		err := cmd.Wait()
 		logf.Close()
+		if !n.stopping.Load() && !n.expectExit.Load() {
+			n.mu.Lock()
+			n.selfExits = append(n.selfExits, fmt.Sprintf("pid %d: %v", cmd.Process.Pid, err))
+			n.mu.Unlock()
+		}
 		close(done)
 	}()
 	n.cmd, n.done = cmd, done
@@ -454,6 +477,7 @@ func (n *Node) stopWith(sig syscall.Signal, timeout time.Duration) {
 	if cmd == nil {
 		return
 	}
+	n.stopping.Store(true)
 	cmd.Process.Signal(syscall.SIGCONT) // a paused process cannot act on SIGTERM
 	cmd.Process.Signal(sig)
 	select {
@@ -503,13 +527,15 @@ func (n *Node) LogTail(lines int) string {
 	return strings.Join(ls, "\n")
 }
 
-// crashReport returns the first data race report or runtime fatal error in the node's log, or "". Either
+// crashReport returns the first data race report, runtime fatal error or panic in the node's log, or "". Each
 // means a bug in rowboatd, whatever the test itself checked.
 func (n *Node) crashReport() string {
 	log := n.Log()
-	i := strings.Index(log, "WARNING: DATA RACE")
-	if j := strings.Index(log, "fatal error: "); j >= 0 && (i < 0 || j < i) {
-		i = j
+	i := -1
+	for _, mark := range []string{"WARNING: DATA RACE", "fatal error: ", "\npanic: "} {
+		if j := strings.Index(log, mark); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
 	}
 	if i < 0 {
 		return ""

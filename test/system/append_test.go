@@ -39,6 +39,7 @@ type appendRead struct {
 
 func startAppend(t *testing.T, c *cluster.Cluster, clients, keys int, seed uint64) *appendWorkload {
 	t.Helper()
+	t.Logf("append workload: %d clients, seed %d", clients, seed)
 	idx := c.Leader(t, wait).Execute(t, "", "CREATE TABLE IF NOT EXISTS lists(id INTEGER PRIMARY KEY AUTOINCREMENT, k INTEGER NOT NULL, v INTEGER NOT NULL UNIQUE)").RaftIndex
 	for _, n := range c.All() {
 		rows(t, n, "SELECT COUNT(*) FROM lists", idx)

@@ -32,6 +32,7 @@ type bankWorkload struct {
 
 func startBank(t *testing.T, c *cluster.Cluster, clients int, seed uint64) *bankWorkload {
 	t.Helper()
+	t.Logf("bank workload: %d clients, seed %d", clients, seed)
 	leader := c.Leader(t, wait)
 	stmts := []any{"CREATE TABLE IF NOT EXISTS bank(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL CHECK (balance >= 0))"}
 	for id := range bankAccounts {

@@ -215,6 +215,7 @@ func TestSnapshot_CorruptSnapshotRefused(t *testing.T) {
 	os.Remove(filepath.Join(n.DataDir, "db", "db.sqlite"))
 	os.Remove(filepath.Join(n.DataDir, "db", "db.sqlite-wal"))
 	os.Remove(filepath.Join(n.DataDir, "db", "db.sqlite-shm"))
+	n.ExpectExit()
 	n.Start()
 	cluster.Eventually(t, wait, "the node to refuse the corrupt snapshot and stop", func() bool { return !n.Running() })
 	if log := n.Log(); !bytes.Contains([]byte(log), []byte("snapshot")) || !strings.Contains(strings.ToLower(log), "corrupt") && !strings.Contains(log, "checksum") && !strings.Contains(log, "CRC") {
