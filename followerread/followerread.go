@@ -133,6 +133,10 @@ func (r *Router) Stats() Stats {
 	}
 }
 
+// SetRoundTimeout bounds each read-index round, however long its readers would wait (default 5 s). Call it
+// before the router serves reads.
+func (r *Router) SetRoundTimeout(d time.Duration) { r.rounds.Timeout = d }
+
 // sharedReadIndex joins the next read-index round (one that starts after this call) and waits for it.
 func (r *Router) sharedReadIndex(ctx context.Context) (uint64, error) {
 	r.stats.readIndexReads.Add(1)

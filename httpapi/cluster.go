@@ -301,6 +301,9 @@ func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.TransferLeadership(ctx, req.ID); err != nil {
 			return nil, err
 		}
+		if req.ID == old {
+			return map[string]any{"ok": true, "previous_leader": old, "leader": old}, nil // it already leads
+		}
 		// Answer with the new leader once this node has heard of it (bounded by the request's timeout).
 		newID := ""
 		for ctx.Err() == nil {

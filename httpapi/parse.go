@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,11 +116,21 @@ func readBody(r *http.Request) ([]byte, error) {
 	if n := r.ContentLength; n > 0 && n <= 64<<10 {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, b); err != nil {
-			return nil, err
+			return nil, bodyError(err)
 		}
 		return b, nil
 	}
-	return io.ReadAll(r.Body)
+	b, err := io.ReadAll(r.Body)
+	return b, bodyError(err)
+}
+
+// bodyError makes a body that ended before its declared length a bad request; the body limit's error and any
+// other pass as they are.
+func bodyError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: the request body ended before its declared length", errBadRequest)
+	}
+	return err
 }
 
 // parseStatements decodes rqlite's statement array: each element is "SQL", ["SQL", arg, ...] or

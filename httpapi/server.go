@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,11 +114,12 @@ func New(store Store, opts Options) *Server {
 		router: followerread.Router{Node: store}, client: opts.Client,
 	}
 	s.router.LeaderReadIndex = s.leaderReadIndex
+	s.router.SetRoundTimeout(opts.Timeout)
 	if c, ok := store.(interface{ SetConfirmer(node.Confirmer) }); ok {
 		c.SetConfirmer(s.confirmTerm)
 	}
 	m := chi.NewRouter()
-	m.Use(s.limitBody)
+	m.Use(s.recoverPanic, s.limitBody)
 	m.Post("/db/execute", s.handleExecute)
 	m.Get("/db/query", s.handleQuery)
 	m.Post("/db/query", s.handleQuery)
@@ -149,6 +151,26 @@ func New(store Store, opts Options) *Server {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// recoverPanic answers a handler's panic with the JSON 500 every other unexpected error gets, and logs it with
+// its stack, instead of dropping the connection (which a forwarding follower would report as an unknown
+// outcome). The node carries on: a panic in one request's handler leaves no state behind.
+func (s *Server) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http's own way to abort a response
+			}
+			s.log.Error("panic serving a request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error (details in the server log)", Code: "internal"}, false)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
 
 // limitBody bounds the request body and gives every response this node's position (X-Rowboat-Index: its
 // applied index, X-Rowboat-Served-By); data handlers replace it with the exact index of what they served.
@@ -546,8 +568,11 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody
 		json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
-		if resp.StatusCode == http.StatusServiceUnavailable {
+		switch resp.StatusCode {
+		case http.StatusServiceUnavailable:
 			return 0, fmt.Errorf("%w: the leader %s answered: %s", node.ErrNoLeader, id, e.Error)
+		case http.StatusGatewayTimeout:
+			return 0, fmt.Errorf("%w: the leader %s could not confirm its leadership in time: %s", node.ErrTimeout, id, e.Error)
 		}
 		return 0, fmt.Errorf("read index from the leader %s: %s: %s", id, resp.Status, e.Error)
 	}

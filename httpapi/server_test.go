@@ -533,6 +533,26 @@ func TestServer_StoreErrors(t *testing.T) {
 			t.Fatalf("?timeout did not bound the requests: took %s", d)
 		}
 	})
+	t.Run("a panic is a JSON 500, and the server carries on", func(t *testing.T) {
+		store.mu.Lock()
+		store.exec = func(context.Context, logical.Request) (node.WriteResult, error) { panic("boom at /var/secret") }
+		store.mu.Unlock()
+		msg := wantError(t, call(t, srv, http.MethodPost, "/db/execute", `["INSERT INTO t VALUES(1)"]`), 500, "internal")
+		if strings.Contains(msg, "secret") {
+			t.Fatalf("500 exposes the panic: %q", msg)
+		}
+		if a := call(t, srv, http.MethodGet, "/status", ""); a.status != http.StatusOK {
+			t.Fatalf("after a panic: %s", a)
+		}
+	})
+	t.Run("a body shorter than its Content-Length", func(t *testing.T) {
+		body := `["INSERT INTO t VALUES(1)"]`
+		req := httptest.NewRequest(http.MethodPost, "/db/execute", strings.NewReader(body))
+		req.ContentLength = int64(len(body) + 50)
+		rec := httptest.NewRecorder()
+		New(store, Options{Logger: quietLogger()}).ServeHTTP(rec, req)
+		wantError(t, answer{rec.Code, rec.Header(), rec.Body.Bytes()}, 400, "bad_request")
+	})
 	t.Run("write sent to the query endpoint", func(t *testing.T) {
 		store.mu.Lock()
 		store.query = func(context.Context, []logical.Statement) ([]logical.Result, uint64, error) {
@@ -1307,6 +1327,16 @@ func TestServer_FollowerLinearizableRead(t *testing.T) {
 		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", "")
 		wantError(t, a, http.StatusServiceUnavailable, "no_leader")
 	})
+	t.Run("the leader could not confirm in time: 504", func(t *testing.T) {
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusGatewayTimeout)
+			w.Write([]byte(`{"error":"timed out","code":"timeout"}`))
+		}))
+		defer slow.Close()
+		srv := serve(t, newFake("n2").follower("n1", strings.TrimPrefix(slow.URL, "http://")), Options{})
+		wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", ""), http.StatusGatewayTimeout, "timeout")
+	})
 }
 
 func (f *fakeStore) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error) {
@@ -1450,5 +1480,15 @@ func TestServer_ConfirmTermPrefersLastFirst(t *testing.T) {
 		if id := round(); id != other {
 			t.Fatalf("with %s down, a round was confirmed by %s, want %s", first, id, other)
 		}
+	}
+}
+
+// TestServer_LeaderTransferToItself: POST /leader naming the node that already leads answers at once that it
+// still leads, instead of waiting for a new leader that will not come.
+func TestServer_LeaderTransferToItself(t *testing.T) {
+	srv := serve(t, newFake("n1"), Options{})
+	m := decode(t, call(t, srv, http.MethodPost, "/leader?timeout=3s", `{"id":"n1"}`))
+	if m["leader"] != "n1" || m["previous_leader"] != "n1" {
+		t.Fatalf("transfer to the leader itself: %v, want n1 still leading", m)
 	}
 }

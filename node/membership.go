@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -224,6 +225,15 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	n.busy.Unlock()
 	var f raft.Future
 	if id == "" {
+		others := false
+		if cf := n.raft.GetConfiguration(); cf.Error() == nil {
+			for _, s := range cf.Configuration().Servers {
+				others = others || (s.Suffrage == raft.Voter && s.ID != raft.ServerID(n.cfg.ID))
+			}
+		}
+		if !others {
+			return fmt.Errorf("%w: there is no other voter to hand leadership to", ErrBadRequest)
+		}
 		f = n.raft.LeadershipTransfer()
 	} else {
 		var addr raft.ServerAddress
@@ -247,5 +257,20 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		}
 		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
 	}
-	return translate(n.await(ctx, f), false)
+	err := translate(n.await(ctx, f), false)
+	if err != nil && !isSentinel(err) {
+		// Raft's own, unexported errors: the target did not take over in time, or is not replicating.
+		err = fmt.Errorf("%w: leadership transfer: %v", ErrTimeout, err)
+	}
+	return err
+}
+
+// isSentinel reports whether err wraps one of this package's errors.
+func isSentinel(err error) bool {
+	for _, s := range []error{ErrNotLeader, ErrNoLeader, ErrLeadershipLost, ErrTimeout, ErrShuttingDown, ErrUnknownMember, ErrBadRequest} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -92,6 +92,13 @@ func TestNode_SingleNode(t *testing.T) {
 	if m := n.FSM().Members()["n1"]; m.HTTPAddr != "n1:http" {
 		t.Fatalf("own metadata not recorded: %+v", m)
 	}
+	// Planned failover on a cluster of one: nobody to hand over to is a bad request; naming itself, a no-op.
+	if err := n.TransferLeadership(context.Background(), ""); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("TransferLeadership to anyone on a cluster of one: %v, want ErrBadRequest", err)
+	}
+	if err := n.TransferLeadership(context.Background(), "n1"); err != nil || !n.IsLeader() {
+		t.Fatalf("TransferLeadership to itself: %v, leader %v; want nil and still leading", err, n.IsLeader())
+	}
 }
 
 func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
