@@ -146,24 +146,39 @@ type nodeJSON struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// handleNodes serves GET /nodes: every member, with whether this node can reach it now.
+// handleNodes serves GET /nodes: every member, with whether this node can reach it now, as a map keyed by id;
+// with ?ver=2, as rqlite v8 answers it, {"nodes": [...]} sorted by id.
 func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ver := q.Get("ver")
+	if ver != "" && ver != "1" && ver != "2" {
+		s.writeError(w, r, fmt.Errorf("%w: ver must be 1 or 2, got %q", errBadRequest, ver))
+		return
+	}
 	ms, err := s.store.Members()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	probes := s.probe(r.Context(), ms)
-	out := make(map[string]nodeJSON, len(ms))
+	list := make([]nodeJSON, 0, len(ms)) // Members sorts by id
 	for _, m := range ms {
 		p := probes[m.ID]
 		api := ""
 		if m.HTTPAddr != "" {
 			api = "http://" + m.HTTPAddr
 		}
-		out[m.ID] = nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: m.Leader, Error: p.err}
+		list = append(list, nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: m.Leader, Error: p.err})
 	}
-	_, pretty := r.URL.Query()["pretty"]
+	_, pretty := q["pretty"]
+	if ver == "2" {
+		writeJSON(w, http.StatusOK, map[string][]nodeJSON{"nodes": list}, pretty)
+		return
+	}
+	out := make(map[string]nodeJSON, len(list))
+	for _, n := range list {
+		out[n.ID] = n
+	}
 	writeJSON(w, http.StatusOK, out, pretty)
 }
 
@@ -360,8 +375,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case e := <-ch:
-			if send(e) != nil {
+		case <-s.closing:
+			return
+		case e, ok := <-ch:
+			if !ok || send(e) != nil {
 				return
 			}
 			fl.Flush()

@@ -35,6 +35,7 @@ type responseJSON struct {
 // columns; associative and blobArray are rqlite's ?associative and ?blob_array.
 type encoding struct {
 	write, associative, blobArray bool
+	timings                       bool // rqlite's ?timings: each result says how long its statement took
 }
 
 // encodeResults converts results.
@@ -42,6 +43,9 @@ func encodeResults(rs []logical.Result, enc encoding) []resultJSON {
 	out := make([]resultJSON, len(rs))
 	for i := range rs {
 		out[i] = encodeResult(&rs[i], enc)
+		if enc.timings {
+			out[i].Time = seconds(rs[i].Time)
+		}
 	}
 	return out
 }

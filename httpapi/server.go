@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -87,6 +88,8 @@ type Server struct {
 	client *http.Client
 	mux    *chi.Mux
 
+	closing      chan struct{} // closed by CloseStreams: event streams end
+	closeOnce    sync.Once
 	caughtUp     atomic.Bool   // this node has reached the leader's commit index at least once (see handleReadyz)
 	confirmTurn  atomic.Uint64 // how confirmTerm orders the peers after the preferred one
 	confirmFirst atomic.Value  // string: the id of the peer that confirmed first in the last round
@@ -111,7 +114,7 @@ func New(store Store, opts Options) *Server {
 	}
 	s := &Server{
 		store: store, opts: opts, log: opts.Logger.With("component", "http"),
-		router: followerread.Router{Node: store}, client: opts.Client,
+		router: followerread.Router{Node: store}, client: opts.Client, closing: make(chan struct{}),
 	}
 	s.router.LeaderReadIndex = s.leaderReadIndex
 	s.router.SetRoundTimeout(opts.Timeout)
@@ -142,7 +145,13 @@ func New(store Store, opts Options) *Server {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path))
 	})
 	m.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET, POST")
+		var allowed []string
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			if m.Match(chi.NewRouteContext(), method, r.URL.Path) {
+				allowed = append(allowed, method)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " not allowed on " + r.URL.Path, Code: "bad_method"}, false)
 	})
 	s.mux = m
@@ -151,6 +160,10 @@ func New(store Store, opts Options) *Server {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// CloseStreams ends every open event stream (GET /events), which would otherwise hold a graceful HTTP shutdown
+// until it times out. Register it with http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // recoverPanic answers a handler's panic with the JSON 500 every other unexpected error gets, and logs it with
 // its stack, instead of dropping the connection (which a forwarding follower would report as an unknown
@@ -241,7 +254,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, p params, body 
 		res, err := s.store.Execute(ctx, logical.Request{Statements: stmts, Transaction: p.transaction})
 		if err == nil {
 			s.setPosition(w, res.Index, res.Term)
-			out := responseJSON{Results: encodeResults(res.Results, encoding{write: true, associative: p.associative, blobArray: p.blobArray}), RaftIndex: res.Index}
+			out := responseJSON{Results: encodeResults(res.Results, encoding{write: true, associative: p.associative, blobArray: p.blobArray, timings: p.timings}), RaftIndex: res.Index}
 			if p.queue {
 				out.SequenceNumber = res.Index
 			}
@@ -291,7 +304,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []
 		return err
 	}
 	s.setPosition(w, index, s.store.Term())
-	out := responseJSON{Results: encodeResults(results, encoding{associative: p.associative, blobArray: p.blobArray})}
+	out := responseJSON{Results: encodeResults(results, encoding{associative: p.associative, blobArray: p.blobArray, timings: p.timings})}
 	if p.timings {
 		out.Time = seconds(time.Since(start))
 	}

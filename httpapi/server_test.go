@@ -589,9 +589,9 @@ func TestServer_ExecuteResponse(t *testing.T) {
 	store := newFake("n1")
 	store.exec = func(_ context.Context, req logical.Request) (node.WriteResult, error) {
 		return node.WriteResult{Index: 42, Term: 7, Results: []logical.Result{
-			{},                                 // CREATE TABLE
-			{LastInsertID: 5, RowsAffected: 1}, // INSERT
-			{RowsAffected: 3},                  // UPDATE
+			{}, // CREATE TABLE
+			{LastInsertID: 5, RowsAffected: 1, Time: 1500 * time.Microsecond}, // INSERT
+			{RowsAffected: 3}, // UPDATE
 			{Error: "no such table: nosuch"},
 			{Columns: []string{"n"}, Types: []string{""}, Rows: [][]logical.Value{{int64(9)}}}, // a SELECT in a write
 		}}, nil
@@ -643,6 +643,12 @@ func TestServer_ExecuteResponse(t *testing.T) {
 		m := decode(t, a)
 		if _, ok := m["time"].(float64); !ok {
 			t.Fatalf("no time with ?timings: %s", a.body)
+		}
+		if r := results(t, a); r[1]["time"] != 0.0015 {
+			t.Fatalf("the statement's own time with ?timings: %s, want 0.0015", a.body)
+		}
+		if r := results(t, call(t, srv, http.MethodPost, "/db/execute", `["CREATE TABLE t(x)"]`)); r[1]["time"] != nil {
+			t.Fatalf("a statement's time without ?timings: %v", r[1])
 		}
 		if !strings.Contains(string(a.body), "\n    ") {
 			t.Fatalf("?pretty is not indented: %s", a.body)
@@ -1102,7 +1108,17 @@ func TestServer_NotFound(t *testing.T) {
 			t.Fatalf("404 message %q does not name %s", msg, path)
 		}
 	}
-	wantError(t, call(t, srv, http.MethodGet, "/db/execute", ""), http.StatusMethodNotAllowed, "bad_method")
+	for path, allow := range map[string]string{"/db/execute": "POST", "/remove": "POST, DELETE", "/status": "GET", "/db/query": "GET, POST"} {
+		method := http.MethodDelete
+		if allow == "POST, DELETE" {
+			method = http.MethodGet
+		}
+		a := call(t, srv, method, path, "")
+		wantError(t, a, http.StatusMethodNotAllowed, "bad_method")
+		if got := a.header.Get("Allow"); got != allow {
+			t.Errorf("%s %s: Allow %q, want %q", method, path, got, allow)
+		}
+	}
 }
 
 func TestServer_Readyz(t *testing.T) {
@@ -1157,6 +1173,18 @@ func TestServer_StatusAndNodes(t *testing.T) {
 	if n := nodes["n2"]; n.APIAddr != "" || n.Reachable || n.Error == "" {
 		t.Fatalf("/nodes n2 (no HTTP address): %+v", n)
 	}
+	// rqlite v8's ?ver=2 shape: {"nodes": [...]}, sorted by id, the same entries.
+	var v2 struct {
+		Nodes []nodeJSON `json:"nodes"`
+	}
+	a = call(t, srv, http.MethodGet, "/nodes?ver=2", "")
+	if err := json.Unmarshal(a.body, &v2); err != nil || a.status != http.StatusOK {
+		t.Fatalf("/nodes?ver=2: %s (%v)", a, err)
+	}
+	if len(v2.Nodes) != 2 || v2.Nodes[0] != nodes["n1"] || v2.Nodes[1] != nodes["n2"] {
+		t.Fatalf("/nodes?ver=2: %s, want n1 and n2 as in %v", a.body, nodes)
+	}
+	wantError(t, call(t, srv, http.MethodGet, "/nodes?ver=3", ""), http.StatusBadRequest, "bad_request")
 }
 
 func TestServer_StatusMemberLag(t *testing.T) {
@@ -1211,7 +1239,9 @@ func TestServer_Events(t *testing.T) {
 		{Seq: 1, Type: node.EventLeaderChanged, Node: "n1", Term: 2, Leader: "n1"},
 		{Seq: 2, Type: node.EventLeaderReady, Node: "n1", Term: 2, Index: 3},
 	}
-	srv := serve(t, store, Options{})
+	api := New(store, Options{Logger: quietLogger()})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
@@ -1260,6 +1290,11 @@ func TestServer_Events(t *testing.T) {
 	}
 	if data.Peer != "n4" || data.Index != 4 || data.Term != 2 {
 		t.Fatalf("event data %+v", data)
+	}
+	// A graceful shutdown ends the stream instead of waiting for the client to leave.
+	api.CloseStreams()
+	if rest, err := io.ReadAll(br); err != nil {
+		t.Fatalf("the stream did not end when the server closed its streams: %v (read %q)", err, rest)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/rowboatdb/rowboat/internal/sqlite3"
 )
@@ -39,6 +40,8 @@ type Result struct {
 	Rows    [][]Value
 	// Error is the SQL error, or the reason the statement was refused; "" when it succeeded.
 	Error string
+	// Time is how long the statement took to run (rqlite's ?timings).
+	Time time.Duration
 }
 
 // Capturer executes statements on a leader's writer connection and captures the row changes they make. It
@@ -443,6 +446,8 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 // statement runs one Statement inside its own savepoint. SQL errors are returned in the Result; err is for
 // failures of the capture itself. ddl reports whether the statement changed the main schema.
 func (c *Capturer) statement(st Statement) (r Result, ddl bool, err error) {
+	start := time.Now()
+	defer func() { r.Time = time.Since(start) }()
 	// Opening the savepoint also flushes FTS pending terms of the previous statement, so mark after it.
 	if err := c.run(c.spStmt); err != nil {
 		return r, false, fmt.Errorf("savepoint: %w", err)

@@ -224,6 +224,11 @@ func TestCapture_Results(t *testing.T) {
 	if r := res[5]; len(r.Rows) != 1 || r.Rows[0][0] != int64(3) || r.RowsAffected != 1 {
 		t.Errorf("RETURNING: %+v", r)
 	}
+	for i, r := range res {
+		if r.Time <= 0 {
+			t.Errorf("statement %d: no time (?timings): %+v", i, r)
+		}
+	}
 	p.check()
 }
 

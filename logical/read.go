@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rowboatdb/rowboat/internal/sqlite3"
 )
@@ -204,6 +205,8 @@ func (r *Reader) queryRow(sql string) ([]Value, error) {
 
 // statement runs every SQL statement in st.SQL; the rows are those of the last statement that returns rows.
 func (r *Reader) statement(st Statement, res *Result) error {
+	start := time.Now()
+	defer func() { res.Time = time.Since(start) }()
 	sql := st.SQL
 	if strings.TrimSpace(sql) == "" {
 		return errors.New("empty statement")

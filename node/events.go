@@ -22,6 +22,8 @@ const (
 	EventHeartbeatResumed EventType = "heartbeat_resumed"
 	EventSnapshotTaken    EventType = "snapshot_taken"
 	EventSnapshotRestored EventType = "snapshot_installed"
+	// EventReady: the node became ready to serve (see Ready) for the first time since it started.
+	EventReady EventType = "ready"
 )
 
 // Event is one thing a node saw happen, with the Raft position at that moment.
@@ -81,10 +83,19 @@ func (n *Node) Events() <-chan Event { return n.events.ch }
 func (n *Node) observe() {
 	defer n.wg.Done()
 	failing := map[string]bool{} // peers whose heartbeats are failing: report the change, not every retry
+	readiness := time.NewTicker(50 * time.Millisecond)
+	defer readiness.Stop()
+	notReady := readiness.C // nil once the node has been ready
 	for {
 		select {
 		case <-n.stop:
 			return
+		case <-notReady:
+			if ok, _ := n.Ready(); ok {
+				n.events.publish(Event{Type: EventReady, Node: n.cfg.ID, Term: n.raft.CurrentTerm(), Index: n.fsm.AppliedIndex()})
+				readiness.Stop()
+				notReady = nil
+			}
 		case o := <-n.obsCh:
 			e := Event{Node: n.cfg.ID, Term: n.raft.CurrentTerm(), Index: n.fsm.AppliedIndex()}
 			switch d := o.Data.(type) {

@@ -345,7 +345,10 @@ func TestInmem_SnapshotInstallAndRestart(t *testing.T) {
 	c.heal(lagger)
 	c.converged(last.Index)
 	select {
-	case <-restored:
+	case ev := <-restored:
+		if ev.Term == 0 || ev.Index == 0 {
+			t.Fatalf("snapshot_installed event without its position: %+v", ev)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s caught up without installing a snapshot: the log was not compacted past it", lagger)
 	}
@@ -366,6 +369,16 @@ func TestInmem_SnapshotInstallAndRestart(t *testing.T) {
 	}
 	final := c.write("INSERT INTO t(v) VALUES('after restart')")
 	c.converged(final.Index)
+	// Once caught up, the reopened node says it is ready, once.
+	deadline := time.After(10 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case ev := <-reopened.Events():
+			ready = ev.Type == EventReady && ev.Term > 0 && ev.Node == lagger
+		case <-deadline:
+			t.Fatalf("%s published no ready event", lagger)
+		}
+	}
 }
 
 // A read-index request from a voter at the leader's term is answered without a heartbeat round: a leader cut
@@ -518,5 +531,37 @@ func TestInmem_LeaseFromLeaderContact(t *testing.T) {
 	}
 	if ms := l.Status().Reads.LeaseMS; ms <= 0 || ms > float64(l.cfg.HeartbeatTimeout/time.Millisecond) {
 		t.Fatalf("status lease_ms = %v with a fresh lease, want between 0 and the heartbeat timeout", ms)
+	}
+}
+
+// TestInmem_LeaderRemovesItself: removing the leader through the leader succeeds (it steps down once the
+// removal commits), and the next leader forgets its metadata, so no member list shows a node that is gone.
+func TestInmem_LeaderRemovesItself(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	old := c.leader()
+	if err := old.Remove(context.Background(), old.ID()); err != nil {
+		t.Fatalf("the leader removing itself: %v", err)
+	}
+	nl := c.leader(c.others(old.ID())...)
+	waitFor(t, "the new leader to forget "+old.ID()+"'s metadata", func() bool {
+		_, known := nl.FSM().Members()[old.ID()]
+		return !known
+	})
+	ms, err := nl.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 {
+		t.Fatalf("members after the leader removed itself: %+v", ms)
+	}
+	for _, m := range ms {
+		if m.ID == old.ID() || m.HTTPAddr == "" {
+			t.Fatalf("members after the leader removed itself: %+v", ms)
+		}
+	}
+	w := c.write("INSERT INTO t(v) VALUES('after')")
+	if w.Index == 0 {
+		t.Fatal("no write after the removal")
 	}
 }

@@ -35,6 +35,7 @@ func (n *Node) watchLeadership() {
 				n.events.publish(Event{Type: EventLeaderReady, Node: n.cfg.ID, Term: term, Index: n.fsm.AppliedIndex()})
 				n.log.Info("leader ready", "term", term, "applied_index", n.fsm.AppliedIndex())
 				n.recordSelf()
+				n.pruneMembers()
 			}
 		}
 	}
@@ -68,6 +69,30 @@ func (n *Node) recordSelf() {
 	}
 	if err := n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, want), n.cfg.ApplyTimeout)); err != nil {
 		n.log.Warn("record own metadata", "err", err)
+	}
+}
+
+// pruneMembers forgets the metadata of members no longer in the Raft configuration: a leader that removed
+// itself stepped down before it could forget its own. Metadata is recorded after a member is added, never
+// before, so a member being added is in the configuration already.
+func (n *Node) pruneMembers() {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return
+	}
+	in := map[string]bool{}
+	for _, s := range cf.Configuration().Servers {
+		in[string(s.ID)] = true
+	}
+	for id := range n.fsm.Members() {
+		if in[id] {
+			continue
+		}
+		if err := n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdRemoveMember, fsm.Member{ID: id}), n.cfg.ApplyTimeout)); err != nil {
+			n.log.Warn("forget a removed member's metadata", "member", id, "err", err)
+			return
+		}
+		n.log.Info("forgot the metadata of a member no longer in the cluster", "member", id)
 	}
 }
 

@@ -70,7 +70,8 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	return translate(n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout)), true)
 }
 
-// Remove removes a member from the cluster and forgets its metadata. Leader only.
+// Remove removes a member from the cluster and forgets its metadata. Leader only. A leader may remove itself:
+// it steps down once the removal commits, and the next leader forgets its metadata.
 func (n *Node) Remove(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: remove needs an id", ErrBadRequest)
@@ -97,6 +98,10 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		}
 	}
 	n.log.Info("member removed", "member", id)
+	if id == n.cfg.ID && found {
+		// The leader removed itself and has stepped down: the next leader forgets its metadata (pruneMembers).
+		return nil
+	}
 	return translate(n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdRemoveMember, fsm.Member{ID: id}), timeout)), true)
 }
 

@@ -206,10 +206,10 @@ func (n *Node) open() (err error) {
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{
 		Logger: cfg.Logger, Diverged: cfg.Diverged, NoForeignKeys: cfg.NoForeignKeys,
 		OnSnapshot: func(index uint64, took time.Duration) {
-			n.events.publish(Event{Type: EventSnapshotTaken, Node: cfg.ID, Index: index, Detail: "took " + took.String()})
+			n.events.publish(Event{Type: EventSnapshotTaken, Node: cfg.ID, Term: n.fsm.AppliedTerm(), Index: index, Detail: "took " + took.String()})
 		},
 		OnRestore: func(index uint64, took time.Duration) {
-			n.events.publish(Event{Type: EventSnapshotRestored, Node: cfg.ID, Index: index, Detail: "took " + took.String()})
+			n.events.publish(Event{Type: EventSnapshotRestored, Node: cfg.ID, Term: n.fsm.AppliedTerm(), Index: index, Detail: "took " + took.String()})
 		},
 	}); err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -425,6 +425,9 @@ func (n *Node) Ready() (bool, string) {
 	default:
 	}
 	if n.raft.State() == raft.Leader {
+		if n.transferring.Load() {
+			return false, "handing leadership to another voter"
+		}
 		if !n.IsLeader() {
 			return false, "leader is applying earlier leaders' writes"
 		}

@@ -94,6 +94,7 @@ func run(cfg config.Config) error {
 	hub := failover.NewHub(n, 512)
 	api := httpapi.New(store{n, hub}, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(api.CloseStreams)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving HTTP", "addr", ln.Addr().String())
