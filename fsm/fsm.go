@@ -85,9 +85,9 @@ type FSM struct {
 	readers  chan *reader
 
 	applied atomic.Uint64
-	// applying is set to an apply's last index before its commit (and equals applied otherwise), so it is
-	// never below the state any reader can see: reads report it when they cannot read the exact index.
-	applying    atomic.Uint64
+	// applying is set to an apply's last position before its commit (and equals the applied one otherwise),
+	// so it is never below the state any reader can see: reads report it when they cannot read the exact one.
+	applying    atomic.Pointer[Position]
 	appliedTerm atomic.Uint64
 	logBytes    atomic.Int64 // bytes of log entries applied since the last snapshot
 	// The last applied entry's AppendedAt (the leader's clock when it appended it) and the local time it was
@@ -250,7 +250,7 @@ func (f *FSM) load() error {
 	}
 	idx, _ := s.Column(0).(int64)
 	term, _ := s.Column(1).(int64)
-	f.applying.Store(uint64(idx))
+	f.applying.Store(&Position{Index: uint64(idx), Term: uint64(term)})
 	f.applied.Store(uint64(idx))
 	f.appliedTerm.Store(uint64(term))
 	f.appendedAt.Store(0) // a database opened or restored: when its last entry was appended is not known
@@ -395,7 +395,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		f.diverged(last, fmt.Errorf("store applied index: %w", err))
 		return resps
 	}
-	f.applying.Store(last.Index)
+	f.applying.Store(&Position{Index: last.Index, Term: last.Term})
 	if err := f.applier.Commit(); err != nil {
 		f.diverged(last, err)
 		return resps
@@ -537,38 +537,50 @@ func (f *FSM) Execute(ctx context.Context, term uint64, reqs []logical.Request) 
 	return results, payload, nil
 }
 
+// Position is a point in the log: an entry's index and the term it was logged in. Terms never decrease along
+// the log, so positions of one log order the same way by index or by (term, index): a client can use one as
+// a fencing token that only grows.
+type Position struct {
+	Index, Term uint64
+}
+
 // Query runs read-only statements on a read connection, all against one consistent state, and returns their
-// results with the applied index of that state; for a lone statement, an index at least that of the state
-// (never below it, so that a session carrying it as min_index stays monotonic). Writes are refused per
+// results with the position of that state; for a lone statement, a position at least that of the state
+// (never below it, so that a session carrying its index as min_index stays monotonic). Writes are refused per
 // statement (logical.ErrNotReadOnly).
-func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, Position, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
-		return nil, 0, ErrClosed
+		return nil, Position{}, ErrClosed
 	}
 	var r *reader
 	select {
 	case r = <-f.readers:
 	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+		return nil, Position{}, ctx.Err()
 	}
 	defer func() { f.readers <- r }()
-	results, meta, err := r.r.ReadTx(ctx, `SELECT v FROM `+metaTable+` WHERE k = 'applied_index'`, stmts)
+	results, meta, err := r.r.ReadTx(ctx, positionQuery, stmts)
 	if err != nil {
-		return nil, 0, err
+		return nil, Position{}, err
 	}
-	// ReadTx reads the exact index when it runs a transaction. The lone-statement fast path does not; then the
-	// index reported must not be below the state read, or a session carrying it as min_index could go back in
-	// time on another node. applying, loaded after the read, is at least the index of any commit the read saw.
-	idx := f.applying.Load()
-	if len(meta) > 0 {
-		if v, ok := meta[0].(int64); ok {
-			idx = uint64(v)
+	// ReadTx reads the exact position when it runs a transaction. The lone-statement fast path does not; then
+	// the position reported must not be below the state read, or a session carrying it as min_index could go
+	// back in time on another node. applying, loaded after the read, is at least that of any commit the read saw.
+	pos := *f.applying.Load()
+	if len(meta) == 2 {
+		idx, ok1 := meta[0].(int64)
+		term, ok2 := meta[1].(int64)
+		if ok1 && ok2 {
+			pos = Position{Index: uint64(idx), Term: uint64(term)}
 		}
 	}
-	return results, idx, nil
+	return results, pos, nil
 }
+
+// positionQuery reads the applied position inside a read transaction.
+const positionQuery = `SELECT (SELECT v FROM ` + metaTable + ` WHERE k = 'applied_index'), (SELECT v FROM ` + metaTable + ` WHERE k = 'applied_term')`
 
 // errWriter remembers the first write error.
 type errWriter struct {

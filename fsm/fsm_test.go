@@ -51,7 +51,7 @@ func query(tb testing.TB, f *FSM, sql string) ([][]logical.Value, uint64) {
 	if res[0].Error != "" {
 		tb.Fatalf("Query %q: %s", sql, res[0].Error)
 	}
-	return res[0].Rows, idx
+	return res[0].Rows, idx.Index
 }
 
 func TestFSM_ApplyAndQuery(t *testing.T) {

@@ -49,7 +49,7 @@ type Store interface {
 	Term() uint64
 	Leader() (id, httpAddr string)
 	Execute(ctx context.Context, req logical.Request) (node.WriteResult, error)
-	Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error)
+	Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, node.Position, error)
 	// ReadIndexFor is ReadIndex for a request the member from sent at Raft term term (0: unknown).
 	ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error)
 	Join(ctx context.Context, req node.JoinRequest) error
@@ -299,11 +299,11 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p params, body []
 		s.toLeader(ctx, w, r, p, body, mayWrite)
 		return nil
 	}
-	results, index, err := s.store.Query(ctx, stmts)
+	results, pos, err := s.store.Query(ctx, stmts)
 	if err != nil {
 		return err
 	}
-	s.setPosition(w, index, s.store.Term())
+	s.setPosition(w, pos.Index, pos.Term)
 	out := responseJSON{Results: encodeResults(results, encoding{associative: p.associative, blobArray: p.blobArray, timings: p.timings})}
 	if p.timings {
 		out.Time = seconds(time.Since(start))

@@ -39,9 +39,12 @@ type fakeStore struct {
 	leaderID   string
 	leaderAddr string
 	applied    uint64
-	ready      bool
-	notReady   string
-	members    []node.Member
+	// appliedTerm is the term of the entry at the applied index, which reads report (X-Rowboat-Term); term
+	// is the node's current term.
+	appliedTerm uint64
+	ready       bool
+	notReady    string
+	members     []node.Member
 
 	exec  func(ctx context.Context, req logical.Request) (node.WriteResult, error)
 	query func(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error)
@@ -58,7 +61,7 @@ type fakeStore struct {
 }
 
 func newFake(id string) *fakeStore {
-	f := &fakeStore{id: id, term: 3, leader: true, leaderID: id, applied: 10, ready: true, events: make(chan node.Event, 8)}
+	f := &fakeStore{id: id, term: 3, appliedTerm: 2, leader: true, leaderID: id, applied: 10, ready: true, events: make(chan node.Event, 8)}
 	f.exec = func(_ context.Context, req logical.Request) (node.WriteResult, error) {
 		res := make([]logical.Result, len(req.Statements))
 		for i := range res {
@@ -140,13 +143,14 @@ func (f *fakeStore) Execute(ctx context.Context, req logical.Request) (node.Writ
 	return exec(ctx, req)
 }
 
-func (f *fakeStore) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+func (f *fakeStore) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, node.Position, error) {
 	f.mu.Lock()
 	f.queryCalls++
 	f.lastQuery = stmts
-	query := f.query
+	query, term := f.query, f.appliedTerm
 	f.mu.Unlock()
-	return query(ctx, stmts)
+	res, idx, err := query(ctx, stmts)
+	return res, node.Position{Index: idx, Term: term}, err
 }
 
 func (f *fakeStore) Join(context.Context, node.JoinRequest) error { return nil }
@@ -691,7 +695,8 @@ func TestServer_QueryResponse(t *testing.T) {
 		if !reflect.DeepEqual(rs, want) {
 			t.Fatalf("results:\n got %v\nwant %v", rs, want)
 		}
-		for h, want := range map[string]string{headerIndex: "17", headerTerm: "3", headerServedBy: "n1"} {
+		// The term is the applied entry's (2), not the node's current one (3): (term, index) is a position.
+		for h, want := range map[string]string{headerIndex: "17", headerTerm: "2", headerServedBy: "n1"} {
 			if got := a.header.Get(h); got != want {
 				t.Fatalf("%s=%q, want %q", h, got, want)
 			}

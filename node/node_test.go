@@ -83,7 +83,7 @@ func TestNode_SingleNode(t *testing.T) {
 		t.Fatal("no lease right after a confirmed read index")
 	}
 	res, at, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT v FROM t"}})
-	if err != nil || at < w.Index || res[0].Rows[0][0] != "x" {
+	if err != nil || at.Index < w.Index || at.Term != w.Term || res[0].Rows[0][0] != "x" {
 		t.Fatalf("query: %+v at %d, %v", res, at, err)
 	}
 	if ok, why := n.Ready(); !ok {

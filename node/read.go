@@ -224,9 +224,12 @@ func (n *Node) CommitIndex() uint64 { return n.raft.CommitIndex() }
 // node applied it (its own); zero when not known. See fsm.FSM.ApplyTimes.
 func (n *Node) ApplyTimes() (appendedAt, appliedAt time.Time) { return n.fsm.ApplyTimes() }
 
+// Position is a point in the log: an index and the term of the entry there (see fsm.Position).
+type Position = fsm.Position
+
 // Query runs read-only statements on the local database, as it is now; the caller decides whether that is
-// fresh enough (see package followerread). It returns the applied index of the state read.
-func (n *Node) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error) {
+// fresh enough (see package followerread). It returns the applied position of the state read.
+func (n *Node) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, Position, error) {
 	return n.fsm.Query(ctx, stmts)
 }
 

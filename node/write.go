@@ -205,8 +205,9 @@ func (n *Node) commit(batch []*writeOp) {
 		fail(fmt.Errorf("%w: %w", ErrNotLeader, err))
 		return
 	}
-	// raft.Apply's future completes once the FSM applied the entry on this node.
-	idx, term := f.Index(), n.raft.CurrentTerm()
+	// raft.Apply's future completes once the FSM applied the entry on this node. It was logged in term (the
+	// FSM skips it otherwise), so (term, idx) is the entry's position.
+	idx := f.Index()
 	if d := time.Since(start); d > time.Second {
 		n.log.Warn("slow commit", "index", idx, "took", d)
 	}

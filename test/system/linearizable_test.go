@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,6 +71,36 @@ type registerWorkload struct {
 	mu      sync.Mutex
 	history []porcupine.Operation
 	counts  map[string]int // "read", "write ok", "write unknown", "failed"
+	// backward records the (term, index) positions a client saw go backward between two of its successful
+	// operations: each one's state includes the one before, so the fencing tokens must only grow.
+	backward []string
+}
+
+// position is the (term, index) fencing token of a response.
+type position struct{ term, index uint64 }
+
+func positionOf(resp *cluster.Response) position {
+	term, _ := strconv.ParseUint(resp.Header.Get("X-Rowboat-Term"), 10, 64)
+	index, _ := strconv.ParseUint(resp.Header.Get("X-Rowboat-Index"), 10, 64)
+	return position{term, index}
+}
+
+// less orders positions as fencing tokens: by term, then index.
+func (p position) less(q position) bool {
+	return p.term < q.term || p.term == q.term && p.index < q.index
+}
+
+// saw checks a client's next token against its last one.
+func (w *registerWorkload) saw(client int, last *position, resp *cluster.Response, what string) {
+	p := positionOf(resp)
+	if p.less(*last) {
+		w.mu.Lock()
+		w.backward = append(w.backward, fmt.Sprintf("client %d: %s answered (term %d, index %d) after (term %d, index %d)",
+			client, what, p.term, p.index, last.term, last.index))
+		w.mu.Unlock()
+		return
+	}
+	*last = p
 }
 
 func startRegister(t *testing.T, c *cluster.Cluster, clients, keys int, seed uint64) *registerWorkload {
@@ -97,6 +128,7 @@ func (w *registerWorkload) record(op porcupine.Operation, kind string) {
 
 func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
 	defer w.wg.Done()
+	var last position
 	for {
 		select {
 		case <-w.stop:
@@ -117,6 +149,7 @@ func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
 			switch {
 			case err == nil && resp.Status == http.StatusOK:
 				w.record(op, "write ok")
+				w.saw(id, &last, resp, "a write on "+n.ID)
 			case err == nil && resp.Status == http.StatusServiceUnavailable && (codeOf(resp) == "no_leader" || codeOf(resp) == "not_leader"):
 				w.record(op, "failed") // nothing was applied
 			default:
@@ -132,6 +165,7 @@ func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
 			w.record(porcupine.Operation{}, "failed")
 			continue
 		}
+		w.saw(id, &last, resp, "a linearizable read on "+n.ID)
 		var v int64
 		if vals := d.Results[0].Values; len(vals) == 1 {
 			v = int64(vals[0][0].(float64))
@@ -165,6 +199,9 @@ func (w *registerWorkload) finish(t *testing.T, timeout time.Duration) map[strin
 	t.Helper()
 	w.halt()
 	t.Logf("register operations: %v", w.counts)
+	if len(w.backward) > 0 {
+		t.Errorf("fencing tokens went backward %d times; first: %s", len(w.backward), w.backward[0])
+	}
 	switch porcupine.CheckOperationsTimeout(registerModel, w.history, timeout) {
 	case porcupine.Ok:
 		t.Logf("register history of %d operations is linearizable", len(w.history))
