@@ -12,17 +12,33 @@ import (
 
 	"github.com/rowboatdb/rowboat/internal/cluster"
 	"github.com/rowboatdb/rowboat/internal/faultproxy"
+	"github.com/rowboatdb/rowboat/logical"
 )
 
-// tableHash hashes every row of every user table on n, once n has applied index.
+// tableHash hashes n's whole database once n has applied index: the schema (without root pages), and every row
+// of every table (sqlite_sequence and the shadow tables of virtual tables included) with its rowid, which
+// replication keys rows on.
 func tableHash(t *testing.T, n *cluster.Node, index uint64) string {
 	t.Helper()
 	h := sha256.New()
-	tables := rows(t, n, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_rowboat\\_%' ESCAPE '\\' ORDER BY name", index)
+	for _, r := range rows(t, n, "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema WHERE name NOT LIKE '\\_rowboat\\_%' ESCAPE '\\' ORDER BY type, name", index) {
+		fmt.Fprintf(h, "schema %#v\n", r)
+	}
+	tables := rows(t, n, "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow') AND name NOT IN ('sqlite_schema', 'sqlite_stat1', 'sqlite_stat4') AND name NOT LIKE '\\_rowboat\\_%' ESCAPE '\\' ORDER BY name", index)
 	for _, tb := range tables {
 		name := tb[0].(string)
+		sel := fmt.Sprintf("SELECT * FROM %q", name)
+		if tb[1] == float64(0) { // a rowid table: name its rowid by a name no column shadows
+			var cols []string
+			for _, c := range rows(t, n, fmt.Sprintf("SELECT name FROM pragma_table_xinfo('%s')", strings.ReplaceAll(name, "'", "''")), index) {
+				cols = append(cols, c[0].(string))
+			}
+			if rowid, ok := logical.RowIDName(cols); ok {
+				sel = fmt.Sprintf("SELECT %s, * FROM %q", rowid, name)
+			}
+		}
 		var lines []string
-		for _, r := range rows(t, n, fmt.Sprintf("SELECT * FROM %q", name), index) {
+		for _, r := range rows(t, n, sel, index) {
 			lines = append(lines, fmt.Sprintf("%#v", r))
 		}
 		sort.Strings(lines)
