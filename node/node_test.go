@@ -6,25 +6,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rowboatdb/rowboat/internal/cluster"
 	"github.com/rowboatdb/rowboat/logical"
 )
 
-// freeAddr returns a loopback address that was free a moment ago.
+// freeAddr is a free address on 127.0.0.1 from below the kernel's ephemeral range (see cluster.FreePort), so
+// no connection another test opens meanwhile can take it.
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(tb))
 }
 
 // openNode starts an in-process node with short timeouts; the first one (bootstrap) forms a cluster.

@@ -69,7 +69,10 @@ func TestGroup_ErrorsAndCancellation(t *testing.T) {
 	fail.Store(false)
 	first := make(chan error, 1)
 	go func() { _, err := g.Do(context.Background(), fn); first <- err }()
-	for calls.Load() == 0 { // the blocking round has started
+	for deadline := time.Now().Add(10 * time.Second); calls.Load() == 0; { // the blocking round has started
+		if time.Now().After(deadline) {
+			t.Fatal("the blocking round never started")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

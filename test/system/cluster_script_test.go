@@ -62,7 +62,10 @@ func TestClusterScript(t *testing.T) {
 	cs := clusterScript{t: t, dir: filepath.Join(t.TempDir(), "cluster"), base: cluster.FreePorts(t, 0, 1, 10, 11, 20, 21, 30, 31)}
 	t.Cleanup(func() {
 		cs.run("stop")
-		for _, pid := range cs.pids() { // whatever the script left behind
+		for _, pid := range cs.pids() { // whatever the script left behind, if the PID is still one of its nodes
+			if cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err != nil || !strings.Contains(string(cmd), cs.dir) {
+				continue
+			}
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})

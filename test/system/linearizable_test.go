@@ -137,6 +137,7 @@ func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
 		}
 		nodes := w.c.Running() // paused nodes too: what they answer after they resume is checked as well
 		if len(nodes) == 0 {
+			time.Sleep(10 * time.Millisecond) // every node is down for a moment: do not spin
 			continue
 		}
 		n := nodes[r.IntN(len(nodes))]

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,9 @@ func TestSoak(t *testing.T) {
 	t.Logf("soak for %s with %d nodes and seed %d (ROWBOAT_SOAK_SEED=%d replays the fault schedule)", d, nodes, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	c := cluster.StartWithFaults(t, nodes)
+	// Small snapshot settings: the log is compacted often, so a node that was down or cut off for a while
+	// catches up by installing a snapshot, under faults.
+	c := cluster.StartWithFaults(t, nodes, "--snapshot-threshold=2048", "--trailing-logs=512")
 	reg := startRegister(t, c, 4, 4, seed+1)
 	l := startLoad(t, c, 3)
 	bank := startBank(t, c, 2, seed+2)
@@ -101,6 +104,13 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	t.Logf("faults: %v; set: %d acknowledged, failed attempts %v", faults, len(acked), l.fails)
+	elections, installs := 0, 0
+	for _, n := range c.All() {
+		log := n.Log()
+		elections += strings.Count(log, `msg="leader ready"`)
+		installs += strings.Count(log, `msg="database restored from snapshot"`)
+	}
+	t.Logf("leaders elected: %d; snapshots installed on a lagging node: %d", elections, installs)
 	reg.finish(t, 5*time.Minute) // fails the test if the register history is not linearizable
 	if t.Failed() {
 		t.Logf("replay with ROWBOAT_SOAK_SEED=%d", seed)
