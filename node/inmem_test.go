@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rowboatdb/rowboat/fsm"
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
 	"github.com/rowboatdb/rowboat/logical"
 )
 
@@ -258,56 +261,78 @@ func TestInmem_PartitionedLeader(t *testing.T) {
 	}
 }
 
-// TestInmem_WriteSpanningLeadershipChanges: a leader executes a slow write; while it runs, leadership moves to
-// another node, which commits a write of its own, and comes back. The slow write read the value before the
-// other write, so applying it would silently lose that write: it must fail with ErrNotLeader (nothing
-// applied), and every node must keep the other write.
+// TestInmem_WriteSpanningLeadershipChanges: a leader starts executing a write, which waits for the database's
+// write lock (the test holds it). Meanwhile leadership moves to another node, which commits a write of its
+// own, and comes back. Then the lock is released and the write runs; if it applied, either it would have read
+// the value from before the other write (which it would silently undo) or it would apply in a later term than
+// it was admitted in. By default losing leadership interrupts it; with the interruption off, the term checks
+// must stop it. Either way it fails with ErrNotLeader (nothing applied), and every node keeps the other write.
 func TestInmem_WriteSpanningLeadershipChanges(t *testing.T) {
-	c := newInmemCluster(t, 3, inmemOptions{})
-	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)")
-	c.write("INSERT INTO t VALUES(1, 0)")
-	l := c.leader()
-	other := c.nodes[c.others(l.ID())[0]]
+	for _, interrupt := range []bool{true, false} {
+		t.Run(fmt.Sprintf("interrupt=%v", interrupt), func(t *testing.T) {
+			c := newInmemCluster(t, 3, inmemOptions{})
+			c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)")
+			w := c.write("INSERT INTO t VALUES(1, 0)")
+			c.converged(w.Index)
+			l := c.leader()
+			l.noDeposeInterrupt.Store(!interrupt)
+			other := c.nodes[c.others(l.ID())[0]]
 
-	// About three seconds of counting, then v + 1 computed from the value it read.
-	slow := "UPDATE t SET v = v + 1 WHERE id = 1 AND (WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 15000000) SELECT count(*) FROM c) > 0"
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, err := l.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: slow}}})
-		done <- err
-	}()
-	waitFor(t, "the writer to execute the slow write", func() bool {
-		if l.busy.TryLock() {
-			l.busy.Unlock()
-			return false
-		}
-		return true
-	})
+			lock, err := sqlite3.OpenVFS(filepath.Join(c.dirs[l.ID()], "db", fsm.DBFile), sqlite3.OpenReadWrite, sqlite3.ProcessExclusive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Close()
+			if err := lock.Exec("BEGIN IMMEDIATE"); err != nil {
+				t.Fatal(err)
+			}
+			locked := true
+			unlock := func() {
+				if locked {
+					locked = false
+					lock.Exec("ROLLBACK")
+				}
+			}
+			defer unlock()
 
-	if err := l.raft.LeadershipTransferToServer(raft.ServerID(other.ID()), raft.ServerAddress(other.ID())).Error(); err != nil {
-		t.Fatalf("transfer to %s: %v", other.ID(), err)
-	}
-	waitFor(t, other.ID()+" leading", other.IsLeader)
-	exec1(t, other, "UPDATE t SET v = v + 100 WHERE id = 1")
-	if err := other.raft.LeadershipTransferToServer(raft.ServerID(l.ID()), raft.ServerAddress(l.ID())).Error(); err != nil {
-		t.Fatalf("transfer back to %s: %v", l.ID(), err)
-	}
-	waitFor(t, l.ID()+" elected again", func() bool { return l.raft.State() == raft.Leader })
-	select {
-	case err := <-done:
-		t.Fatalf("the slow write ended (%v) before its node led again: make it slower", err)
-	default:
-	}
+			done := make(chan error, 1)
+			go func() {
+				_, err := l.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "UPDATE t SET v = v + 1 WHERE id = 1"}}})
+				done <- err
+			}()
+			waitFor(t, "the writer to start executing the write", func() bool {
+				if l.busy.TryLock() {
+					l.busy.Unlock()
+					return false
+				}
+				return true
+			})
 
-	if err := <-done; !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("slow write spanning two leadership changes: %v, want ErrNotLeader (nothing applied)", err)
-	}
-	w := c.write("UPDATE t SET v = v + 1000 WHERE id = 1")
-	c.converged(w.Index)
-	if got := rows(t, l); len(got) != 1 || got[0][1] != int64(1100) {
-		t.Fatalf("rows: %v, want v = 1100 (the slow write lost, the others kept)", got)
+			if err := l.raft.LeadershipTransferToServer(raft.ServerID(other.ID()), raft.ServerAddress(other.ID())).Error(); err != nil {
+				t.Fatalf("transfer to %s: %v", other.ID(), err)
+			}
+			waitFor(t, other.ID()+" leading", other.IsLeader)
+			exec1(t, other, "UPDATE t SET v = v + 100 WHERE id = 1")
+			if err := other.raft.LeadershipTransferToServer(raft.ServerID(l.ID()), raft.ServerAddress(l.ID())).Error(); err != nil {
+				t.Fatalf("transfer back to %s: %v", l.ID(), err)
+			}
+			waitFor(t, l.ID()+" elected again", func() bool { return l.raft.State() == raft.Leader })
+			select {
+			case err := <-done:
+				t.Fatalf("the write ended (%v) before the write lock was released", err)
+			default:
+			}
+			unlock()
+
+			if err := <-done; !errors.Is(err, ErrNotLeader) {
+				t.Fatalf("a write spanning two leadership changes: %v, want ErrNotLeader (nothing applied)", err)
+			}
+			w = c.write("UPDATE t SET v = v + 1000 WHERE id = 1")
+			c.converged(w.Index)
+			if got := rows(t, l); len(got) != 1 || got[0][1] != int64(1100) {
+				t.Fatalf("rows: %v, want v = 1100 (the spanning write lost, the others kept)", got)
+			}
+		})
 	}
 }
 

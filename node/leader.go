@@ -27,6 +27,9 @@ func (n *Node) watchLeadership() {
 		case isLeader := <-ch:
 			if !isLeader {
 				n.readyTerm.Store(0)
+				if stop := n.executing.Load(); stop != nil && !n.noDeposeInterrupt.Load() {
+					(*stop)(errDeposed)
+				}
 				continue
 			}
 			term := n.raft.CurrentTerm()

@@ -141,6 +141,11 @@ type Node struct {
 	transferring atomic.Bool // a planned leadership transfer is draining writes
 	caughtUp     atomic.Bool // the database has reached the commit index at least once since start
 	busy         sync.Mutex  // held by the writer while a batch is executing or in flight
+	// executing interrupts the batch being executed (with errDeposed) when leadership is lost; nil between.
+	executing atomic.Pointer[context.CancelCauseFunc]
+	// noDeposeInterrupt (tests only) lets a batch run on after leadership is lost, to exercise the term checks
+	// that stop its entry from applying.
+	noDeposeInterrupt atomic.Bool
 
 	hadState bool // Raft had state when the node opened: it was a member of a cluster before
 	boot     struct {

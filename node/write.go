@@ -10,6 +10,9 @@ import (
 	"github.com/rowboatdb/rowboat/logical"
 )
 
+// errDeposed is the cause with which losing leadership interrupts the statements being executed.
+var errDeposed = errors.New("leadership lost")
+
 // WriteResult is the outcome of one write request: a result per statement and the position of the log entry
 // that carries the request's changes (the client's bookmark).
 type WriteResult struct {
@@ -174,11 +177,20 @@ func (n *Node) commit(batch []*writeOp) {
 	}
 	ctx, cancel := n.stopping(context.Background())
 	ctx, cancelTimeout := context.WithDeadline(ctx, deadline)
+	// Losing leadership interrupts the statements: their entry would be skipped anyway (it is fenced by term),
+	// and they hold the write lock the new leader's entries need to apply here.
+	ctx, deposed := context.WithCancelCause(ctx)
+	n.executing.Store(&deposed)
 	results, payload, err := n.fsm.Execute(ctx, term, reqs)
+	n.executing.Store(nil)
+	cause := context.Cause(ctx)
+	deposed(nil)
 	cancelTimeout()
 	cancel()
 	if err != nil {
 		switch {
+		case errors.Is(cause, errDeposed):
+			err = fmt.Errorf("%w: leadership was lost while the statements ran; they were interrupted and nothing was applied", ErrNotLeader)
 		case errors.Is(err, context.DeadlineExceeded):
 			err = fmt.Errorf("%w: the statements ran past their deadline (the apply timeout is %s; ?timeout= allows longer) and were interrupted; nothing was applied", ErrTimeout, n.cfg.ApplyTimeout)
 		case errors.Is(err, context.Canceled):

@@ -41,7 +41,7 @@ func TestSoak(t *testing.T) {
 
 	// Small snapshot settings: the log is compacted often, so a node that was down or cut off for a while
 	// catches up by installing a snapshot, under faults.
-	c := cluster.StartWithFaults(t, nodes, "--snapshot-threshold=2048", "--trailing-logs=512")
+	c := cluster.StartWithFaults(t, nodes, "--snapshot-threshold=256", "--snapshot-interval=1s", "--trailing-logs=64")
 	reg := startRegister(t, c, 4, 4, seed+1)
 	l := startLoad(t, c, 3)
 	bank := startBank(t, c, 2, seed+2)
