@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -94,7 +95,8 @@ func NewClient(hostList, level string, timeout time.Duration, notes io.Writer) (
 	return c, nil
 }
 
-// normalizeHost turns "host:port", ":port" or "http://host:port/" into a base URL.
+// normalizeHost turns "host:port", ":port", "host" (port 4001, rowboat's default) or "http://host:port/" into a
+// base URL.
 func normalizeHost(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if !strings.Contains(s, "://") {
@@ -109,6 +111,9 @@ func normalizeHost(s string) (string, error) {
 	}
 	if strings.HasPrefix(u.Host, ":") {
 		u.Host = "127.0.0.1" + u.Host
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "4001")
 	}
 	return u.Scheme + "://" + u.Host, nil
 }
@@ -224,6 +229,36 @@ func (c *Client) Exec(ctx context.Context, sql string, args ...any) (*Answer, er
 		ServedBy: rep.header.Get("X-Rowboat-Served-By")}
 	c.observe(out.RaftIndex)
 	return a, nil
+}
+
+// ExecTx runs statements as one transaction (/db/execute?transaction): all of them apply, or none does. It
+// returns a result per statement (with ?transaction the server stops at the first that fails) and whether
+// the transaction was applied.
+func (c *Client) ExecTx(ctx context.Context, stmts []string) ([]Result, bool, error) {
+	body, err := json.Marshal(stmts)
+	if err != nil {
+		return nil, false, err
+	}
+	q := url.Values{"timeout": {c.timeout.String()}, "transaction": {""}}
+	rep, err := c.do(ctx, call{method: http.MethodPost, path: "/db/execute", query: q, body: body})
+	if err != nil {
+		return nil, false, err
+	}
+	var out struct {
+		Results   []Result `json:"results"`
+		RaftIndex uint64   `json:"raft_index"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(rep.body))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, false, fmt.Errorf("decode the answer: %w", err)
+	}
+	c.observe(out.RaftIndex)
+	applied := true
+	for _, r := range out.Results {
+		applied = applied && r.Error == ""
+	}
+	return out.Results, applied, nil
 }
 
 // Status is GET /status.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -346,6 +347,78 @@ func TestRun(t *testing.T) {
 			}
 			if out.String() != tc.wantOut || errw.String() != tc.wantErr {
 				t.Fatalf("stdout:\n%s\nstderr:\n%s\nwant stdout:\n%s\nwant stderr:\n%s", out.String(), errw.String(), tc.wantOut, tc.wantErr)
+			}
+		})
+	}
+}
+
+// The shell collects BEGIN ... COMMIT into one all-or-nothing request and sends nothing for BEGIN ...
+// ROLLBACK; flags may follow the SQL; on a terminal, Ctrl-D drops a half-typed statement and "exit" leaves.
+func TestRun_TransactionsFlagsAndLeaving(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if r.URL.Query().Has("transaction") {
+			writeJSONAnswer(w, 200, 9, `{"results":[{"last_insert_id":1,"rows_affected":1},{"columns":["n"],"types":["integer"],"values":[[2]]}],"raft_index":9}`)
+			return
+		}
+		okAnswer(w, r)
+	})
+	sent := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := bodies
+		bodies = nil
+		return out
+	}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		stdin      string
+		terminal   bool
+		wantStatus int
+		wantOut    string
+		wantErr    string
+		wantSent   []string
+		wantPath   string // of the last request
+	}{
+		{"BEGIN ... ROLLBACK sends nothing", []string{"BEGIN; INSERT INTO t VALUES(1); ROLLBACK"}, "", false, 0, "", "", nil, ""},
+		{"BEGIN ... COMMIT is one request", nil, "BEGIN TRANSACTION;\nINSERT INTO t VALUES(1);\nSELECT count(*) AS n FROM t;\nCOMMIT;\n", false, 0,
+			"1 row affected, last insert id 1\nn\n-\n2\n(1 row)\n", "",
+			[]string{`["INSERT INTO t VALUES(1)","SELECT count(*) AS n FROM t"]`}, "/db/execute?timeout=10s&transaction="},
+		{"END commits too", []string{"BEGIN; INSERT INTO t VALUES(1); SELECT 1; END"}, "", false, 0,
+			"1 row affected, last insert id 1\nn\n-\n2\n(1 row)\n", "", []string{`["INSERT INTO t VALUES(1)","SELECT 1"]`}, ""},
+		{"an open transaction at the end is not sent", []string{"BEGIN", "INSERT INTO t VALUES(1)"}, "", false, 1, "",
+			"Warning: the transaction was not committed: its 1 statements were not sent\n", nil, ""},
+		{"COMMIT without BEGIN", []string{"COMMIT"}, "", false, 1, "", "Error: no transaction is open\n", nil, ""},
+		{"flags after the SQL", []string{"SELECT 1", "-level", "none"}, "", false, 0, "x\n-\n1\n(1 row)\n", "",
+			[]string{`["SELECT 1"]`}, ""},
+		{"Ctrl-D drops a half-typed statement", nil, "DELETE FROM t", true, 0, "", "", nil, ""},
+		{"exit leaves", nil, "exit\nDELETE FROM t;\n", true, 0, "", "", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errw strings.Builder
+			args := append([]string{"-H", f.addr()}, tc.args...)
+			before := len(f.requests())
+			if got := run(args, strings.NewReader(tc.stdin), tc.terminal, &out, &errw); got != tc.wantStatus {
+				t.Errorf("exit status %d, want %d (stderr %q)", got, tc.wantStatus, errw.String())
+			}
+			gotOut := out.String()
+			if tc.terminal { // prompts and notes are the terminal's business: check nothing ran
+				gotOut = ""
+			}
+			if gotOut != tc.wantOut || errw.String() != tc.wantErr {
+				t.Fatalf("stdout:\n%s\nstderr:\n%s\nwant stdout:\n%s\nwant stderr:\n%s", gotOut, errw.String(), tc.wantOut, tc.wantErr)
+			}
+			if got := sent(); !reflect.DeepEqual(got, tc.wantSent) {
+				t.Fatalf("sent %q, want %q", got, tc.wantSent)
+			}
+			if reqs := f.requests()[before:]; tc.wantPath != "" && (len(reqs) == 0 || reqs[len(reqs)-1] != "POST "+tc.wantPath) {
+				t.Fatalf("requests %q, want the last to be POST %s", reqs, tc.wantPath)
 			}
 		})
 	}

@@ -40,6 +40,101 @@ type shell struct {
 	timer  bool
 	failed bool // some statement or command failed
 	quit   bool
+	// tx holds the statements of the open transaction (BEGIN was typed); inTx tells whether one is open. They
+	// are sent together at COMMIT, as one all-or-nothing request, because the HTTP API has no sessions.
+	tx   []string
+	inTx bool
+	// onTerminal: an interactive session, which gets notes a script does not need.
+	onTerminal bool
+}
+
+// statement runs one SQL statement, or, between BEGIN and COMMIT or ROLLBACK, collects it into the open
+// transaction.
+func (s *shell) statement(ctx context.Context, stmt string) {
+	switch txControl(stmt) {
+	case "BEGIN":
+		if s.inTx {
+			s.failed = true
+			fmt.Fprintln(s.errw, "Error: a transaction is already open: COMMIT or ROLLBACK it first")
+			return
+		}
+		s.inTx, s.tx = true, nil
+		if s.onTerminal {
+			fmt.Fprintln(s.errw, "(transaction: the statements are sent together at COMMIT, all or nothing; ROLLBACK sends nothing)")
+		}
+	case "COMMIT":
+		if !s.inTx {
+			s.failed = true
+			fmt.Fprintln(s.errw, "Error: no transaction is open")
+			return
+		}
+		stmts := s.tx
+		s.inTx, s.tx = false, nil
+		if len(stmts) > 0 {
+			s.sqlTx(ctx, stmts)
+		}
+	case "ROLLBACK":
+		if !s.inTx {
+			s.failed = true
+			fmt.Fprintln(s.errw, "Error: no transaction is open")
+			return
+		}
+		s.inTx, s.tx = false, nil
+	default:
+		if s.inTx {
+			s.tx = append(s.tx, stmt)
+			return
+		}
+		s.sql(ctx, stmt)
+	}
+}
+
+// txControl names the transaction a statement controls: "BEGIN", "COMMIT" (COMMIT or END), "ROLLBACK" (but
+// not ROLLBACK TO a savepoint), or "" for any other statement.
+func txControl(stmt string) string {
+	switch kw := firstKeyword(stmt); kw {
+	case "BEGIN", "ROLLBACK":
+		if f := strings.Fields(strings.ToUpper(trimStatement(stmt))); kw == "ROLLBACK" && len(f) > 1 && f[1] != "TRANSACTION" {
+			return "" // ROLLBACK TO a savepoint: the server says what it thinks of it
+		}
+		return kw
+	case "COMMIT", "END":
+		return "COMMIT"
+	}
+	return ""
+}
+
+// endInput warns about a transaction left open when the input ends: its statements were never sent.
+func (s *shell) endInput() {
+	if s.inTx {
+		s.failed = true
+		fmt.Fprintf(s.errw, "Warning: the transaction was not committed: its %d statements were not sent\n", len(s.tx))
+		s.inTx, s.tx = false, nil
+	}
+}
+
+// sqlTx runs the statements of a transaction as one request and prints their results.
+func (s *shell) sqlTx(ctx context.Context, stmts []string) {
+	start := time.Now()
+	results, applied, err := s.c.ExecTx(ctx, stmts)
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	for i, r := range results {
+		if r.Error != "" {
+			s.failed = true
+			fmt.Fprintf(s.errw, "Error: %s\n", r.Error)
+			continue
+		}
+		writeResult(s.out, stmts[i], r, true)
+	}
+	if !applied {
+		fmt.Fprintln(s.errw, "The transaction was rolled back: nothing was applied.")
+	}
+	if s.timer {
+		fmt.Fprintf(s.out, "Time: %s\n", time.Since(start).Round(time.Microsecond))
+	}
 }
 
 // fail prints a request-level error.

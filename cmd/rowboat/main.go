@@ -64,7 +64,8 @@ func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer
 	hosts := fs.String("H", "127.0.0.1:4001", "")
 	level := fs.String("level", "linearizable", "")
 	timeout := fs.Duration("timeout", 10*time.Second, "")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -75,8 +76,8 @@ func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "rowboat: %v\n", err)
 		return 2
 	}
-	sh := &shell{c: c, out: stdout, errw: stderr}
-	if terminal && fs.NArg() == 0 {
+	sh := &shell{c: c, out: stdout, errw: stderr, onTerminal: terminal && len(rest) == 0}
+	if terminal && len(rest) == 0 {
 		sh.interactive(stdin)
 		return 0
 	}
@@ -85,8 +86,8 @@ func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop)
-	if fs.NArg() > 0 {
-		sh.oneShot(ctx, fs.Args())
+	if len(rest) > 0 {
+		sh.oneShot(ctx, rest)
 	} else {
 		sh.script(ctx, stdin)
 	}
@@ -94,6 +95,43 @@ func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer
 		return 1
 	}
 	return 0
+}
+
+// parseArgs parses the flags wherever they stand among the arguments (Go's flag package stops at the first
+// argument that is not a flag, so "rowboat 'SELECT 1' -level none" would run "-level" as SQL), and returns
+// the other arguments in order. An argument is a flag when it starts with '-' or "--" and a letter; after "--"
+// everything is an argument, and "-- comment" is SQL.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		a := args[0]
+		switch {
+		case a == "--":
+			return append(pos, args[1:]...), nil
+		case flagLike(a):
+			if err := fs.Parse(args); err != nil {
+				return nil, err
+			}
+			rest := fs.Args()
+			if n := len(args) - len(rest); args[n-1] == "--" {
+				return append(pos, rest...), nil
+			}
+			args = rest
+		default:
+			pos = append(pos, a)
+			args = args[1:]
+		}
+	}
+	return pos, nil
+}
+
+// flagLike reports whether a command-line argument is a flag: '-' or "--", then a letter.
+func flagLike(a string) bool {
+	if !strings.HasPrefix(a, "-") {
+		return false
+	}
+	a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+	return len(a) > 0 && (a[0] >= 'a' && a[0] <= 'z' || a[0] >= 'A' && a[0] <= 'Z')
 }
 
 // oneShot runs each argument: a dot command, or SQL holding one or more statements.
@@ -110,13 +148,14 @@ func (s *shell) oneShot(ctx context.Context, args []string) {
 				if ctx.Err() != nil {
 					break
 				}
-				s.sql(ctx, st)
+				s.statement(ctx, st)
 			}
 		}
 		if s.quit || ctx.Err() != nil {
 			return
 		}
 	}
+	s.endInput()
 }
 
 // script runs what a pipe or file brings, without prompts, until its end, .quit or an interrupt.
@@ -207,11 +246,15 @@ func (s *shell) read(ctx context.Context, in io.Reader, t *terminal) {
 	for !s.quit && ctx.Err() == nil {
 		if t != nil {
 			host := s.c.Host()
-			p := host + "> "
+			mark := "> "
+			if s.inTx {
+				mark = "*> " // in a transaction, as psql shows it
+			}
+			p := host + mark
 			if buf != "" {
 				p = strings.Repeat(" ", max(0, len(host)-3)) + "...> "
 			}
-			t.prompt(p, host+"> ")
+			t.prompt(p, host+mark)
 		}
 		line, err := r.ReadString('\n')
 		if t != nil && t.takeCleared() {
@@ -222,6 +265,8 @@ func (s *shell) read(ctx context.Context, in io.Reader, t *terminal) {
 		}
 		if buf == "" && strings.HasPrefix(strings.TrimSpace(line), ".") {
 			exec(func(ctx context.Context) { s.command(ctx, strings.TrimSpace(line)) })
+		} else if w := strings.TrimSuffix(strings.TrimSpace(line), ";"); buf == "" && (w == "exit" || w == "quit" || w == `\q`) {
+			s.quit = true // what psql and sqlite3 users type to leave
 		} else if line != "" {
 			var stmts []string
 			stmts, buf = splitStatements(buf + line)
@@ -229,14 +274,21 @@ func (s *shell) read(ctx context.Context, in io.Reader, t *terminal) {
 				if s.quit || ctx.Err() != nil {
 					return
 				}
-				exec(func(ctx context.Context) { s.sql(ctx, st) })
+				exec(func(ctx context.Context) { s.statement(ctx, st) })
 			}
 		}
 		if err != nil {
 			break
 		}
 	}
-	if buf != "" && !s.quit && ctx.Err() == nil { // the last statement of a script needs no ';'
-		exec(func(ctx context.Context) { s.sql(ctx, trimStatement(buf)) })
+	if buf != "" && !s.quit && ctx.Err() == nil {
+		if t == nil { // the last statement of a script needs no ';'
+			exec(func(ctx context.Context) { s.statement(ctx, trimStatement(buf)) })
+		} else { // Ctrl-D on a half-typed statement leaves without running it, as psql does
+			fmt.Fprint(s.out, "\n(the unfinished statement was not run)")
+		}
+	}
+	if !s.quit && ctx.Err() == nil {
+		s.endInput()
 	}
 }

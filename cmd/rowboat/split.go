@@ -7,7 +7,8 @@ import (
 
 // splitStatements cuts src into the complete statements it holds, each ended by a ';' that is outside quotes
 // ('…', "…", `…`, […]) and comments (-- … and /* … */). A CREATE TRIGGER statement ends only at a ';' that
-// follows END, as in the sqlite3 shell, so the ';'s of its body do not cut it. Each statement comes back
+// follows an END that itself follows a ';' (as sqlite3_complete decides), so neither the ';'s of its body nor
+// the END of a CASE expression in it cut it. Each statement comes back
 // without its ';', leading comments and surrounding white space; statements that hold only comments are
 // dropped. rest is the unterminated text after the last ';' ("" when it holds only space and comments).
 func splitStatements(src string) (stmts []string, rest string) {
@@ -15,6 +16,7 @@ func splitStatements(src string) (stmts []string, rest string) {
 	var (
 		words   []string // the statement's first three words, upper-cased
 		last    string   // the statement's last token: a word, upper-cased, or a punctuation character
+		prev    string   // the token before last
 		trigger bool
 	)
 	i := 0
@@ -31,7 +33,7 @@ func splitStatements(src string) (stmts []string, rest string) {
 				return stmts, restOf(src[start:])
 			}
 			i += j + 2 // a doubled quote ('it''s') simply reads as two quoted strings in a row
-			last = string(c)
+			prev, last = last, string(c)
 		case c == '-' && strings.HasPrefix(src[i:], "--"):
 			j := strings.IndexByte(src[i:], '\n')
 			if j < 0 {
@@ -50,7 +52,7 @@ func splitStatements(src string) (stmts []string, rest string) {
 			for j < len(src) && isWordByte(src[j]) {
 				j++
 			}
-			last = strings.ToUpper(src[i:j])
+			prev, last = last, strings.ToUpper(src[i:j])
 			if len(words) < 3 {
 				words = append(words, last)
 				trigger = isCreateTrigger(words)
@@ -58,17 +60,17 @@ func splitStatements(src string) (stmts []string, rest string) {
 			i = j
 		case c == ';':
 			i++
-			if trigger && last != "END" {
-				last = ";"
+			if trigger && (last != "END" || prev != ";") {
+				prev, last = last, ";"
 				continue
 			}
 			if s := trimStatement(src[start : i-1]); s != "" {
 				stmts = append(stmts, s)
 			}
-			start, words, last, trigger = i, nil, "", false
+			start, words, last, prev, trigger = i, nil, "", "", false
 		default:
 			if !unicode.IsSpace(rune(c)) {
-				last = string(c)
+				prev, last = last, string(c)
 			}
 			i++
 		}

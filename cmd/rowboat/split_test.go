@@ -33,6 +33,10 @@ func TestSplitStatements(t *testing.T) {
 		{"temp trigger unfinished", "create temp trigger tr after insert on t begin\n  update t set x=1;\n",
 			nil, "create temp trigger tr after insert on t begin\n  update t set x=1;\n"},
 		{"END elsewhere", "SELECT 1 AS end; SELECT 2;", []string{"SELECT 1 AS end", "SELECT 2"}, ""},
+		{"CASE ... END; in a trigger body", "CREATE TRIGGER tr AFTER DELETE ON t BEGIN UPDATE s SET x = CASE WHEN old.id > 5 THEN 1 ELSE 0 END; INSERT INTO s VALUES(old.id); END; SELECT 1;",
+			[]string{"CREATE TRIGGER tr AFTER DELETE ON t BEGIN UPDATE s SET x = CASE WHEN old.id > 5 THEN 1 ELSE 0 END; INSERT INTO s VALUES(old.id); END", "SELECT 1"}, ""},
+		{"trigger ending in CASE ... END; END;", "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE s SET x = CASE new.v WHEN 1 THEN 2 END; END;",
+			[]string{"CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE s SET x = CASE new.v WHEN 1 THEN 2 END; END"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stmts, rest := splitStatements(tc.src)

@@ -159,14 +159,18 @@ func (w *registerWorkload) client(id, keys int, r *rand.Rand) {
 			}
 			continue
 		}
+		level := "linearizable"
+		if r.IntN(4) == 0 {
+			level = "strong" // through the log on the leader (forwarded from a follower)
+		}
 		call := w.now()
-		d, resp, err := tryQuery(n, fmt.Sprintf("SELECT v FROM reg WHERE k = %d", key), "level=linearizable&timeout=3s")
+		d, resp, err := tryQuery(n, fmt.Sprintf("SELECT v FROM reg WHERE k = %d", key), "level="+level+"&timeout=3s")
 		ret := w.now()
 		if err != nil || resp.Status != http.StatusOK {
 			w.record(porcupine.Operation{}, "failed")
 			continue
 		}
-		w.saw(id, &last, resp, "a linearizable read on "+n.ID)
+		w.saw(id, &last, resp, "a "+level+" read on "+n.ID)
 		var v int64
 		if vals := d.Results[0].Values; len(vals) == 1 {
 			v = int64(vals[0][0].(float64))
@@ -216,7 +220,7 @@ func (w *registerWorkload) finish(t *testing.T, timeout time.Duration) map[strin
 }
 
 // A register workload — writes through any node, linearizable reads served by every node (followers read
-// locally after a read index) — with the leader killed half way, checked for linearizability with porcupine.
+// locally after a read index) and strong reads (through the log on the leader) — with the leader killed half way, checked for linearizability with porcupine.
 func TestLinearizable_RegisterUnderLeaderKill(t *testing.T) {
 	c := cluster.Start(t, 3)
 	leader := c.Leader(t, wait)
