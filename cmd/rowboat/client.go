@@ -200,7 +200,7 @@ func (c *Client) Exec(ctx context.Context, sql string, args ...any) (*Answer, er
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"timeout": {c.timeout.String()}}
+	q := url.Values{"timeout": {c.timeout.String()}, "blob_array": {""}}
 	cl := call{method: http.MethodPost, path: "/db/execute", query: q, body: body}
 	if isRead(sql) {
 		cl.path, cl.resend = "/db/request", resendable(sql)
@@ -239,7 +239,7 @@ func (c *Client) ExecTx(ctx context.Context, stmts []string) ([]Result, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	q := url.Values{"timeout": {c.timeout.String()}, "transaction": {""}}
+	q := url.Values{"timeout": {c.timeout.String()}, "transaction": {""}, "blob_array": {""}}
 	rep, err := c.do(ctx, call{method: http.MethodPost, path: "/db/execute", query: q, body: body})
 	if err != nil {
 		return nil, false, err
@@ -328,6 +328,23 @@ func (c *Client) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	return out, nil
 }
 
+// Discover adds the cluster's other members, as /nodes on the node in use lists them, to the nodes the client
+// may use, after those it was given: a session started against one node survives that node's loss. It is
+// best effort: a node that cannot answer leaves the list as it was.
+func (c *Client) Discover(ctx context.Context) {
+	ns, err := c.Nodes(ctx)
+	if err != nil {
+		return
+	}
+	cur := c.cur
+	for _, n := range ns {
+		if n.APIAddr != "" {
+			c.addHost(n.APIAddr) // a member's address that does not parse is skipped
+		}
+	}
+	c.cur = cur
+}
+
 // TransferLeader asks for a planned failover: to node id, or (id "") to the voter the leader picks. It
 // returns once the old leader has handed over.
 func (c *Client) TransferLeader(ctx context.Context, id string) error {
@@ -357,6 +374,7 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 // is under way), it waits Retry-After and goes round again, until the client's timeout has passed.
 func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 	deadline := time.Now().Add(c.timeout)
+	waited := false
 	for {
 		var lastErr error
 		var wait time.Duration
@@ -402,6 +420,10 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 		}
 		if wait == 0 || time.Now().Add(wait).After(deadline) {
 			return nil, lastErr
+		}
+		if !waited {
+			waited = true
+			fmt.Fprintf(c.notes, "rowboat: waiting for a leader (up to %s; Ctrl-C cancels)\n", time.Until(deadline).Round(time.Second))
 		}
 		select {
 		case <-ctx.Done():

@@ -142,11 +142,11 @@ func TestClient_SessionBookmark(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"POST /db/request?level=linearizable&timeout=2s",             // no bookmark yet
-		"POST /db/execute?timeout=2s",                                // writes carry none
-		"POST /db/request?level=linearizable&min_index=9&timeout=2s", // the bookmark from the write
-		"POST /db/execute?timeout=2s",
-		"POST /db/request?level=linearizable&timeout=2s", // after reset
+		"POST /db/request?blob_array=&level=linearizable&timeout=2s",             // no bookmark yet
+		"POST /db/execute?blob_array=&timeout=2s",                                // writes carry none
+		"POST /db/request?blob_array=&level=linearizable&min_index=9&timeout=2s", // the bookmark from the write
+		"POST /db/execute?blob_array=&timeout=2s",
+		"POST /db/request?blob_array=&level=linearizable&timeout=2s", // after reset
 	}
 	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -358,6 +358,10 @@ func TestRun_TransactionsFlagsAndLeaving(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
 	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/db/") {
+			http.NotFound(w, r) // the shell's discovery of other members: none here
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		bodies = append(bodies, string(b))
@@ -389,7 +393,7 @@ func TestRun_TransactionsFlagsAndLeaving(t *testing.T) {
 		{"BEGIN ... ROLLBACK sends nothing", []string{"BEGIN; INSERT INTO t VALUES(1); ROLLBACK"}, "", false, 0, "", "", nil, ""},
 		{"BEGIN ... COMMIT is one request", nil, "BEGIN TRANSACTION;\nINSERT INTO t VALUES(1);\nSELECT count(*) AS n FROM t;\nCOMMIT;\n", false, 0,
 			"1 row affected, last insert id 1\nn\n-\n2\n(1 row)\n", "",
-			[]string{`["INSERT INTO t VALUES(1)","SELECT count(*) AS n FROM t"]`}, "/db/execute?timeout=10s&transaction="},
+			[]string{`["INSERT INTO t VALUES(1)","SELECT count(*) AS n FROM t"]`}, "/db/execute?blob_array=&timeout=10s&transaction="},
 		{"END commits too", []string{"BEGIN; INSERT INTO t VALUES(1); SELECT 1; END"}, "", false, 0,
 			"1 row affected, last insert id 1\nn\n-\n2\n(1 row)\n", "", []string{`["INSERT INTO t VALUES(1)","SELECT 1"]`}, ""},
 		{"an open transaction at the end is not sent", []string{"BEGIN", "INSERT INTO t VALUES(1)"}, "", false, 1, "",
@@ -421,5 +425,20 @@ func TestRun_TransactionsFlagsAndLeaving(t *testing.T) {
 				t.Fatalf("requests %q, want the last to be POST %s", reqs, tc.wantPath)
 			}
 		})
+	}
+}
+
+// Discover adds the members /nodes lists after the given nodes, and keeps the node in use.
+func TestClient_Discover(t *testing.T) {
+	other := newFakeNode(t, okAnswer)
+	var first *fakeNode
+	first = newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSONAnswer(w, 200, 0, fmt.Sprintf(`{"n1":{"id":"n1","api_addr":"http://%s"},"n2":{"id":"n2","api_addr":"http://%s"},"n3":{"id":"n3","api_addr":""}}`,
+			first.addr(), other.addr()))
+	})
+	c, _ := newTestClient(t, first.addr())
+	c.Discover(context.Background())
+	if got, want := strings.Join(c.Hosts(), ","), first.addr()+","+other.addr(); got != want || c.Host() != first.addr() {
+		t.Fatalf("after Discover: Hosts() %s, Host() %s; want %s, using %s", got, c.Host(), want, first.addr())
 	}
 }

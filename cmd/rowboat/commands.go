@@ -142,6 +142,8 @@ func (s *shell) fail(err error) {
 	s.failed = true
 	var ae *APIError
 	switch {
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(s.errw, "Cancelled.")
 	case errors.Is(err, errUnknownOutcome):
 		fmt.Fprintf(s.errw, "Warning: %v\nRead the data to find out before running it again.\n", err)
 	case errors.As(err, &ae) && ae.Code == "stale" && s.c.Bookmark() > 0:
@@ -279,7 +281,10 @@ func (s *shell) status(ctx context.Context) error {
 			row = append(row, "?", "", "")
 			for _, l := range st.MemberLag {
 				if l.ID == m.ID {
-					row[5], row[6], row[7] = yesNo(l.Reachable), strconv.FormatUint(l.AppliedIndex, 10), strconv.FormatUint(l.Lag, 10)
+					row[5], row[6], row[7] = yesNo(l.Reachable), "-", "-" // an unreachable member's position is unknown
+					if l.Reachable {
+						row[6], row[7] = strconv.FormatUint(l.AppliedIndex, 10), strconv.FormatUint(l.Lag, 10)
+					}
 				}
 			}
 		}

@@ -11,8 +11,9 @@ import (
 )
 
 // cell renders one value of a result as the table shows it, and reports whether it is a number (numbers are
-// right-aligned). typ is the column's type as the server reports it (the declared type, lower-cased, or the
-// first row's value type for an expression).
+// right-aligned). The shell asks for BLOBs as arrays of byte values (?blob_array), so a BLOB is told from a
+// TEXT value by its value, whatever the column's declared type; typ (the declared type, lower-cased) still
+// decodes a base64 string in a BLOB column from a server that ignores ?blob_array.
 func cell(v any, typ string) (string, bool) {
 	switch x := v.(type) {
 	case nil:
@@ -21,8 +22,14 @@ func cell(v any, typ string) (string, bool) {
 		return x.String(), true
 	case float64:
 		return fmt.Sprint(x), true
+	case []any:
+		if b, ok := blobArray(x); ok {
+			return b, false
+		}
+		j, _ := json.Marshal(x)
+		return string(j), false
 	case string:
-		if strings.Contains(typ, "blob") {
+		if typ == "blob" && !blobArrays {
 			if b, ok := blobHex(x); ok {
 				return b, false
 			}
@@ -34,6 +41,26 @@ func cell(v any, typ string) (string, bool) {
 		b, _ := json.Marshal(x)
 		return string(b), false
 	}
+}
+
+// blobArrays is whether the shell's requests ask for BLOBs as arrays (?blob_array): then a string is TEXT.
+const blobArrays = true
+
+// blobArray turns a BLOB sent as an array of byte values into SQL's x'…' literal.
+func blobArray(vals []any) (string, bool) {
+	b := make([]byte, len(vals))
+	for i, v := range vals {
+		n, ok := v.(json.Number)
+		if !ok {
+			return "", false
+		}
+		x, err := n.Int64()
+		if err != nil || x < 0 || x > 255 {
+			return "", false
+		}
+		b[i] = byte(x)
+	}
+	return "x'" + hex.EncodeToString(b) + "'", true
 }
 
 // blobHex turns a BLOB as the server sends it (base64, rqlite's encoding) into SQL's x'…' literal. It

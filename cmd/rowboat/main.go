@@ -35,7 +35,8 @@ Every read carries the session bookmark, the highest Raft index the shell has se
 session reads its own writes whichever node answers. Given several nodes, the shell moves on to the next
 when one cannot serve, and resends a write only when the failure proves that nothing was applied.
 
-  -H host:port[,...]  the nodes to talk to; the first is used until it fails (default 127.0.0.1:4001)
+  -H host:port[,...]  the nodes to talk to; the first is used until it fails (default 127.0.0.1:4001);
+                      the cluster's other members, as the first node lists them, are added after them
   -level L            read level: none, weak, linearizable, strong or auto (default linearizable)
   -timeout D          how long the server may take over one request, and how long the shell keeps
                       retrying through a leader change (default 10s)
@@ -76,6 +77,9 @@ func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "rowboat: %v\n", err)
 		return 2
 	}
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	c.Discover(dctx)
+	cancel()
 	sh := &shell{c: c, out: stdout, errw: stderr, onTerminal: terminal && len(rest) == 0}
 	if terminal && len(rest) == 0 {
 		sh.interactive(stdin)

@@ -155,6 +155,29 @@ func resendable(sql string) bool {
 		return true
 	case "PRAGMA":
 		return !strings.Contains(sql, "=")
+	case "WITH":
+		return !hasWriteWord(sql)
+	}
+	return false
+}
+
+// hasWriteWord reports whether sql holds INSERT, UPDATE, DELETE or REPLACE as a word (anywhere, quoted text
+// too: it errs on the side of "may write").
+func hasWriteWord(sql string) bool {
+	for i := 0; i < len(sql); {
+		if !isWordByte(sql[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(sql) && isWordByte(sql[j]) {
+			j++
+		}
+		switch strings.ToUpper(sql[i:j]) {
+		case "INSERT", "UPDATE", "DELETE", "REPLACE":
+			return true
+		}
+		i = j
 	}
 	return false
 }

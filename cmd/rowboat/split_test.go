@@ -63,6 +63,9 @@ func TestRouting(t *testing.T) {
 		{"PRAGMA table_info(t)", "PRAGMA", true, true},
 		{"PRAGMA user_version = 3", "PRAGMA", true, false},
 		{"WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "WITH", true, false},
+		{"with a as (select 1) select * from a", "WITH", true, true},
+		{"WITH a AS (SELECT 1) DELETE FROM t WHERE x IN a", "WITH", true, false},
+		{"WITH a AS (SELECT 'update' AS w) SELECT * FROM a", "WITH", true, false}, // a quoted word counts: may write
 		{"INSERT INTO t VALUES(1)", "INSERT", false, false},
 		{"create table t(x)", "CREATE", false, false},
 		{"", "", false, false},
