@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -52,7 +53,6 @@ var errorKinds = []errorKind{
 	{followerread.ErrStale, http.StatusServiceUnavailable, "stale", true, true},
 	{node.ErrShuttingDown, http.StatusServiceUnavailable, "shutting_down", true, true},
 	{node.ErrTimeout, http.StatusGatewayTimeout, "timeout", false, true},
-	{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout", false, false},
 }
 
 // errorBody is every request-level error's JSON.
@@ -68,6 +68,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body is larger than the limit of " +
 			itoa(maxErr.Limit) + " bytes", Code: "too_large"}, false)
 		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, node.ErrTimeout) {
+		err = fmt.Errorf("%w: the request did not finish within its timeout (?timeout=D sets it; the default is %s)", node.ErrTimeout, s.opts.Timeout)
 	}
 	for _, k := range errorKinds {
 		if !errors.Is(err, k.target) {

@@ -61,6 +61,11 @@ func duration(q url.Values, name string) (time.Duration, error) {
 
 // parseParams reads every data-API option, refusing malformed ones.
 func parseParams(r *http.Request) (p params, err error) {
+	// r.URL.Query drops, without a word, every pair that holds a raw ';' (which Go no longer takes for a
+	// separator): "?q=SELECT 1;" would lose its SQL.
+	if strings.Contains(r.URL.RawQuery, ";") {
+		return p, fmt.Errorf("%w: the query string holds a raw ';': encode it as %%3B (curl -G --data-urlencode 'q=...' does)", errBadRequest)
+	}
 	q := r.URL.Query()
 	for _, f := range []struct {
 		dst  *bool

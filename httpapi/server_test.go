@@ -423,6 +423,7 @@ func TestServer_BadParams(t *testing.T) {
 		{"bad flag", "transaction=maybe", nil, "transaction"},
 		{"freshness_strict without freshness", "freshness_strict&level=none", nil, "freshness"},
 		{"bad freshness_strict", "freshness_strict=sometimes&freshness=1s", nil, "freshness_strict"},
+		{"a raw ';' (Go would drop the pair)", "pretty;", nil, "%3B"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, a := range []answer{
@@ -532,7 +533,9 @@ func TestServer_StoreErrors(t *testing.T) {
 		store.mu.Unlock()
 		start := time.Now()
 		wantError(t, call(t, srv, http.MethodPost, "/db/execute?timeout=50ms", `["INSERT INTO t VALUES(1)"]`), 504, "timeout")
-		wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&timeout=1ns", ""), 504, "timeout")
+		if msg := wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&timeout=1ns", ""), 504, "timeout"); !strings.Contains(msg, "?timeout") {
+			t.Fatalf("a 504 that does not say which timeout ran out: %q", msg)
+		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("?timeout did not bound the requests: took %s", d)
 		}

@@ -552,11 +552,14 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 	}
 
 	mark := len(c.items)
+	before := c.conn.TotalChanges()
 	if err := collectRows(s, r); err != nil {
 		return false, err
 	}
 	r.LastInsertID = c.conn.LastInsertRowID()
-	if !s.ReadOnly() && !info.ddl && !info.tempDDL {
+	// sqlite3_changes keeps the count of the last INSERT, UPDATE or DELETE, so a statement that changed
+	// nothing (DROP TABLE IF EXISTS of a missing table) would report an earlier statement's count.
+	if !s.ReadOnly() && !info.ddl && !info.tempDDL && c.conn.TotalChanges() != before {
 		r.RowsAffected += c.conn.Changes()
 	}
 	if !replicate {

@@ -201,7 +201,15 @@ func TestCapture_Results(t *testing.T) {
 		"SELECT id, v, 1.5 AS r FROM t ORDER BY id",
 		"INSERT INTO nosuch VALUES(1)",
 		"INSERT INTO t(v) VALUES('d') RETURNING id, v",
+		"DROP TABLE IF EXISTS nosuch",
+		"UPDATE t SET v = 'e' WHERE id > 100",
 	)
+	if r := res[6]; r.RowsAffected != 0 || r.Error != "" {
+		t.Errorf("DROP TABLE IF EXISTS of a missing table: %+v, want rows_affected 0 (not the earlier INSERT's 1)", r)
+	}
+	if r := res[7]; r.RowsAffected != 0 {
+		t.Errorf("an UPDATE that matched nothing: rows_affected %d, want 0", r.RowsAffected)
+	}
 	if r := res[1]; r.LastInsertID != 2 || r.RowsAffected != 2 || r.Error != "" {
 		t.Errorf("insert: %+v, want last_insert_id 2, rows_affected 2", r)
 	}

@@ -83,6 +83,18 @@ func (n *Node) Events() <-chan Event { return n.events.ch }
 func (n *Node) observe() {
 	defer n.wg.Done()
 	failing := map[string]bool{} // peers whose heartbeats are failing: report the change, not every retry
+	// members is the configuration as of the last leader change. A new leader starts replicating to every
+	// member, and raft reports each as a peer added: only one that was not a member is news.
+	members := map[string]bool{}
+	refresh := func() {
+		clear(members)
+		if cf := n.raft.GetConfiguration(); cf.Error() == nil {
+			for _, s := range cf.Configuration().Servers {
+				members[string(s.ID)] = true
+			}
+		}
+	}
+	refresh()
 	readiness := time.NewTicker(50 * time.Millisecond)
 	defer readiness.Stop()
 	notReady := readiness.C // nil once the node has been ready
@@ -101,12 +113,20 @@ func (n *Node) observe() {
 			switch d := o.Data.(type) {
 			case raft.LeaderObservation:
 				e.Type, e.Leader = EventLeaderChanged, string(d.LeaderID)
+				refresh()
 			case raft.RaftState:
 				e.Type, e.State = EventStateChanged, roleName(d)
 			case raft.PeerObservation:
-				e.Type, e.Peer = EventMemberAdded, string(d.Peer.ID)
+				e.Peer = string(d.Peer.ID)
 				if d.Removed {
 					e.Type = EventMemberRemoved
+					delete(members, e.Peer)
+				} else {
+					if members[e.Peer] {
+						continue
+					}
+					e.Type = EventMemberAdded
+					members[e.Peer] = true
 				}
 			case raft.FailedHeartbeatObservation:
 				if failing[string(d.PeerID)] {

@@ -590,3 +590,36 @@ func TestInmem_LeaderRemovesItself(t *testing.T) {
 		t.Fatal("no write after the removal")
 	}
 }
+
+// TestInmem_MemberEventsAreNews: a new leader starting to replicate to the members it already has reports no
+// member_added for them; a node that joins afterwards is reported.
+func TestInmem_MemberEventsAreNews(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	old := c.leader()
+	next := c.nodes[c.others(old.ID())[0]]
+	events := next.Events()
+	if err := old.raft.LeadershipTransferToServer(raft.ServerID(next.ID()), raft.ServerAddress(next.ID())).Error(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, next.ID()+" leading", next.IsLeader)
+	c.open("n4", false)
+	if err := next.Join(context.Background(), JoinRequest{ID: "n4", RaftAddr: "n4", HTTPAddr: "n4:http", Voter: true}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Type != EventMemberAdded {
+				continue
+			}
+			if ev.Peer != "n4" {
+				t.Fatalf("%s reported %s as added when it became leader; it was a member already", next.ID(), ev.Peer)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no member_added event for n4")
+		}
+	}
+}
