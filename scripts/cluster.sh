@@ -183,22 +183,33 @@ cmd_start() {
 	((${#running[@]} == 0)) || echo "already running: ${running[*]}"
 	build
 	ports_free "${stopped[@]}"
+	# has_data n: whether node n has a data directory with something in it (it was a member before).
+	has_data() { [[ -d $DIR/$1 && -n $(ls -A "$DIR/$1" 2>/dev/null) ]]; }
+	local new_cluster=true
+	for n in "${NODES[@]}"; do
+		if has_data "$n"; then new_cluster=false; fi
+	done
 	for n in "${stopped[@]}"; do
 		local args=(--id "$n" --http-addr "$(http_addr "$n")" --raft-addr "127.0.0.1:$(raft_port "$n")" --data-dir "$DIR/$n")
-		# n1 bootstraps a new cluster; a node with a data dir already rejoins on its own, --join is harmless.
-		[[ $n == n1 ]] || args+=(--join "$(http_addr n1)")
+		# n1 bootstraps a new cluster; the others join it. A node with a data dir rejoins on its own (--join is
+		# then ignored), but an n1 whose data dir is gone while the others have theirs must join them: on its
+		# own it would bootstrap a second cluster of one under the same name.
+		if [[ $n != n1 ]]; then
+			args+=(--join "$(http_addr n1)")
+		elif [[ $new_cluster == false ]] && ! has_data n1; then
+			args+=(--join "$(http_addr n2),$(http_addr n3)")
+		fi
 		[[ $n != "$REPLICA" ]] || args+=(--voter=false)
-		local fresh=true
-		[[ -d $DIR/$n && -n $(ls -A "$DIR/$n" 2>/dev/null) ]] && fresh=false
 		launch "$n" "${args[@]}" "$@"
 		echo "started $n (pid $(<"$(pid_file "$n")"))"
 		# A fresh n1 must lead before anyone can join it; a restarted n1 may need the others for a quorum.
-		if [[ $n == n1 && $fresh == true ]]; then wait_ready n1; fi
+		if [[ $n == n1 && $new_cluster == true ]]; then wait_ready n1; fi
 	done
 	wait_ready "${NODES[@]}"
 	echo
 	echo "logs:    $DIR/n{1,2,3}.log   (scripts/cluster.sh logs -f)"
 	echo "status:  scripts/cluster.sh status"
+	[[ $new_cluster == true ]] || return 0
 	echo "try:     curl -s -XPOST '$(http_addr n1)/db/execute' -H 'Content-Type: application/json' \\"
 	echo "           -d '[\"CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)\", [\"INSERT INTO t(v) VALUES(?)\", \"hello\"]]'"
 	echo "         curl -s '$(http_addr n2)/db/query?q=SELECT+*+FROM+t&pretty'"

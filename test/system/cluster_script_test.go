@@ -121,6 +121,29 @@ func TestClusterScript(t *testing.T) {
 		t.Fatalf("n1 after its restart reads %+v", d)
 	}
 
+	// n1 loses its data directory: start must bring it back into the same cluster, not bootstrap a new one.
+	b, err := os.ReadFile(filepath.Join(cs.dir, "n1.pid"))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || perr != nil {
+		t.Fatalf("n1.pid: %v %v", err, perr)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	cluster.Eventually(t, 30*time.Second, "n1 to exit", func() bool { return syscall.Kill(pid, 0) != nil || zombie(pid) })
+	if err := os.RemoveAll(filepath.Join(cs.dir, "n1")); err != nil {
+		t.Fatal(err)
+	}
+	cs.must("start")
+	if d, _ := n1.Query(t, "SELECT COUNT(*) FROM t", "level=linearizable"); len(d.Results) != 1 || d.Results[0].Values[0][0] != float64(2) {
+		t.Fatalf("n1 started again without its data directory reads %+v, want the cluster's 2 rows", d)
+	}
+	if log, err := os.ReadFile(filepath.Join(cs.dir, "n1.log")); err != nil || strings.Count(string(log), "bootstrapped a new cluster") != 1 {
+		t.Fatalf("n1 bootstrapped a cluster of its own when it started without its data directory (%v):\n%s", err, log)
+	}
+	var members map[string]struct{}
+	if err := n2.GetJSON("/nodes", &members); err != nil || len(members) != 3 {
+		t.Fatalf("/nodes on n2 after n1 came back without its data: %v (%v)", members, err)
+	}
+
 	out = cs.must("add-replica")
 	if !strings.Contains(out, "n4 ready") {
 		t.Fatalf("add-replica: %s", out)
