@@ -107,6 +107,8 @@ build() {
 	fi
 	BIN=$REPO/bin/rowboatd
 	if [[ ! -x $BIN || -n $(newest_go_change "$BIN") ]]; then
+		command -v go >/dev/null ||
+			die "building rowboatd needs Go 1.26 (https://go.dev/dl/), or set ROWBOATD to a rowboatd binary"
 		echo "building $BIN"
 		(cd "$REPO" && go build -o bin/rowboatd ./cmd/rowboatd) || die "build failed"
 	fi

@@ -335,6 +335,8 @@ func TestRun(t *testing.T) {
 		{"script", nil, "SELECT\n x FROM t;\n.session\n.level none\nINSERT INTO t\n  VALUES(1)", 0,
 			"x\n-\n1\n(1 row)\nsession bookmark: min_index=7\nlevel: none\n1 row affected, last insert id 1\n", ""},
 		{"script stops at .quit", nil, "SELECT 1;\n.quit\nSELECT 2;\n", 0, "x\n-\n1\n(1 row)\n", ""},
+		{"script ending in an open comment", nil, "SELECT 1;\nSELECT 2 /* and then", 1, "x\n-\n1\n(1 row)\n",
+			"Error: incomplete input at the end: a quote or /* comment is not closed; nothing of it was run\n"},
 		{"script with an error", nil, "SELECT * FROM nosuch;\n.nosuch\n", 1, "",
 			"Error: no such table: nosuch\nError: unknown command .nosuch: .help lists them\n"},
 		{"bad flag", []string{"-level", "eventual", "SELECT 1"}, "", 2, "", "rowboat: unknown read level \"eventual\": use none, weak, linearizable, strong, auto\n"},

@@ -88,7 +88,7 @@ func escapeControl(s string) string {
 func writeTable(w io.Writer, header []string, rows [][]string, right [][]bool) {
 	widths := make([]int, len(header))
 	for c, h := range header {
-		widths[c] = utf8.RuneCountInString(h)
+		widths[c] = utf8.RuneCountInString(escapeControl(h))
 	}
 	for _, row := range rows {
 		for c, v := range row {
@@ -119,7 +119,11 @@ func writeTable(w io.Writer, header []string, rows [][]string, right [][]bool) {
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " ")) // an empty last cell
 	}
-	line(header, nil)
+	escaped := make([]string, len(header))
+	for c, h := range header {
+		escaped[c] = escapeControl(h)
+	}
+	line(escaped, nil)
 	rule := make([]string, len(widths))
 	for c, n := range widths {
 		rule[c] = strings.Repeat("-", n)

@@ -286,7 +286,11 @@ func (s *shell) read(ctx context.Context, in io.Reader, t *terminal) {
 		}
 	}
 	if buf != "" && !s.quit && ctx.Err() == nil {
-		if t == nil { // the last statement of a script needs no ';'
+		if _, open := splitStatements(buf + "\n;"); open != "" && t == nil {
+			// The ';' added lands inside a quote or a comment that never ends: nothing complete to run.
+			s.failed = true
+			fmt.Fprintln(s.errw, "Error: incomplete input at the end: a quote or /* comment is not closed; nothing of it was run")
+		} else if t == nil { // the last statement of a script needs no ';'
 			exec(func(ctx context.Context) { s.statement(ctx, trimStatement(buf)) })
 		} else { // Ctrl-D on a half-typed statement leaves without running it, as psql does
 			fmt.Fprint(s.out, "\n(the unfinished statement was not run)")
