@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,11 +36,51 @@ func TestSnapshot_FollowerCatchesUpBySnapshot(t *testing.T) {
 	cluster.Eventually(t, wait, "the leader to snapshot and compact", func() bool {
 		return strings.Contains(leader.Log(), "snapshot complete") || strings.Contains(leader.Log(), "compacting logs")
 	})
+	// While the follower installs the snapshot, readers at level none must only ever see a whole state: a
+	// prefix of the log (ids are 1..n, so count = max), at an index that never goes back.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var anomalies []string
+	reads := 0
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last uint64
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d, r, err := tryQuery(f, "SELECT count(*), coalesce(max(id), 0) FROM t", "level=none")
+				if err != nil || r.Status != http.StatusOK || len(d.Results) != 1 || d.Results[0].Error != "" {
+					continue // refusing while it restores is fine; a torn answer is not
+				}
+				at := r.Index()
+				v := d.Results[0].Values[0]
+				mu.Lock()
+				reads++
+				if v[0] != v[1] || at < last {
+					anomalies = append(anomalies, fmt.Sprintf("count %v, max id %v at index %d (after %d)", v[0], v[1], at, last))
+				}
+				mu.Unlock()
+				last = at
+			}
+		}()
+	}
 	c.Net.HealAll()
 	rows(t, f, "SELECT 1", idx)
 	cluster.Eventually(t, wait, "the follower to install a snapshot", func() bool {
 		return strings.Contains(f.Log(), "database restored from snapshot")
 	})
+	close(stop)
+	wg.Wait()
+	if len(anomalies) > 0 {
+		t.Fatalf("%d of %d reads during the install saw a torn state; first: %s", len(anomalies), reads, anomalies[0])
+	}
+	t.Logf("%d reads on the follower while it caught up by snapshot, all whole", reads)
 	want := tableHash(t, leader, idx)
 	for _, n := range c.Nodes {
 		if got := tableHash(t, n, idx); got != want {
