@@ -79,6 +79,7 @@ var errTooManyChanges = errors.New("too many row changes in one write: split it 
 // rawChange is a change to a table the schema cache did not describe yet: every column of the old and new
 // row, trimmed to what the Change needs once the table is described.
 type rawChange struct {
+	reread   bool // a blob write: emit an UPDATE with the row as it is after the statement
 	change   Change
 	old, new []Value
 }
@@ -163,6 +164,12 @@ func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 		return
 	}
 	ch := Change{Table: p.Table}
+	if p.Op == sqlite3.OpDelete && p.BlobWrite() >= 0 {
+		ch.Op, ch.OldRowID, ch.NewRowID = OpUpdate, p.OldRowID, p.OldRowID
+		c.items = append(c.items, Item{Kind: kindRaw, Change: Change{OldRowID: int64(len(c.raw))}})
+		c.raw = append(c.raw, rawChange{change: ch, reread: true})
+		return
+	}
 	switch p.Op {
 	case sqlite3.OpInsert:
 		ch.Op, ch.NewRowID = OpInsert, p.NewRowID
@@ -246,6 +253,13 @@ func (c *Capturer) resolve(drop bool) error {
 			c.unreplicable = err
 		}
 		ch := r.change
+		if r.reread {
+			if err := c.reread(t, &ch); err != nil {
+				return err
+			}
+			out = append(out, RowChange(ch))
+			continue
+		}
 		if ch.Op != OpDelete {
 			ch.Row = make([]Value, len(t.stored))
 			for k, i := range t.stored {
@@ -411,6 +425,7 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 			}
 		}
 		if undo {
+			c.schema.invalidate()
 			if err := c.run(c.rollbackReq); err != nil {
 				return nil, nil, fmt.Errorf("roll back request: %w", err)
 			}
@@ -471,6 +486,7 @@ func (c *Capturer) statement(st Statement) (r Result, ddl bool, err error) {
 		if c.conn.Autocommit() {
 			return r, ddl, nil // the transaction is gone; Execute starts over
 		}
+		c.schema.invalidate() // the rolled-back statement may have changed the schema the cache describes
 		if err := c.run(c.rollbackStmt); err != nil {
 			return r, ddl, fmt.Errorf("roll back statement: %w", err)
 		}
@@ -761,4 +777,30 @@ func bindable(v any) (any, error) {
 	default:
 		return nil, fmt.Errorf("unsupported parameter type %T", v)
 	}
+}
+
+// reread fills ch.Row with the current content of the row a blob write changed.
+func (c *Capturer) reread(t *table, ch *Change) error {
+	c.internal = true
+	defer func() { c.internal = false }()
+	sel, _, err := c.conn.Prepare("SELECT * FROM main." + quoteIdent(t.name) + " WHERE " + t.rowid + " = ?1")
+	if err != nil {
+		return err
+	}
+	defer sel.Close()
+	if err := sel.Bind(1, ch.OldRowID); err != nil {
+		return err
+	}
+	row, err := sel.Step()
+	if err != nil {
+		return err
+	}
+	if !row {
+		return fmt.Errorf("blob write to %s rowid %d: row not found", t.name, ch.OldRowID)
+	}
+	ch.Row = make([]Value, len(t.stored))
+	for k, i := range t.stored {
+		ch.Row[k] = sel.Column(i)
+	}
+	return nil
 }

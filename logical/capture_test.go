@@ -60,6 +60,22 @@ var equalityCases = []struct {
 		{"UPDATE r1 SET rowid = 'c' WHERE x = 1", "UPDATE r2 SET oid = oid + 5, _rowid_ = 99", "DELETE FROM r1 WHERE x = 2", "UPDATE r3 SET id = 9 WHERE id = 8"},
 		{"CREATE TABLE r4 AS SELECT rowid, x FROM r1", "INSERT INTO r4 VALUES('z', 3)", "DELETE FROM r2 WHERE x = 1", "DELETE FROM r3 WHERE rowid = 'r'"},
 	}},
+	{"temp objects stay on the leader's connection", [][]string{
+		{"CREATE TABLE x(a)"},
+		{"CREATE TEMP TABLE y(a); CREATE INDEX yi ON y(a)", "CREATE TEMP TABLE x(a); ALTER TABLE x ADD COLUMN b", "INSERT INTO main.x VALUES(1)",
+			"ANALYZE temp", "REINDEX temp.yi", "CREATE VIRTUAL TABLE temp.tv USING fts5(a)", "DROP TABLE temp.tv"},
+		{"INSERT INTO main.x VALUES(2)", "CREATE TABLE tv(a, b)", "INSERT INTO tv VALUES(1, 2)"},
+	}},
+	{"FTS5 configuration commands (written as blob writes)", [][]string{
+		{"CREATE VIRTUAL TABLE f USING fts5(a)", "INSERT INTO f VALUES('hello world')"},
+		{"INSERT INTO f(f, rank) VALUES('rank', 'bm25(2.0)')", "INSERT INTO f(f, rank) VALUES('automerge', 4)", "INSERT INTO f(f, rank) VALUES('pgsz', 8000)"},
+		{"INSERT INTO f VALUES('more words')", "INSERT INTO f(f) VALUES('optimize')", "INSERT INTO f(f) VALUES('integrity-check')"},
+	}},
+	{"a failing statement that changed the schema first", [][]string{
+		{"CREATE TABLE t(a, g AS (a+1) VIRTUAL, b)", "CREATE TABLE u(a, b)"},
+		{"ALTER TABLE t DROP COLUMN g; INSERT INTO t VALUES(1, 2); SELECT * FROM nosuch", "INSERT INTO t(a, b) VALUES(10, 20)",
+			"ALTER TABLE u ADD COLUMN c; INSERT INTO u VALUES(1, 2, 3); SELECT * FROM nosuch", "INSERT INTO u VALUES(4, 5)"},
+	}},
 	{"WITHOUT ROWID with a composite key", [][]string{
 		{"CREATE TABLE w(a TEXT, b INTEGER, c, d BLOB, PRIMARY KEY(b, a)) WITHOUT ROWID"},
 		{"INSERT INTO w VALUES('x', 1, 1.5, x'01'), ('y', 1, NULL, x''), ('x', 2, 'z', NULL)"},
@@ -424,6 +440,21 @@ func TestCapture_TooManyChanges(t *testing.T) {
 	}
 	if res[1].Error != "" {
 		t.Fatalf("the next statement failed: %+v", res[1])
+	}
+	p.check()
+}
+
+// TestCapture_FailedTransactionChangedSchema: a transaction request that altered a table and then failed is
+// rolled back whole; the next request must capture rows by the table as it is again, not as the failed
+// request left the schema cache.
+func TestCapture_FailedTransactionChangedSchema(t *testing.T) {
+	p := newPair(t)
+	p.mustExec("CREATE TABLE t(a, b)")
+	res := p.execRequests(
+		Request{Transaction: true, Statements: []Statement{{SQL: "ALTER TABLE t ADD COLUMN c"}, {SQL: "INSERT INTO t VALUES(1, 2, 3)"}, {SQL: "INSERT INTO nosuch VALUES(1)"}}},
+		Request{Statements: []Statement{{SQL: "INSERT INTO t VALUES(4, 5)"}}})
+	if res[0][2].Error == "" || res[1][0].Error != "" {
+		t.Fatalf("results %+v: want the transaction to fail and the next insert to succeed", res)
 	}
 	p.check()
 }

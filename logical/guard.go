@@ -76,6 +76,15 @@ func (s *stmtInfo) refuse(format string, args ...any) int {
 // list of what it refuses and why.
 func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) int {
 	switch action {
+	case sqlite3.ActionCreateTable, sqlite3.ActionDropTable, sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex,
+		sqlite3.ActionCreateTrigger, sqlite3.ActionCreateView, sqlite3.ActionDropTrigger, sqlite3.ActionDropView,
+		sqlite3.ActionReindex, sqlite3.ActionAnalyze, sqlite3.ActionCreateVTable, sqlite3.ActionDropVTable:
+		if strings.EqualFold(database, "temp") {
+			s.tempDDL = true
+			return sqlite3.AuthOK
+		}
+	}
+	switch action {
 	case sqlite3.ActionAttach, sqlite3.ActionDetach:
 		return s.refuse("ATTACH and DETACH are not allowed: every node holds exactly one database")
 	case sqlite3.ActionTransaction, sqlite3.ActionSavepoint:
@@ -105,6 +114,10 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 		s.drop = arg1
 		return s.reservedName(arg1)
 	case sqlite3.ActionAlterTable:
+		if strings.EqualFold(arg1, "temp") {
+			s.tempDDL = true
+			return sqlite3.AuthOK
+		}
 		s.ddl = true
 		return s.reservedName(arg2)
 	case sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex:
@@ -114,16 +127,24 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 		s.ddl = true
 		s.viewOrTrg = true
 		return s.reservedName(arg2)
-	case sqlite3.ActionDropTrigger, sqlite3.ActionDropView, sqlite3.ActionReindex, sqlite3.ActionAnalyze:
+	case sqlite3.ActionReindex, sqlite3.ActionAnalyze, sqlite3.ActionDropVTable:
+		if strings.EqualFold(database, "temp") {
+			s.tempDDL = true
+		} else {
+			s.ddl = true
+		}
+	case sqlite3.ActionDropTrigger, sqlite3.ActionDropView:
 		s.ddl = true
 	case sqlite3.ActionCreateVTable:
-		s.ddl = true
+		if strings.EqualFold(database, "temp") {
+			s.tempDDL = true
+		} else {
+			s.ddl = true
+		}
 		if !virtualTableModules[strings.ToLower(arg2)] {
 			return s.refuse("virtual table module %q is not allowed: only modules that keep their data in shadow tables replicate (fts3, fts4, fts5, rtree)", arg2)
 		}
 		return s.reservedName(arg1)
-	case sqlite3.ActionDropVTable:
-		s.ddl = true
 	case sqlite3.ActionCreateTempTable, sqlite3.ActionCreateTempIndex, sqlite3.ActionCreateTempTrigger,
 		sqlite3.ActionCreateTempView, sqlite3.ActionDropTempTable, sqlite3.ActionDropTempIndex,
 		sqlite3.ActionDropTempTrigger, sqlite3.ActionDropTempView:

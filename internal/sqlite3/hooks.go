@@ -209,3 +209,7 @@ func internString(prev string, p uintptr) string {
 func cFuncPointer[T any](f T) uintptr {
 	return *(*uintptr)(unsafe.Pointer(&struct{ f T }{f}))
 }
+
+// BlobWrite is the column an incremental-blob write is changing, or -1 when the change is not a blob write.
+// SQLite reports a blob write as a DELETE of the row, before the bytes change.
+func (p *PreUpdate) BlobWrite() int { return int(lib.Xsqlite3_preupdate_blobwrite(p.c.tls, p.c.db)) }
