@@ -76,6 +76,12 @@ var equalityCases = []struct {
 		{"ALTER TABLE t DROP COLUMN g; INSERT INTO t VALUES(1, 2); SELECT * FROM nosuch", "INSERT INTO t(a, b) VALUES(10, 20)",
 			"ALTER TABLE u ADD COLUMN c; INSERT INTO u VALUES(1, 2, 3); SELECT * FROM nosuch", "INSERT INTO u VALUES(4, 5)"},
 	}},
+	{"WITHOUT ROWID key with a collation other than its column's", [][]string{
+		{"CREATE TABLE w(k TEXT COLLATE NOCASE, v, PRIMARY KEY(k COLLATE BINARY)) WITHOUT ROWID",
+			"CREATE TABLE r(a TEXT COLLATE RTRIM, b INTEGER, v, PRIMARY KEY(b, a COLLATE BINARY)) WITHOUT ROWID"},
+		{"INSERT INTO w VALUES('a', 1), ('A', 2)", "INSERT INTO r VALUES('x', 1, 1), ('x ', 1, 2)"},
+		{"DELETE FROM w WHERE v = 1", "UPDATE w SET v = 3 WHERE v = 2", "UPDATE r SET v = 9 WHERE v = 2", "DELETE FROM r WHERE v = 1"},
+	}},
 	{"WITHOUT ROWID with a composite key", [][]string{
 		{"CREATE TABLE w(a TEXT, b INTEGER, c, d BLOB, PRIMARY KEY(b, a)) WITHOUT ROWID"},
 		{"INSERT INTO w VALUES('x', 1, 1.5, x'01'), ('y', 1, NULL, x''), ('x', 2, 'z', NULL)"},

@@ -14,7 +14,7 @@ type table struct {
 	stored       []int    // positions of the stored (non-generated) columns, in table order
 	storedNames  []string // their names, quoted
 	pk           []int    // WITHOUT ROWID: positions of the primary-key columns, in key order
-	pkNames      []string // their names, quoted
+	pkNames      []string // their names, quoted, each with the key's COLLATE clause: what a key lookup compares by
 	withoutRowID bool
 	// rowid is the name that reaches the rowid of a rowid table: "rowid", unless a column of the table has that
 	// name, then "_rowid_" or "oid"; empty when columns shadow all three (see RowIDName).
@@ -210,8 +210,44 @@ func (s *schema) load(name string) (*table, error) {
 		for _, i := range t.pk {
 			t.pkNames = append(t.pkNames, quoteIdent(names[i]))
 		}
+		colls, err := s.keyCollations(name)
+		if err != nil {
+			return nil, err
+		}
+		if len(colls) == len(t.pk) {
+			for k := range t.pkNames {
+				t.pkNames[k] += " COLLATE " + quoteIdent(colls[k])
+			}
+		}
 	}
 	return t, nil
+}
+
+// keyCollations returns the collation of each column of a WITHOUT ROWID table's primary key, in key order.
+// A key column compares by the key's collation, which may differ from the column's own (PRIMARY KEY(k COLLATE
+// BINARY) on k TEXT COLLATE NOCASE): "k = ?" alone would use the column's and could match several rows.
+func (s *schema) keyCollations(table string) ([]string, error) {
+	st, _, err := s.conn.Prepare(`SELECT x.coll FROM pragma_index_list(?1, 'main') l, pragma_index_xinfo(l.name, 'main') x
+		WHERE l.origin = 'pk' AND x.key = 1 ORDER BY x.seqno`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if err := st.Bind(1, table); err != nil {
+		return nil, err
+	}
+	var out []string
+	for {
+		row, err := st.Step()
+		if err != nil {
+			return nil, err
+		}
+		if !row {
+			return out, nil
+		}
+		c, _ := st.Column(0).(string)
+		out = append(out, c)
+	}
 }
 
 // prepareOne prepares sql, which must hold exactly one statement.
