@@ -74,6 +74,10 @@ type Capturer struct {
 // one log entry). A statement that goes past it fails, and its changes are undone.
 var MaxChanges = 5_000_000
 
+// errDeferredForeignKey fails a statement or transaction request that leaves a deferred foreign-key
+// constraint violated at its end, where SQLite's COMMIT would fail.
+var errDeferredForeignKey = errors.New("FOREIGN KEY constraint failed")
+
 var errTooManyChanges = errors.New("too many row changes in one write: split it into smaller statements or requests")
 
 // rawChange is a change to a table the schema cache did not describe yet: every column of the old and new
@@ -406,7 +410,7 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 				r.Error = msg
 			} else {
 				var stmtDDL bool
-				r, stmtDDL, err = c.statement(st)
+				r, stmtDDL, err = c.statement(st, !req.Transaction)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -422,6 +426,15 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 			if r.Error != "" && req.Transaction {
 				undo = true
 				break
+			}
+		}
+		if req.Transaction && !undo && len(res) > 0 {
+			// The end of a transaction request is its COMMIT: deferred foreign keys are checked there.
+			if violated, err := c.conn.DeferredForeignKeyViolations(); err != nil {
+				return nil, nil, err
+			} else if violated {
+				res[len(res)-1] = Result{Error: errDeferredForeignKey.Error()}
+				undo = true
 			}
 		}
 		if undo {
@@ -459,8 +472,10 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 }
 
 // statement runs one Statement inside its own savepoint. SQL errors are returned in the Result; err is for
-// failures of the capture itself. ddl reports whether the statement changed the main schema.
-func (c *Capturer) statement(st Statement) (r Result, ddl bool, err error) {
+// failures of the capture itself. ddl reports whether the statement changed the main schema. commits tells
+// that the statement is a transaction of its own (not part of a transaction request), so deferred foreign
+// keys are checked at its end.
+func (c *Capturer) statement(st Statement, commits bool) (r Result, ddl bool, err error) {
 	start := time.Now()
 	defer func() { r.Time = time.Since(start) }()
 	// Opening the savepoint also flushes FTS pending terms of the previous statement, so mark after it.
@@ -478,6 +493,15 @@ func (c *Capturer) statement(st Statement) (r Result, ddl bool, err error) {
 			sqlErr = c.unreplicable
 		}
 		c.unreplicable = nil
+	}
+	if sqlErr == nil && commits {
+		// Outside a transaction request a statement is its own transaction: its end is a COMMIT, where
+		// deferred foreign keys are checked. The batch's transaction never commits here, so check now.
+		if violated, err := c.conn.DeferredForeignKeyViolations(); err != nil {
+			return r, ddl, err
+		} else if violated {
+			sqlErr = errDeferredForeignKey
+		}
 	}
 	if sqlErr != nil {
 		r = Result{Error: sqlErr.Error()}

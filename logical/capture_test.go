@@ -464,3 +464,36 @@ func TestCapture_FailedTransactionChangedSchema(t *testing.T) {
 	}
 	p.check()
 }
+
+// TestCapture_DeferredForeignKeys: a deferred foreign key is checked where SQLite's COMMIT would check it, at
+// the end of a statement outside a transaction request and at the end of a transaction request, although the
+// capture transaction never commits; a violation fails it and replicates nothing, and within a transaction
+// request a violation fixed before its end is fine.
+func TestCapture_DeferredForeignKeys(t *testing.T) {
+	p := newPair(t)
+	p.mustExec("CREATE TABLE parent(id INTEGER PRIMARY KEY)",
+		"CREATE TABLE child(id INTEGER PRIMARY KEY, pid REFERENCES parent DEFERRABLE INITIALLY DEFERRED)")
+	res := p.execRequests(
+		Request{Statements: []Statement{{SQL: "INSERT INTO child VALUES(1, 42)"}, {SQL: "INSERT INTO parent VALUES(1)"}}},
+		Request{Transaction: true, Statements: []Statement{{SQL: "INSERT INTO child VALUES(2, 43)"}, {SQL: "INSERT INTO parent VALUES(2)"}}},
+		Request{Transaction: true, Statements: []Statement{{SQL: "INSERT INTO child VALUES(3, 44)"}, {SQL: "INSERT INTO parent VALUES(44)"}}},
+	)
+	if !strings.Contains(res[0][0].Error, "FOREIGN KEY") || res[0][1].Error != "" {
+		t.Errorf("a lone statement leaving a deferred violation: %+v, want it to fail and the next to apply", res[0])
+	}
+	if !strings.Contains(res[1][len(res[1])-1].Error, "FOREIGN KEY") {
+		t.Errorf("a transaction request ending with a deferred violation: %+v, want it to fail", res[1])
+	}
+	for _, r := range res[2] {
+		if r.Error != "" {
+			t.Errorf("a transaction request that fixes its violation before its end: %+v", res[2])
+		}
+	}
+	p.check()
+	if got := queryRows(t, p.replica, "SELECT id, pid FROM child ORDER BY id"); strings.Join(got, ",") != "int(3) int(44)" {
+		t.Fatalf("replica's child rows %v, want only (3, 44)", got)
+	}
+	if got := queryRows(t, p.replica, "SELECT count(*) FROM pragma_foreign_key_check"); got[0] != "int(0)" {
+		t.Fatalf("the replica holds foreign-key violations: %v", got)
+	}
+}

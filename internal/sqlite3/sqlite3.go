@@ -319,6 +319,23 @@ func (c *Conn) Changes() int64 { return int64(lib.Xsqlite3_changes64(c.tls, c.db
 // TotalChanges is sqlite3_total_changes64.
 func (c *Conn) TotalChanges() int64 { return int64(lib.Xsqlite3_total_changes64(c.tls, c.db)) }
 
+// DeferredForeignKeyViolations reports whether the open transaction has deferred foreign-key violations that
+// COMMIT would refuse (sqlite3_db_status with SQLITE_DBSTATUS_DEFERRED_FKS). Rolling back to a savepoint
+// restores the count as it was there.
+func (c *Conn) DeferredForeignKeyViolations() (bool, error) {
+	p := libc.Xmalloc(c.tls, 8)
+	if p == 0 {
+		return false, errors.New("sqlite3: out of memory")
+	}
+	defer libc.Xfree(c.tls, p)
+	*(*int32)(cptr(p)) = 0
+	*(*int32)(cptr(p + 4)) = 0
+	if rc := lib.Xsqlite3_db_status(c.tls, c.db, lib.SQLITE_DBSTATUS_DEFERRED_FKS, p, p+4, 0); rc != lib.SQLITE_OK {
+		return false, c.lastError(rc)
+	}
+	return *(*int32)(cptr(p)) > 0, nil
+}
+
 // LastInsertRowID is sqlite3_last_insert_rowid.
 func (c *Conn) LastInsertRowID() int64 { return int64(lib.Xsqlite3_last_insert_rowid(c.tls, c.db)) }
 
