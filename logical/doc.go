@@ -29,7 +29,7 @@
 //     functions, changes, last_insert_rowid, ...) and cannot be rewritten: CREATE TABLE ... AS SELECT is
 //     rewritten (see above); CREATE VIEW and CREATE TRIGGER only store their SQL and are allowed.
 //   - Schema statements with bound parameters: they are replicated as text, where a parameter means nothing.
-//   - CREATE VIRTUAL TABLE with a module other than fts3, fts4, fts5, rtree and rtree_i32: only modules that
+//   - CREATE VIRTUAL TABLE with a module other than fts5, rtree and rtree_i32: only modules that
 //     keep every bit of state in ordinary shadow tables replicate.
 //   - Writes to tables whose names begin with ReservedPrefix, and schema changes to them: rowboat's own
 //     bookkeeping lives there.

@@ -50,7 +50,8 @@ var actionPragmas = map[string]bool{
 // virtualTableModules may be used by CREATE VIRTUAL TABLE: they keep all their state in ordinary shadow
 // tables, which replicate like any other table.
 var virtualTableModules = map[string]bool{
-	"fts3": true, "fts4": true, "fts5": true, "rtree": true, "rtree_i32": true,
+	"fts5": true, "rtree": true, "rtree_i32": true, // this SQLite build has no fts3 or fts4
+
 }
 
 // stmtInfo is what the authorizer learned about the statement being prepared.
@@ -123,10 +124,14 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 	case sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex:
 		s.ddl = true
 		return s.reservedName(arg2)
-	case sqlite3.ActionCreateTrigger, sqlite3.ActionCreateView:
+	case sqlite3.ActionCreateTrigger: // arg1 is the trigger, arg2 the table it is on
 		s.ddl = true
 		s.viewOrTrg = true
 		return s.reservedName(arg2)
+	case sqlite3.ActionCreateView: // arg1 is the view
+		s.ddl = true
+		s.viewOrTrg = true
+		return s.reservedName(arg1)
 	case sqlite3.ActionReindex, sqlite3.ActionAnalyze, sqlite3.ActionDropVTable:
 		if strings.EqualFold(database, "temp") {
 			s.tempDDL = true
@@ -142,7 +147,7 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 			s.ddl = true
 		}
 		if !virtualTableModules[strings.ToLower(arg2)] {
-			return s.refuse("virtual table module %q is not allowed: only modules that keep their data in shadow tables replicate (fts3, fts4, fts5, rtree)", arg2)
+			return s.refuse("virtual table module %q is not allowed: only modules that keep their data in shadow tables replicate (fts5, rtree)", arg2)
 		}
 		return s.reservedName(arg1)
 	case sqlite3.ActionCreateTempTable, sqlite3.ActionCreateTempIndex, sqlite3.ActionCreateTempTrigger,
