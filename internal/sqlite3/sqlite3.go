@@ -323,11 +323,10 @@ func (c *Conn) TotalChanges() int64 { return int64(lib.Xsqlite3_total_changes64(
 // COMMIT would refuse (sqlite3_db_status with SQLITE_DBSTATUS_DEFERRED_FKS). Rolling back to a savepoint
 // restores the count as it was there.
 func (c *Conn) DeferredForeignKeyViolations() (bool, error) {
-	p := libc.Xmalloc(c.tls, 8)
-	if p == 0 {
-		return false, errors.New("sqlite3: out of memory")
+	p, err := c.scratchFor(8)
+	if err != nil {
+		return false, err
 	}
-	defer libc.Xfree(c.tls, p)
 	*(*int32)(cptr(p)) = 0
 	*(*int32)(cptr(p + 4)) = 0
 	if rc := lib.Xsqlite3_db_status(c.tls, c.db, lib.SQLITE_DBSTATUS_DEFERRED_FKS, p, p+4, 0); rc != lib.SQLITE_OK {
