@@ -591,12 +591,25 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 		}
 	}
 
+	reservedBefore := 0
+	if info.alter {
+		if reservedBefore, err = c.countReserved(); err != nil {
+			return false, err
+		}
+	}
 	mark := len(c.items)
 	before := c.conn.TotalChanges()
 	if err := collectRows(s, r); err != nil {
 		return false, err
 	}
 	r.LastInsertID = c.conn.LastInsertRowID()
+	if info.alter {
+		if n, err := c.countReserved(); err != nil {
+			return false, err
+		} else if n > reservedBefore {
+			return false, fmt.Errorf("%w: names beginning with %s are reserved for rowboat's own bookkeeping", ErrRefused, ReservedPrefix)
+		}
+	}
 	// sqlite3_changes keeps the count of the last INSERT, UPDATE or DELETE, so a statement that changed
 	// nothing (DROP TABLE IF EXISTS of a missing table) would report an earlier statement's count.
 	if !s.ReadOnly() && !info.ddl && !info.tempDDL && c.conn.TotalChanges() != before {
@@ -650,6 +663,21 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 	}
 	c.items = append(c.items, DDL(text))
 	return true, nil
+}
+
+// countReserved counts the main schema's objects whose names begin with ReservedPrefix.
+func (c *Capturer) countReserved() (int, error) {
+	c.internal = true
+	defer func() { c.internal = false }()
+	s, _, err := c.conn.Prepare(`SELECT count(*) FROM main.sqlite_schema WHERE name LIKE '\_rowboat\_%' ESCAPE '\'`)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if _, err := s.Step(); err != nil {
+		return 0, err
+	}
+	return int(s.ColumnInt64(0)), nil
 }
 
 func (c *Capturer) tableExists(name string) (bool, error) {

@@ -353,6 +353,7 @@ func TestCapture_Refused(t *testing.T) {
 		"CREATE TABLE p(x DEFAULT ?)",
 		"CREATE VIRTUAL TABLE s USING dbstat",
 		"CREATE VIEW _rowboat_v AS SELECT 1",
+		"ALTER TABLE t RENAME TO _rowboat_t",
 	} {
 		res := p.exec(sql)
 		if res[0].Error == "" {

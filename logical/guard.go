@@ -63,6 +63,7 @@ type stmtInfo struct {
 	create    string // CREATE TABLE: the table created
 	selects   bool   // it contains a SELECT (with create: CREATE TABLE ... AS SELECT)
 	viewOrTrg bool   // CREATE VIEW or CREATE TRIGGER: stores SQL, computes nothing
+	alter     bool   // ALTER TABLE: the authorizer does not see a new name (RENAME TO), so it is checked after
 	nondet    string // the first non-deterministic function it calls
 }
 
@@ -120,6 +121,7 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 			return sqlite3.AuthOK
 		}
 		s.ddl = true
+		s.alter = true
 		return s.reservedName(arg2)
 	case sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex:
 		s.ddl = true
