@@ -213,14 +213,9 @@ func (c *Client) Exec(ctx context.Context, sql string, args ...any) (*Answer, er
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Results   []Result `json:"results"`
-		RaftIndex uint64   `json:"raft_index"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(rep.body))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("decode the answer: %w", err)
+	out, err := decodeData(rep)
+	if err != nil {
+		return nil, err
 	}
 	if len(out.Results) != 1 {
 		return nil, fmt.Errorf("the answer holds %d results for 1 statement", len(out.Results))
@@ -229,6 +224,23 @@ func (c *Client) Exec(ctx context.Context, sql string, args ...any) (*Answer, er
 		ServedBy: rep.header.Get("X-Rowboat-Served-By")}
 	c.observe(out.RaftIndex)
 	return a, nil
+}
+
+// dataAnswer is the body of a data response.
+type dataAnswer struct {
+	Results   []Result `json:"results"`
+	RaftIndex uint64   `json:"raft_index"`
+}
+
+// decodeData decodes a data response, numbers kept exact.
+func decodeData(rep *reply) (*dataAnswer, error) {
+	var out dataAnswer
+	dec := json.NewDecoder(bytes.NewReader(rep.body))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode the answer: %w", err)
+	}
+	return &out, nil
 }
 
 // ExecTx runs statements as one transaction (/db/execute?transaction): all of them apply, or none does. It
@@ -244,14 +256,9 @@ func (c *Client) ExecTx(ctx context.Context, stmts []string) ([]Result, bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	var out struct {
-		Results   []Result `json:"results"`
-		RaftIndex uint64   `json:"raft_index"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(rep.body))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
-		return nil, false, fmt.Errorf("decode the answer: %w", err)
+	out, err := decodeData(rep)
+	if err != nil {
+		return nil, false, err
 	}
 	c.observe(out.RaftIndex)
 	applied := true
