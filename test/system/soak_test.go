@@ -96,7 +96,7 @@ func TestSoak(t *testing.T) {
 	bank.finish(t)
 	lists.finish(t)
 	acked, idx := l.finish(t)
-	checkAcked(t, c, acked, idx)
+	checkAcked(t, c, l, idx)
 	want := tableHash(t, c.Leader(t, wait), idx)
 	for _, n := range c.All() {
 		if got := tableHash(t, n, idx); got != want {
