@@ -26,7 +26,7 @@ type load struct {
 	// not be there. Every other row a node holds must have been acknowledged.
 	pending map[int]int
 	max     uint64
-	fails map[string]int
+	fails   map[string]int
 	// firstOKAfter is when the first write sent after mark was acknowledged (zero until then).
 	mark, firstOKAfter time.Time
 	okCount            atomic.Int64
