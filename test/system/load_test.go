@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,7 @@ type load struct {
 	// firstOKAfter is when the first write sent after mark was acknowledged (zero until then).
 	mark, firstOKAfter time.Time
 	okCount            atomic.Int64
+	latencies          []time.Duration // of acknowledged writes, from send to answer
 }
 
 func startLoad(t *testing.T, c *cluster.Cluster, clients int) *load {
@@ -59,6 +61,7 @@ func (l *load) client(id int) {
 			idx, code := l.try(id, seq)
 			if code == "" {
 				l.mu.Lock()
+				l.latencies = append(l.latencies, time.Since(sent))
 				l.acked[[2]int{id, seq}] = true
 				l.max = max(l.max, idx)
 				if !l.mark.IsZero() && l.firstOKAfter.IsZero() && sent.After(l.mark) {
@@ -118,6 +121,13 @@ func (l *load) finish(t *testing.T) (map[[2]int]bool, uint64) {
 	close(l.stop)
 	l.wg.Wait()
 	t.Logf("acknowledged %d writes; failed attempts by kind: %v", len(l.acked), l.fails)
+	if n := len(l.latencies); n > 0 {
+		slices.Sort(l.latencies)
+		at := func(q float64) time.Duration {
+			return l.latencies[min(n-1, int(q*float64(n)))].Round(100 * time.Microsecond)
+		}
+		t.Logf("acknowledged write latency: p50 %s, p99 %s, max %s", at(0.5), at(0.99), l.latencies[n-1].Round(time.Millisecond))
+	}
 	if !l.mark.IsZero() && !l.firstOKAfter.IsZero() {
 		t.Logf("first successful write %.3fs after the fault", l.firstOKAfter.Sub(l.mark).Seconds())
 	}
