@@ -46,6 +46,11 @@ func translate(err error, proposed bool) error {
 		}
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
+		if proposed {
+			// Raft answers a proposal it had appended, even a committed one, with this when it shuts down:
+			// the outcome is unknown, and a client must not take it for "nothing applied".
+			return fmt.Errorf("%w: %w", ErrLeadershipLost, ErrShuttingDown)
+		}
 		return ErrShuttingDown
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %v", ErrTimeout, err)

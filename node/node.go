@@ -160,8 +160,10 @@ type Node struct {
 
 	stop     chan struct{}
 	raftDown chan struct{} // closed once Raft has shut down (in Close)
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// writerDone is closed when the writer goroutine has stopped; every op it took has its answer by then.
+	writerDone chan struct{}
+	stopOnce   sync.Once
+	wg         sync.WaitGroup
 }
 
 // Open starts a node on cfg.DataDir. A node with existing Raft state rejoins its cluster with its old identity.
@@ -171,13 +173,14 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: id, raft address and data dir are required", ErrBadRequest)
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "node", "id", cfg.ID),
-		queue:    make(chan *writeOp, 4*cfg.MaxBatch),
-		stop:     make(chan struct{}),
-		raftDown: make(chan struct{}),
-		events:   newEventSink(1024),
-		started:  time.Now(),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "node", "id", cfg.ID),
+		queue:      make(chan *writeOp, 4*cfg.MaxBatch),
+		stop:       make(chan struct{}),
+		raftDown:   make(chan struct{}),
+		writerDone: make(chan struct{}),
+		events:     newEventSink(1024),
+		started:    time.Now(),
 	}
 	n.confirms.Timeout = cfg.ApplyTimeout
 	n.leaseStart.Store(noLease)

@@ -57,6 +57,15 @@ func (n *Node) Execute(ctx context.Context, req logical.Request) (WriteResult, e
 		return d.res, d.err
 	case <-ctx.Done():
 		return WriteResult{}, fmt.Errorf("%w: the write may still be applied", ErrTimeout)
+	case <-n.writerDone:
+		// The writer has stopped: it answered every op it took, so an op without an answer was never taken
+		// (it was queued after the writer's last look at the queue).
+		select {
+		case d := <-op.done:
+			return d.res, d.err
+		default:
+			return WriteResult{}, fmt.Errorf("%w: the write was not executed", ErrShuttingDown)
+		}
 	}
 }
 
@@ -71,6 +80,7 @@ func (n *Node) notLeaderErr() error {
 // applied locally, so every execution sees every committed write.
 func (n *Node) writer() {
 	defer n.wg.Done()
+	defer close(n.writerDone)
 	batch := make([]*writeOp, 0, n.cfg.MaxBatch)
 	avg := 0.0 // moving average of batch sizes: roughly how many clients are writing
 	linger := time.NewTimer(0)

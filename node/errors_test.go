@@ -1,0 +1,64 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// TestTranslate: raft's errors become the node's sentinels, and a proposal whose outcome is unknown is never
+// reported as one that applied nothing. Raft answers even a committed entry with ErrRaftShutdown when it
+// shuts down, so after a proposal that must read "outcome unknown" (a client retrying would apply it twice).
+func TestTranslate(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		proposed  bool
+		want      error
+		wantNotTo error
+	}{
+		{raft.ErrRaftShutdown, true, ErrLeadershipLost, nil},
+		{raft.ErrRaftShutdown, false, ErrShuttingDown, ErrLeadershipLost},
+		{raft.ErrLeadershipLost, true, ErrLeadershipLost, nil},
+		{raft.ErrLeadershipLost, false, ErrNotLeader, ErrLeadershipLost},
+		{raft.ErrNotLeader, true, ErrNotLeader, ErrLeadershipLost},
+		{raft.ErrLeadershipTransferInProgress, true, ErrNotLeader, ErrLeadershipLost},
+		{raft.ErrEnqueueTimeout, true, ErrTimeout, nil},
+		{fmt.Errorf("wrapped: %w", raft.ErrRaftShutdown), true, ErrLeadershipLost, nil},
+	} {
+		got := translate(tc.err, tc.proposed)
+		if !errors.Is(got, tc.want) || tc.wantNotTo != nil && errors.Is(got, tc.wantNotTo) {
+			t.Errorf("translate(%v, proposed=%v) = %v; want %v, not %v", tc.err, tc.proposed, got, tc.want, tc.wantNotTo)
+		}
+	}
+}
+
+// TestNode_ExecuteAfterTheWriterStopped: a write queued after the writer stopped (the node is closing while
+// Raft still runs, so it still leads) is answered at once as not executed, instead of waiting for its context
+// and being reported as "may still be applied".
+func TestNode_ExecuteAfterTheWriterStopped(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	n.stopOnce.Do(func() { close(n.stop) }) // the first half of Close: the node's goroutines stop, Raft runs on
+	<-n.writerDone
+	defer func() { // the rest of Close
+		n.raft.Shutdown().Error()
+		close(n.raftDown)
+		n.wg.Wait()
+		n.closeResources()
+	}()
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, err := n.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES(1)"}}})
+		if !errors.Is(err, ErrShuttingDown) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("write %d on a node whose writer stopped: %v, want ErrShuttingDown (not executed)", i, err)
+		}
+		cancel()
+	}
+}
