@@ -104,3 +104,20 @@ func TestNode_ReplicaCannotBootstrap(t *testing.T) {
 		t.Fatalf("Open of a bootstrapping replica: %v, want ErrBadRequest", err)
 	}
 }
+
+// TestNode_IsVoterBeforeJoining: a node not yet in any configuration (still joining) counts as the role it was
+// started with, so that level auto on a voter catching up is not served from its empty database.
+func TestNode_IsVoterBeforeJoining(t *testing.T) {
+	for _, nonVoter := range []bool{false, true} {
+		_, tr := raft.NewInmemTransport("x")
+		n, err := Open(Config{ID: "x", DataDir: t.TempDir(), NonVoter: nonVoter, Transport: tr,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.IsVoter(); got == nonVoter {
+			t.Errorf("IsVoter() of a joining node started with NonVoter=%v: %v", nonVoter, got)
+		}
+		n.Close()
+	}
+}

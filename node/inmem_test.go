@@ -623,3 +623,20 @@ func TestInmem_MemberEventsAreNews(t *testing.T) {
 		}
 	}
 }
+
+// TestInmem_TransferDropsTheLease: once a leadership transfer starts, the old leader serves no weak read from
+// its lease, even when the caller stops waiting for the transfer before raft ends it.
+func TestInmem_TransferDropsTheLease(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	l := c.leader()
+	waitFor(t, "a lease", l.HasLease)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the caller gives up at once; raft's transfer goes on
+	if err := l.TransferLeadership(ctx, ""); err == nil {
+		t.Log("the transfer finished before the canceled caller returned")
+	}
+	if l.HasLease() || l.IsLeader() {
+		t.Fatalf("right after a transfer began: lease %v, leader %v; want neither while it may hand over", l.HasLease(), l.IsLeader())
+	}
+}

@@ -88,7 +88,7 @@ func (n *Node) pruneMembers() {
 		in[string(s.ID)] = true
 	}
 	for id := range n.fsm.Members() {
-		if in[id] {
+		if in[id] || n.inConfiguration(id) { // a member may have joined since the configuration was read
 			continue
 		}
 		if err := n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdRemoveMember, fsm.Member{ID: id}), n.cfg.ApplyTimeout)); err != nil {
@@ -97,6 +97,20 @@ func (n *Node) pruneMembers() {
 		}
 		n.log.Info("forgot the metadata of a member no longer in the cluster", "member", id)
 	}
+}
+
+// inConfiguration reports whether id is in the latest Raft configuration.
+func (n *Node) inConfiguration(id string) bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return true // when in doubt, keep the metadata
+	}
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == id {
+			return true
+		}
+	}
+	return false
 }
 
 // leaseFraction of the heartbeat timeout is how long a lease lasts from the contacts behind it (renewLease).

@@ -202,18 +202,19 @@ func (n *Node) Status() Status {
 	return s
 }
 
-// IsVoter reports whether this node is a voting member.
+// IsVoter reports whether this node is a voting member: its suffrage in the Raft configuration it knows, or,
+// when it is not in that configuration (still joining, or removed), the role it was started with. A voter
+// catching up on its first join is no read replica, and must not serve level auto from its local copy.
 func (n *Node) IsVoter() bool {
 	cf := n.raft.GetConfiguration()
-	if cf.Error() != nil {
-		return false
-	}
-	for _, s := range cf.Configuration().Servers {
-		if s.ID == raft.ServerID(n.cfg.ID) {
-			return s.Suffrage == raft.Voter
+	if cf.Error() == nil {
+		for _, s := range cf.Configuration().Servers {
+			if s.ID == raft.ServerID(n.cfg.ID) {
+				return s.Suffrage == raft.Voter
+			}
 		}
 	}
-	return false
+	return !n.cfg.NonVoter
 }
 
 // TransferLeadership hands leadership to the member id, or to the most up-to-date voter when id is empty,
@@ -225,7 +226,16 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	// Drain writes first: new ones are refused as "not leader" (not applied, safe to retry elsewhere) and the
 	// batch in flight finishes, so no acknowledged-or-not question is left open by the transfer.
 	n.transferring.Store(true)
-	defer n.transferring.Store(false)
+	// Until raft's transfer has ended, the other voter may take over at any moment: no weak read may rest on
+	// this node's lease meanwhile. The flag stays set until the transfer itself ends (below), even if the
+	// caller stops waiting sooner.
+	n.leaseStart.Store(noLease)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			n.transferring.Store(false)
+		}
+	}()
 	n.busy.Lock()
 	n.busy.Unlock()
 	var f raft.Future
@@ -262,7 +272,10 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		}
 		f = n.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
 	}
-	err := translate(n.await(ctx, f), false)
+	// Raft ends a transfer by itself (the target took over, or raft's own timeout ran out): only then may
+	// this node lead again.
+	handedOff = true
+	err := translate(n.awaitThen(ctx, f, func() { n.transferring.Store(false) }), false)
 	if err != nil && !isSentinel(err) {
 		// Raft's own, unexported errors: the target did not take over in time, or is not replicating.
 		err = fmt.Errorf("%w: leadership transfer: %v", ErrTimeout, err)

@@ -274,15 +274,15 @@ func (n *Node) open() (err error) {
 	if err != nil {
 		return err
 	}
+	if !existing && cfg.Bootstrap && cfg.NonVoter {
+		return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
+	}
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.store, n.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.hadState = existing
 	n.boot.known = map[raft.ServerID]raft.ServerAddress{rc.LocalID: n.transport.LocalAddr()}
 	if !existing && cfg.Bootstrap {
-		if cfg.NonVoter {
-			return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
-		}
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.transport.LocalAddr()}}}
 		if err = n.raft.BootstrapCluster(boot).Error(); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
@@ -366,9 +366,18 @@ func (n *Node) closeResources() {
 // and hang Close; futures raft does answer while shutting down still give their own result. Shutdown returns
 // ErrShuttingDown (for a proposal that means its outcome is unknown: an entry may be committed without its
 // future being answered). A nil ctx waits without a deadline.
-func (n *Node) await(ctx context.Context, f raft.Future) error {
+func (n *Node) await(ctx context.Context, f raft.Future) error { return n.awaitThen(ctx, f, nil) }
+
+// awaitThen is await that also runs then (if not nil) once raft has answered f, even after await returned.
+func (n *Node) awaitThen(ctx context.Context, f raft.Future, then func()) error {
 	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
+	go func() {
+		err := f.Error()
+		if then != nil {
+			then()
+		}
+		done <- err
+	}()
 	var ctxDone <-chan struct{}
 	if ctx != nil {
 		ctxDone = ctx.Done()
