@@ -62,3 +62,44 @@ func TestNode_ExecuteAfterTheWriterStopped(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestNode_LoadWaitsForWritesInFlight: a load replaces the database as it is when its own write runs: a table
+// created by a write already in the writer's hands when the load began is dropped too.
+func TestNode_LoadWaitsForWritesInFlight(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE old(x)")
+	n.busy.Lock() // the writer will hold the next batch until released
+	ddl := make(chan error, 1)
+	go func() {
+		_, err := n.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "CREATE TABLE concurrent(x)"}}})
+		ddl <- err
+	}()
+	waitFor(t, "the CREATE TABLE to be under way", func() bool {
+		if n.exclusive.TryLock() { // no write holds it yet
+			n.exclusive.Unlock()
+			return false
+		}
+		return len(n.queue) == 0
+	})
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := n.Load(context.Background(), []byte("CREATE TABLE loaded(x);"))
+		loaded <- err
+	}()
+	n.busy.Unlock()
+	if err := <-ddl; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: `SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema
+		WHERE type = 'table' AND name NOT LIKE '\_rowboat\_%' ESCAPE '\' ORDER BY name)`}})
+	if err != nil || res[0].Error != "" {
+		t.Fatalf("%v %s", err, res[0].Error)
+	}
+	if got := res[0].Rows[0][0]; got != "loaded" {
+		t.Fatalf("tables after the load: %v, want only loaded", got)
+	}
+}

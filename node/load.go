@@ -51,6 +51,10 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 	if len(stmts) == 0 && !file { // an empty database file is a valid load: it empties the database
 		return LoadResult{}, fmt.Errorf("%w: nothing to load: the body holds no SQL statement and is not a SQLite database", ErrBadRequest)
 	}
+	// No other write may run between reading the schema to drop and the load's own write: a table created
+	// meanwhile would survive the load.
+	n.exclusive.Lock()
+	defer n.exclusive.Unlock()
 	drops, err := n.fsm.DropAllSQL(ctx)
 	if err != nil {
 		return LoadResult{}, err
@@ -60,7 +64,7 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 		req.Statements = append(req.Statements, logical.Statement{SQL: d})
 	}
 	req.Statements = append(req.Statements, stmts...)
-	res, err := n.Execute(ctx, req)
+	res, err := n.execute(ctx, req)
 	if err != nil {
 		return LoadResult{}, err
 	}

@@ -38,6 +38,13 @@ type writeDone struct {
 // returns ErrNotLeader or ErrNoLeader. ErrLeadershipLost means the outcome is unknown; ctx ending while the
 // entry is in flight returns an error wrapping ErrTimeout, and the write may still apply.
 func (n *Node) Execute(ctx context.Context, req logical.Request) (WriteResult, error) {
+	n.exclusive.RLock()
+	defer n.exclusive.RUnlock()
+	return n.execute(ctx, req)
+}
+
+// execute is Execute without taking n.exclusive.
+func (n *Node) execute(ctx context.Context, req logical.Request) (WriteResult, error) {
 	if !n.IsLeader() {
 		return WriteResult{}, n.notLeaderErr()
 	}
