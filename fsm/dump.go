@@ -16,14 +16,14 @@ import (
 
 // DumpSQL writes the database as SQL text that recreates it: every user table, index, view and trigger and
 // every row (rowboat's own tables excluded), in one transaction. It reads one consistent state and returns
-// its applied index.
-func (f *FSM) DumpSQL(w io.Writer) (uint64, error) {
-	var idx uint64
-	err := f.withPinnedState(func(conn *sqlite3.Conn, index uint64) error {
-		idx = index
+// its applied position.
+func (f *FSM) DumpSQL(w io.Writer) (Position, error) {
+	var pos Position
+	err := f.withPinnedState(func(conn *sqlite3.Conn, p Position) error {
+		pos = p
 		return Dump(conn, w)
 	})
-	return idx, err
+	return pos, err
 }
 
 // DumpFile writes the SQLite database file at path as SQL text (see DumpSQL).

@@ -149,11 +149,11 @@ func (f *FSM) backupTo(src *sqlite3.Conn) (string, error) {
 }
 
 // WriteBackup writes a consistent copy of the database as a plain SQLite file to w, and returns the applied
-// index of the copy.
-func (f *FSM) WriteBackup(w io.Writer) (uint64, error) {
-	var idx uint64
-	err := f.withPinnedState(func(conn *sqlite3.Conn, index uint64) error {
-		idx = index
+// position of the copy.
+func (f *FSM) WriteBackup(w io.Writer) (Position, error) {
+	var pos Position
+	err := f.withPinnedState(func(conn *sqlite3.Conn, p Position) error {
+		pos = p
 		file, err := f.backupFile(conn)
 		if err != nil {
 			return err
@@ -162,12 +162,12 @@ func (f *FSM) WriteBackup(w io.Writer) (uint64, error) {
 		_, err = io.Copy(w, file)
 		return err
 	})
-	return idx, err
+	return pos, err
 }
 
-// withPinnedState runs fn on a connection of its own holding a read transaction, with the applied index of
+// withPinnedState runs fn on a connection of its own holding a read transaction, with the applied position of
 // the state that transaction sees.
-func (f *FSM) withPinnedState(fn func(conn *sqlite3.Conn, index uint64) error) error {
+func (f *FSM) withPinnedState(fn func(conn *sqlite3.Conn, pos Position) error) error {
 	f.mu.RLock()
 	if f.closed {
 		f.mu.RUnlock()
@@ -183,17 +183,18 @@ func (f *FSM) withPinnedState(fn func(conn *sqlite3.Conn, index uint64) error) e
 		return err
 	}
 	defer conn.Exec("ROLLBACK")
-	s, _, err := conn.Prepare(`SELECT v FROM ` + metaTable + ` WHERE k = 'applied_index'`)
+	s, _, err := conn.Prepare(positionQuery)
 	if err != nil {
 		return err
 	}
 	_, err = s.Step()
 	idx, _ := s.Column(0).(int64)
+	term, _ := s.Column(1).(int64)
 	s.Close()
 	if err != nil {
 		return err
 	}
-	return fn(conn, uint64(idx))
+	return fn(conn, Position{Index: uint64(idx), Term: uint64(term)})
 }
 
 // Restore replaces the database with the snapshot in rc. The snapshot is written to a temporary file and

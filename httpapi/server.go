@@ -62,8 +62,8 @@ type Store interface {
 	Ready() (bool, string)
 	TransferLeadership(ctx context.Context, id string) error
 	Subscribe() ([]node.Event, <-chan node.Event, func())
-	WriteBackup(w io.Writer) (uint64, error)
-	DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error)
+	WriteBackup(w io.Writer) (node.Position, error)
+	DumpSQL(w interface{ Write([]byte) (int, error) }) (node.Position, error)
 	Load(ctx context.Context, data []byte) (node.LoadResult, error)
 	Snapshot() error
 }
@@ -467,14 +467,14 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	var idx uint64
+	var pos node.Position
 	switch f := r.URL.Query().Get("fmt"); f {
 	case "", "binary":
-		idx, err = s.store.WriteBackup(tmp)
+		pos, err = s.store.WriteBackup(tmp)
 		w.Header().Set("Content-Type", "application/vnd.sqlite3")
 		w.Header().Set("Content-Disposition", `attachment; filename="rowboat.sqlite"`)
 	case "sql":
-		idx, err = s.store.DumpSQL(tmp)
+		pos, err = s.store.DumpSQL(tmp)
 		w.Header().Set("Content-Type", "application/sql; charset=utf-8")
 	default:
 		s.writeError(w, r, fmt.Errorf("%w: ?fmt=%s: want binary or sql", errBadRequest, f))
@@ -493,7 +493,7 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.setPosition(w, idx, s.store.Term())
+	s.setPosition(w, pos.Index, pos.Term)
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	if _, err := io.Copy(w, tmp); err != nil {
 		s.log.Debug("send backup", "err", err)
@@ -519,7 +519,7 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.setPosition(w, res.Index, s.store.Term())
+	s.setPosition(w, res.Index, res.Term)
 	writeJSON(w, http.StatusOK, res, p.pretty)
 }
 

@@ -162,7 +162,7 @@ func (f *fakeStore) Status() node.Status {
 }
 func (f *fakeStore) Ready() (bool, string)                            { return f.ready, f.notReady }
 func (f *fakeStore) TransferLeadership(context.Context, string) error { return nil }
-func (f *fakeStore) WriteBackup(io.Writer) (uint64, error)            { return 0, nil }
+func (f *fakeStore) WriteBackup(io.Writer) (node.Position, error)     { return node.Position{}, nil }
 func (f *fakeStore) Subscribe() ([]node.Event, <-chan node.Event, func()) {
 	return f.recent, f.events, func() {}
 }
@@ -1382,9 +1382,9 @@ func TestServer_FollowerLinearizableRead(t *testing.T) {
 	})
 }
 
-func (f *fakeStore) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error) {
+func (f *fakeStore) DumpSQL(w interface{ Write([]byte) (int, error) }) (node.Position, error) {
 	_, err := w.Write([]byte("BEGIN TRANSACTION;\nCOMMIT;\n"))
-	return f.AppliedIndex(), err
+	return node.Position{Index: f.AppliedIndex(), Term: f.appliedTerm}, err
 }
 
 func (f *fakeStore) Load(ctx context.Context, data []byte) (node.LoadResult, error) {

@@ -24,6 +24,7 @@ var skipOnLoad = regexp.MustCompile(`(?is)^\s*(BEGIN(\s+(DEFERRED|IMMEDIATE|EXCL
 type LoadResult struct {
 	Statements int    `json:"statements"`
 	Index      uint64 `json:"raft_index"`
+	Term       uint64 `json:"-"` // the term of the entry at Index
 }
 
 // Load replaces the whole database with data, a SQLite database file or SQL text (a dump), as one write:
@@ -78,7 +79,7 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 		}
 	}
 	n.log.Info("database loaded", "statements", len(stmts), "index", res.Index)
-	return LoadResult{Statements: len(stmts), Index: res.Index}, nil
+	return LoadResult{Statements: len(stmts), Index: res.Index, Term: res.Term}, nil
 }
 
 // dumpUpload turns an uploaded SQLite file into SQL text.
@@ -103,6 +104,6 @@ func (n *Node) dumpUpload(data []byte) (string, error) {
 }
 
 // DumpSQL writes the database as SQL text.
-func (n *Node) DumpSQL(w interface{ Write([]byte) (int, error) }) (uint64, error) {
+func (n *Node) DumpSQL(w interface{ Write([]byte) (int, error) }) (Position, error) {
 	return n.fsm.DumpSQL(w)
 }

@@ -234,4 +234,4 @@ func (n *Node) Query(ctx context.Context, stmts []logical.Statement) ([]logical.
 }
 
 // WriteBackup writes a consistent copy of the local database, as a SQLite file, to w.
-func (n *Node) WriteBackup(w io.Writer) (uint64, error) { return n.fsm.WriteBackup(w) }
+func (n *Node) WriteBackup(w io.Writer) (Position, error) { return n.fsm.WriteBackup(w) }

@@ -1,0 +1,76 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rowboatdb/rowboat/logical"
+)
+
+// TestNode_ExecuteAfterTheWriterStopped: a write queued after the writer stopped (the node is closing while
+// Raft still runs, so it still leads) is answered at once as not executed, instead of waiting for its context
+// and being reported as "may still be applied".
+func TestNode_ExecuteAfterTheWriterStopped(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	n.stopOnce.Do(func() { close(n.stop) }) // the first half of Close: the node's goroutines stop, Raft runs on
+	<-n.writerDone
+	defer func() { // the rest of Close
+		n.raft.Shutdown().Error()
+		close(n.raftDown)
+		n.wg.Wait()
+		n.closeResources()
+	}()
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, err := n.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES(1)"}}})
+		if !errors.Is(err, ErrShuttingDown) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrTimeout) {
+			t.Fatalf("write %d on a node whose writer stopped: %v, want ErrShuttingDown (not executed)", i, err)
+		}
+		cancel()
+	}
+}
+
+// TestNode_LoadWaitsForWritesInFlight: a load replaces the database as it is when its own write runs: a table
+// created by a write already in the writer's hands when the load began is dropped too.
+func TestNode_LoadWaitsForWritesInFlight(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE old(x)")
+	n.busy.Lock() // the writer will hold the next batch until released
+	ddl := make(chan error, 1)
+	go func() {
+		_, err := n.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "CREATE TABLE concurrent(x)"}}})
+		ddl <- err
+	}()
+	waitFor(t, "the CREATE TABLE to be under way", func() bool {
+		if n.exclusive.TryLock() { // no write holds it yet
+			n.exclusive.Unlock()
+			return false
+		}
+		return len(n.queue) == 0
+	})
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := n.Load(context.Background(), []byte("CREATE TABLE loaded(x);"))
+		loaded <- err
+	}()
+	n.busy.Unlock()
+	if err := <-ddl; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: `SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema
+		WHERE type = 'table' AND name NOT LIKE '\_rowboat\_%' ESCAPE '\' ORDER BY name)`}})
+	if err != nil || res[0].Error != "" {
+		t.Fatalf("%v %s", err, res[0].Error)
+	}
+	if got := res[0].Rows[0][0]; got != "loaded" {
+		t.Fatalf("tables after the load: %v, want only loaded", got)
+	}
+}
