@@ -25,9 +25,13 @@
 //     range in the middle. Segment files that hold only removed entries are deleted; when a removed prefix
 //     shares a segment with kept entries, the new first index is recorded in the file "first" (written
 //     atomically) so that it stays removed across restarts.
-//   - Open repairs a torn tail (a record cut short or failing its checksum at the end of the newest segment,
-//     left by a crash during an append that was therefore never acknowledged) by truncating it, and refuses a
-//     damaged record anywhere else.
+//   - Open repairs a torn tail, left in the newest segment by a crash during an append that was therefore never
+//     acknowledged: a record cut short by the end of the file, or missing a whole sector (a disk writes a
+//     sector whole or not at all, and unwritten space reads as zeros, as etcd's WAL also assumes). The file is
+//     cut after the last whole record, so that records the torn append did write beyond a lost sector are
+//     never read back. Any other damage, in any segment, is refused (ErrCorrupt): those entries were
+//     acknowledged. (A lost sector that holds just a record's header cannot be told from a torn append: the
+//     records after it are dropped, with a warning.)
 package raftlog
 
 import (
@@ -173,8 +177,11 @@ func (s *Store) load() error {
 	return syncDir(s.dir)
 }
 
-// openSegment scans one segment file. In the newest segment a damaged record ends the log (a torn append) and
-// the file is truncated there; in an older one it is an error.
+// openSegment scans one segment file. In an older segment a damaged record is an error. In the newest one a
+// record cut short by the end of the file, or one missing a whole sector (zeros, where an append that a crash
+// interrupted wrote nothing), is a torn append that was never acknowledged: the log ends before it, and the file
+// is cut there, so that nothing the torn append left behind can be read as records later. Any other damage (a
+// record whose every sector was written but whose checksum fails) is corruption, and an error.
 func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 	path := filepath.Join(s.dir, segName(base))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -191,20 +198,23 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 	r := bufio.NewReaderSize(f, 1<<20)
 	var hdr [headerSize]byte
 	var payload []byte
-	damage := func(why string) (*segment, error) {
-		if !newest {
-			f.Close()
-			return nil, fmt.Errorf("%w: segment %s, record %d at offset %d: %s", ErrCorrupt, path, base+uint64(len(seg.offs)), seg.size, why)
+	fail := func(err error) (*segment, error) {
+		f.Close()
+		return nil, err
+	}
+	// cut ends the file at the last whole record: what follows is zeros again (preallocated space).
+	cut := func(why string, torn bool) (*segment, error) {
+		if !newest || !torn {
+			return fail(fmt.Errorf("%w: segment %s, record %d at offset %d: %s", ErrCorrupt, path, base+uint64(len(seg.offs)), seg.size, why))
 		}
 		s.log.Warn("raft log: dropping a torn tail left by a crash during an append",
-			"segment", path, "offset", seg.size, "bytes", fileSize-seg.size, "reason", why)
+			"segment", path, "offset", seg.size, "reason", why)
 		if err := f.Truncate(seg.size); err != nil {
-			f.Close()
-			return nil, err
+			return fail(err)
 		}
+		preallocate(f, s.opts.SegmentSize)
 		if err := datasync(f); err != nil {
-			f.Close()
-			return nil, err
+			return fail(err)
 		}
 		return seg, nil
 	}
@@ -214,42 +224,95 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 				return seg, nil
 			}
 			if err == io.ErrUnexpectedEOF {
-				return damage("short header")
+				return cut("short header", true)
 			}
-			f.Close()
-			return nil, err
+			return fail(err)
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
 		if n == 0 && binary.LittleEndian.Uint32(hdr[4:8]) == 0 {
-			return seg, nil // preallocated space: the records end here
+			// Preallocated space: the records end here. Anything but zeros after this point was written by an
+			// append that a crash interrupted before its first sector reached the disk.
+			if !newest {
+				return seg, nil
+			}
+			if rest, err := nonZero(r); err != nil {
+				return fail(err)
+			} else if rest {
+				return cut("data after the end of the records", true)
+			}
+			return seg, nil
 		}
 		if n < fixedSize || n > maxRecord {
-			return damage(fmt.Sprintf("bad length %d", n))
+			return cut(fmt.Sprintf("bad length %d", n), hasZeroSector(hdr[:], seg.size))
 		}
 		if seg.size+headerSize+int64(n) > fileSize {
-			return damage("short record") // checked before allocating: a damaged length may be huge
+			return cut("short record", true) // checked before allocating: a damaged length may be huge
 		}
-		if cap(payload) < int(n) {
-			payload = make([]byte, n)
+		if cap(payload) < headerSize+int(n) {
+			payload = make([]byte, headerSize+int(n))
 		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(r, payload); err != nil {
+		rec := payload[:headerSize+int(n)]
+		copy(rec, hdr[:])
+		if _, err := io.ReadFull(r, rec[headerSize:]); err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return damage("short record")
+				return cut("short record", true)
 			}
-			f.Close()
-			return nil, err
+			return fail(err)
 		}
-		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
-			return damage("checksum mismatch")
+		body := rec[headerSize:]
+		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
+			return cut("checksum mismatch", hasZeroSector(rec, seg.size))
 		}
 		want := base + uint64(len(seg.offs))
-		if idx := binary.LittleEndian.Uint64(payload[0:8]); idx != want {
-			f.Close()
-			return nil, fmt.Errorf("%w: segment %s holds index %d where %d belongs", ErrCorrupt, path, idx, want)
+		if idx := binary.LittleEndian.Uint64(body[0:8]); idx != want {
+			return fail(fmt.Errorf("%w: segment %s holds index %d where %d belongs", ErrCorrupt, path, idx, want))
 		}
 		seg.offs = append(seg.offs, seg.size)
 		seg.size += headerSize + int64(n)
+	}
+}
+
+// sectorSize is the unit a disk writes whole or not at all.
+const sectorSize = 512
+
+// hasZeroSector reports whether b, which starts at offset off of its file, holds a piece between sector
+// boundaries that is all zeros: part of a record that an interrupted append never wrote. (As in etcd's WAL,
+// a record torn by a crash shows unwritten sectors as zeros, because the file's free space reads as zeros.)
+func hasZeroSector(b []byte, off int64) bool {
+	for len(b) > 0 {
+		n := int(sectorSize - off%sectorSize)
+		n = min(n, len(b))
+		if allZero(b[:n]) {
+			return true
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// nonZero reports whether anything r has left to read is not zero.
+func nonZero(r io.Reader) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if !allZero(buf[:n]) {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
 	}
 }
 
@@ -476,12 +539,30 @@ func (s *Store) readFirst() (uint64, error) {
 }
 
 // truncateFrom removes index and everything after it; index lies in segment i.
+//
+// The newer segments go first, newest first, and only once their removal is durable is segment i cut: a crash
+// or an error part way leaves a shorter log that is still contiguous (a segment cut before newer ones were
+// gone would leave a gap that Open refuses). On error the in-memory state matches what is left on disk.
 func (s *Store) truncateFrom(i int, index uint64) error {
 	seg := s.segs[i]
 	drop := i + 1
 	if index == seg.base {
 		drop = i
-	} else {
+	}
+	for j := len(s.segs) - 1; j >= drop; j-- {
+		s.segs[j].f.Close()
+		// A segment whose removal failed stays listed (closed: reading it fails), so that the log still ends
+		// where the disk says and the caller's retry removes it.
+		if err := removeFile(s.segs[j].path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		s.segs = s.segs[:j]
+		s.resetBounds()
+	}
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	if drop == i+1 {
 		k := index - seg.base
 		if err := seg.f.Truncate(seg.offs[k]); err != nil {
 			return err
@@ -492,24 +573,27 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 		seg.size = seg.offs[k]
 		seg.offs = seg.offs[:k]
 		preallocate(seg.f, s.opts.SegmentSize) // it is the newest now and takes the next appends
+		s.resetBounds()
 	}
-	// Remove newest first: a crash part way leaves a shorter log that is still contiguous.
-	for j := len(s.segs) - 1; j >= drop; j-- {
-		s.segs[j].f.Close()
-		if err := os.Remove(s.segs[j].path); err != nil {
-			return err
-		}
-	}
-	s.segs = s.segs[:drop]
 	if len(s.segs) == 0 {
-		s.first, s.last = 0, 0
 		if err := os.Remove(filepath.Join(s.dir, firstFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-	} else {
-		s.last = index - 1
+		return syncDir(s.dir)
 	}
-	return syncDir(s.dir)
+	return nil
+}
+
+// removeFile is os.Remove; tests make it fail.
+var removeFile = os.Remove
+
+// resetBounds sets the last index from the segments held, and both bounds to 0 when none are left.
+func (s *Store) resetBounds() {
+	if len(s.segs) == 0 {
+		s.first, s.last = 0, 0
+		return
+	}
+	s.last = s.segs[len(s.segs)-1].lastIndex()
 }
 
 // Close closes the segment files. Later calls fail or find nothing.

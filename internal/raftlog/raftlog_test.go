@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -204,9 +206,11 @@ func TestStore_RepairsTornTail(t *testing.T) {
 		"cut short": func(t *testing.T, path string, end int64) {
 			os.Truncate(path, end-7)
 		},
-		"garbage appended": func(t *testing.T, path string, end int64) {
+		"header written, the rest of the record not": func(t *testing.T, path string, end int64) {
+			// The header's sector reached the disk, the record's next sector did not (zeros).
 			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
-			f.WriteAt([]byte{200, 0, 0, 0, 1, 2, 3}, end)
+			hdr := []byte{0, 4, 0, 0, 1, 2, 3, 4} // 1024 bytes: the record crosses a sector boundary
+			f.WriteAt(hdr, end)
 			f.Close()
 		},
 		"huge length appended": func(t *testing.T, path string, end int64) {
@@ -219,9 +223,16 @@ func TestStore_RepairsTornTail(t *testing.T) {
 			f.WriteAt(make([]byte, 4096), end)
 			f.Close()
 		},
-		"last record damaged": func(t *testing.T, path string, end int64) {
+		"later records of a torn append behind a lost first sector": func(t *testing.T, path string, end int64) {
+			// The append of 41..44 reached the disk except for the sector that holds 41's header (ending just
+			// after it).
+			var buf []byte
+			for i := uint64(41); i <= 44; i++ {
+				buf, _ = encode(buf, entry(i, 9, 100))
+			}
+			clear(buf[:headerSize])
 			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
-			f.WriteAt([]byte{0xff}, end-3)
+			f.WriteAt(buf, end)
 			f.Close()
 		},
 	}
@@ -240,21 +251,85 @@ func TestStore_RepairsTornTail(t *testing.T) {
 			s = open(t, dir, 1024)
 			last, _ := s.LastIndex()
 			want := uint64(40)
-			if name == "cut short" || name == "last record damaged" {
+			if name == "cut short" {
 				want = 39
 			}
 			if last != want {
 				t.Fatalf("last index after repair %d, want %d", last, want)
 			}
 			// The repaired log takes appends and keeps them across a restart.
-			if err := s.StoreLog(entry(want+1, 2, 50)); err != nil {
+			if err := s.StoreLog(entry(want+1, 2, 100)); err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
 			s = open(t, dir, 1024)
 			var l raft.Log
-			if err := s.GetLog(want+1, &l); err != nil || !sameLog(&l, entry(want+1, 2, 50)) {
+			if err := s.GetLog(want+1, &l); err != nil || !sameLog(&l, entry(want+1, 2, 100)) {
 				t.Fatalf("entry after repair: %v %+v", err, l)
+			}
+			// Nor is anything the torn append left behind read as records after it.
+			if last, _ := s.LastIndex(); last != want+1 {
+				t.Fatalf("last index after an append to the repaired log and a restart %d, want %d", last, want+1)
+			}
+			// Nothing the torn append left behind is read as records once appends have covered the hole.
+			for i := want + 2; i <= want+6; i++ {
+				if err := s.StoreLog(entry(i, 2, 50)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			s = open(t, dir, 1024)
+			if last, _ := s.LastIndex(); last != want+6 {
+				t.Fatalf("last index after more appends and a restart %d, want %d", last, want+6)
+			}
+			if err := s.GetLog(want+6, &l); err != nil || l.Term != 2 {
+				t.Fatalf("entry %d after a restart: %v, term %d, want term 2", want+6, err, l.Term)
+			}
+		})
+	}
+}
+
+// Damage that no crash leaves (every sector of the record was written, yet its checksum fails) is corruption,
+// even in the newest segment: the entries there were acknowledged, and Open must not drop them.
+func TestStore_RefusesDamageACrashCannotLeave(t *testing.T) {
+	cases := map[string]func(t *testing.T, path string, offs []int64, end int64){
+		"a byte of the last record flipped": func(t *testing.T, path string, offs []int64, end int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt([]byte{0xff}, end-3)
+			f.Close()
+		},
+		"a byte of an earlier record flipped": func(t *testing.T, path string, offs []int64, end int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt([]byte{0xff}, offs[1]+headerSize+40)
+			f.Close()
+		},
+		"a bad length where the records end, in a written sector": func(t *testing.T, path string, offs []int64, end int64) {
+			f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+			f.WriteAt([]byte{5, 0, 0, 0, 1, 2, 3, 4}, end)
+			f.Close()
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir, 1<<20)
+			for i := uint64(1); i <= 10; i++ {
+				if err := s.StoreLog(entry(i, 1, 100)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seg := s.segs[len(s.segs)-1]
+			path, offs, end := seg.path, slices.Clone(seg.offs), seg.size
+			s.Close()
+			damage(t, path, offs, end)
+			s, err := Open(dir, Options{SegmentSize: 1 << 20, Logger: slog.New(slog.DiscardHandler)})
+			if err == nil {
+				last, _ := s.LastIndex()
+				s.Close()
+				t.Fatalf("Open accepted the damaged log, which now ends at %d", last)
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open: %v, want ErrCorrupt", err)
 			}
 		})
 	}
@@ -369,4 +444,55 @@ func TestStore_PreallocatedSegmentReopensClean(t *testing.T) {
 	if err := s.GetLog(11, &l); err != nil || !sameLog(&l, entry(11, 1, 100)) {
 		t.Fatalf("append after restart: %v", err)
 	}
+}
+
+// A suffix removal that stops part way (a crash, a failed unlink) leaves a log that opens: shorter, still
+// contiguous, and never missing an entry below the removal.
+func TestStore_SuffixRemovalStoppedPartWay(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 40)
+	s := open(t, dir, 1024)
+	if len(s.segs) < 3 {
+		t.Fatalf("want several segments, got %d", len(s.segs))
+	}
+	min := s.segs[1].base + 2 // inside the second segment: the newer ones go, the second is cut
+	newest := s.segs[len(s.segs)-1].path
+	failure := errors.New("unlink failed")
+	removeFile = func(path string) error {
+		if path == newest {
+			return failure
+		}
+		return os.Remove(path)
+	}
+	defer func() { removeFile = os.Remove }()
+	if err := s.DeleteRange(min, 40); !errors.Is(err, failure) {
+		t.Fatalf("DeleteRange: %v, want the unlink's failure", err)
+	}
+	if last, _ := s.LastIndex(); last != 40 {
+		t.Fatalf("last index after the failed removal %d, want 40 (nothing was removed)", last)
+	}
+	removeFile = os.Remove
+	s.Close()
+	s = open(t, dir, 1024) // the gap the old order left made this fail
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	if first != 1 || last < min-1 {
+		t.Fatalf("reopened log spans %d..%d, want 1..(at least %d)", first, last, min-1)
+	}
+	for i := first; i <= last; i++ {
+		var l raft.Log
+		if err := s.GetLog(i, &l); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	// The caller's retry completes the removal.
+	if err := s.DeleteRange(min, last); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir, 1024)
+	if last, _ := s.LastIndex(); last != min-1 {
+		t.Fatalf("last index after the retried removal and a restart %d, want %d", last, min-1)
+	}
+	s.Close()
 }
