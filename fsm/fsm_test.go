@@ -422,3 +422,60 @@ func TestFSM_ApplyTimes(t *testing.T) {
 		t.Fatalf("ApplyTimes after reopening = %v, %v; want zero", a, b)
 	}
 }
+
+// A node that applied schema changes as a follower and then leads executes against that schema, not the one
+// its capture connection saw before: statements that compile to nothing on an outdated schema (DROP … IF
+// EXISTS of an object created since) were silently lost, and a re-CREATE after them stopped every node.
+func TestFSM_LeaderSeesSchemaAppliedAsFollower(t *testing.T) {
+	cases := map[string]struct {
+		stmts []string
+		check string // a query whose answer must be the same on both nodes and equal want
+		want  string
+	}{
+		"drop table if exists": {[]string{"DROP TABLE IF EXISTS d3"},
+			"SELECT count(*) FROM sqlite_schema WHERE name = 'd3'", "0"},
+		"drop and create again": {[]string{"DROP TABLE IF EXISTS d3", "CREATE TABLE d3(a)"},
+			"SELECT group_concat(name) FROM pragma_table_info('d3')", "a"},
+		"create if not exists": {[]string{"CREATE TABLE IF NOT EXISTS d3(zzz)"},
+			"SELECT group_concat(name) FROM pragma_table_info('d3')", "id,ts"},
+		"drop view if exists": {[]string{"DROP VIEW IF EXISTS dv"},
+			"SELECT count(*) FROM sqlite_schema WHERE name = 'dv'", "0"},
+		"drop index if exists": {[]string{"DROP INDEX IF EXISTS ix"},
+			"SELECT count(*) FROM sqlite_schema WHERE name = 'ix'", "0"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			a, b := open(t, t.TempDir()), open(t, t.TempDir())
+			both := func(on *FSM, index uint64, sql ...string) {
+				t.Helper()
+				req := logical.Request{Transaction: true}
+				for _, s := range sql {
+					req.Statements = append(req.Statements, logical.Statement{SQL: s})
+				}
+				res, payload, err := on.Execute(context.Background(), 1, []logical.Request{req})
+				if err != nil {
+					t.Fatalf("Execute: %v", err)
+				}
+				for _, r := range res[0] {
+					if r.Error != "" {
+						t.Fatalf("%q: %s", sql, r.Error)
+					}
+				}
+				l := &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: payload}
+				a.Apply(l)
+				b.Apply(l)
+			}
+			// b's capture connection read its schema when b opened; a leads first.
+			both(a, 1, "CREATE TABLE unrelated(x)")
+			both(a, 2, "CREATE TABLE d3(id INTEGER PRIMARY KEY, ts TEXT)", "CREATE VIEW dv AS SELECT 1 AS one",
+				"CREATE INDEX ix ON d3(ts)", "INSERT INTO d3 VALUES (1, 'x')")
+			both(b, 3, tc.stmts...) // b leads now
+			for _, f := range []*FSM{a, b} {
+				rows, _ := query(t, f, tc.check)
+				if got := fmt.Sprint(rows[0][0]); got != tc.want {
+					t.Fatalf("%s: got %s, want %s", tc.check, got, tc.want)
+				}
+			}
+		})
+	}
+}

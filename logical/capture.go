@@ -66,6 +66,7 @@ type Capturer struct {
 	spStmt, releaseStmt, rollbackStmt *sqlite3.Stmt
 	spFlush, releaseFlush             *sqlite3.Stmt
 	exists                            *sqlite3.Stmt // SELECT sql FROM main.sqlite_schema WHERE type='table' AND name=?
+	reload                            *sqlite3.Stmt // reads the schema table: makes SQLite reload a schema changed elsewhere
 
 	keep bool // tests: COMMIT the batch instead of rolling it back
 }
@@ -111,6 +112,7 @@ func NewCapturer(conn *sqlite3.Conn) (*Capturer, error) {
 		{&c.rollbackStmt, "ROLLBACK TO rowboat_statement"},
 		{&c.spFlush, "SAVEPOINT rowboat_flush"}, {&c.releaseFlush, "RELEASE rowboat_flush"},
 		{&c.exists, "SELECT sql FROM main.sqlite_schema WHERE type = 'table' AND name = ?1"},
+		{&c.reload, "SELECT 1 FROM main.sqlite_schema LIMIT 1"},
 	}
 	for _, s := range stmts {
 		if *s.dst, err = prepareOne(conn, s.sql); err != nil {
@@ -139,7 +141,7 @@ func (c *Capturer) Close() error {
 	c.conn.SetPreUpdateHook(nil)
 	c.conn.SetAuthorizer(nil)
 	for _, s := range []*sqlite3.Stmt{c.begin, c.rollback, c.commit, c.spReq, c.releaseReq, c.rollbackReq,
-		c.spStmt, c.releaseStmt, c.rollbackStmt, c.spFlush, c.releaseFlush, c.exists} {
+		c.spStmt, c.releaseStmt, c.rollbackStmt, c.spFlush, c.releaseFlush, c.exists, c.reload} {
 		s.Close()
 	}
 	if c.schema != nil {
@@ -384,7 +386,7 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 		}
 	}()
 	c.internal = true
-	_, err = c.schema.check()
+	err = c.reloadSchema()
 	c.internal = false
 	if err != nil {
 		return nil, nil, err
@@ -469,6 +471,26 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 		return nil, nil, fmt.Errorf("flush: %w", err)
 	}
 	return results, nil, nil
+}
+
+// reloadSchema brings SQLite's own copy of the schema up to date when another connection (the apply
+// connection, as this node applied entries as a follower) changed it since this connection last read it.
+// SQLite notices a changed schema only when a statement that reads a table runs; a statement compiled
+// against an outdated copy that reads none runs as compiled: DROP TABLE IF EXISTS of a table created since
+// did nothing and changed nothing, so it was not replicated, and a CREATE of the same name after it then
+// failed on every node. Reading the schema table makes SQLite reload the schema (and the statement is
+// compiled again against it), so every statement of the batch, prepared after this, sees the schema it runs
+// against: the write lock, taken by BEGIN IMMEDIATE, keeps it from changing until the batch ends.
+func (c *Capturer) reloadSchema() error {
+	changed, err := c.schema.check()
+	if err != nil || !changed {
+		return err
+	}
+	defer c.reload.Reset()
+	if _, err := c.reload.Step(); err != nil {
+		return fmt.Errorf("reload schema: %w", err)
+	}
+	return nil
 }
 
 // statement runs one Statement inside its own savepoint. SQL errors are returned in the Result; err is for
