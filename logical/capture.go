@@ -602,9 +602,6 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 		if s.ParamCount() > 0 {
 			return false, fmt.Errorf("%w: schema statements cannot take parameters, because they are replicated as SQL text", ErrRefused)
 		}
-		if info.nondet != "" && !info.viewOrTrg {
-			return false, fmt.Errorf("%w: this schema statement calls %s(), which is not deterministic, and it cannot be replicated as rows", ErrRefused, info.nondet)
-		}
 	}
 	existed := false
 	if ctas {

@@ -3,6 +3,7 @@ package logical
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -498,4 +499,40 @@ func TestCapture_DeferredForeignKeys(t *testing.T) {
 	if got := queryRows(t, p.replica, "SELECT count(*) FROM pragma_foreign_key_check"); got[0] != "int(0)" {
 		t.Fatalf("the replica holds foreign-key violations: %v", got)
 	}
+}
+
+// A schema may call non-deterministic functions where they run only as a row is written: the row the leader
+// wrote is what replicates. (A CHECK that calls random() decides once, on the leader: apply must not decide
+// again.)
+func TestCapture_NonDeterministicSchema(t *testing.T) {
+	p := newPair(t)
+	p.mustExec(
+		"CREATE TABLE d(id INTEGER PRIMARY KEY, created TEXT DEFAULT CURRENT_TIMESTAMP, r DEFAULT (random()), "+
+			"dt DEFAULT (datetime('now')), f DEFAULT (strftime('%f', 'now')), b DEFAULT (randomblob(8)))",
+		"CREATE INDEX d_day ON d(date(created))",
+		"CREATE TABLE c(id INTEGER PRIMARY KEY, v CHECK (abs(random()) % 2 = 0))",
+	)
+	passed := 0
+	for i := range 40 {
+		p.mustExec(fmt.Sprintf("INSERT INTO d(id) VALUES (%d)", i))
+		if res := p.exec(fmt.Sprintf("INSERT INTO c VALUES (%d, 'x')", i)); res[0].Error == "" {
+			passed++
+		} else if !strings.Contains(res[0].Error, "CHECK constraint failed") {
+			t.Fatalf("insert into c: %s", res[0].Error)
+		}
+	}
+	if passed == 0 || passed == 40 {
+		t.Fatalf("%d of 40 rows passed the random CHECK: the test needs some of each", passed)
+	}
+	// SQLite itself refuses a clock or random() where it would evaluate them on its own.
+	for _, sql := range []string{
+		"CREATE INDEX d_now ON d(date('now'))",
+		"CREATE INDEX d_part ON d(id) WHERE created < datetime('now')",
+		"CREATE TABLE g(id INTEGER PRIMARY KEY, x AS (random()))",
+	} {
+		if res := p.exec(sql); res[0].Error == "" {
+			t.Errorf("%q: no error", sql)
+		}
+	}
+	p.check()
 }

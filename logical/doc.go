@@ -8,7 +8,11 @@
 // row by row, by rowid (by primary key for WITHOUT ROWID tables), with triggers and foreign-key actions off.
 // Non-deterministic SQL (random(), datetime('now'), ORDER BY random() LIMIT 1) therefore yields identical rows
 // everywhere. Schema statements, which the hook does not see, are replicated as their SQL text; CREATE TABLE
-// ... AS SELECT is replicated as the resulting CREATE TABLE plus the rows it inserted.
+// ... AS SELECT is replicated as the resulting CREATE TABLE plus the rows it inserted. A schema may call
+// non-deterministic functions where they run only when a row is written (DEFAULT CURRENT_TIMESTAMP, DEFAULT
+// (random()), a CHECK constraint, a trigger): the leader writes the row, and the row is what replicates (apply
+// does not evaluate CHECK constraints either). Where SQLite evaluates an expression on its own (index
+// expressions, partial indexes, generated columns) it refuses non-deterministic functions itself.
 //
 // # What is refused, and why
 //
@@ -25,9 +29,6 @@
 //     as are the introspection PRAGMAs (table_info, index_list, integrity_check, ...). user_version and
 //     application_id may be set: they are replicated as SQL text. wal_checkpoint, optimize, shrink_memory and
 //     incremental_vacuum are refused in every form: they are per-node maintenance.
-//   - A schema statement that calls a non-deterministic function (random, randomblob, the date and time
-//     functions, changes, last_insert_rowid, ...) and cannot be rewritten: CREATE TABLE ... AS SELECT is
-//     rewritten (see above); CREATE VIEW and CREATE TRIGGER only store their SQL and are allowed.
 //   - Schema statements with bound parameters: they are replicated as text, where a parameter means nothing.
 //   - CREATE VIRTUAL TABLE with a module other than fts5, rtree and rtree_i32: only modules that
 //     keep every bit of state in ordinary shadow tables replicate.

@@ -15,18 +15,6 @@ var ErrRefused = errors.New("statement refused")
 // ReservedPrefix starts the names of rowboat's own tables. Statements may read them, never write or alter them.
 const ReservedPrefix = "_rowboat_"
 
-// nondeterministic lists the built-in functions whose result can differ between two runs on identical data.
-// The date and time functions are listed because they read the clock when given 'now' or no argument at all,
-// which the authorizer cannot tell apart from a deterministic call.
-var nondeterministic = map[string]bool{
-	"random": true, "randomblob": true,
-	"date": true, "time": true, "datetime": true, "julianday": true, "unixepoch": true,
-	"strftime": true, "timediff": true,
-	"current_date": true, "current_time": true, "current_timestamp": true,
-	"changes": true, "total_changes": true, "last_insert_rowid": true,
-	"sqlite_offset": true,
-}
-
 // replicatedPragmas may be set: they change the database file deterministically, so the statement is
 // replicated as SQL text.
 var replicatedPragmas = map[string]bool{
@@ -64,7 +52,6 @@ type stmtInfo struct {
 	selects   bool   // it contains a SELECT (with create: CREATE TABLE ... AS SELECT)
 	viewOrTrg bool   // CREATE VIEW or CREATE TRIGGER: stores SQL, computes nothing
 	alter     bool   // ALTER TABLE: the authorizer does not see a new name (RENAME TO), so it is checked after
-	nondet    string // the first non-deterministic function it calls
 }
 
 func (s *stmtInfo) refuse(format string, args ...any) int {
@@ -95,9 +82,6 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 		name := strings.ToLower(arg2)
 		if name == "load_extension" {
 			return s.refuse("load_extension is not allowed: every node must run the same code")
-		}
-		if nondeterministic[name] && s.nondet == "" {
-			s.nondet = name
 		}
 	case sqlite3.ActionPragma:
 		return s.pragma(strings.ToLower(arg1), arg2)
