@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -477,5 +479,75 @@ func TestFSM_LeaderSeesSchemaAppliedAsFollower(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A backup taken while a snapshot is installed copies one whole state, the old or the new, never the old
+// database file read through the new one's WAL.
+func TestFSM_BackupDuringRestore(t *testing.T) {
+	src := open(t, t.TempDir())
+	write(t, src, 1, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	for i := uint64(2); i <= 30; i++ {
+		write(t, src, i, "INSERT INTO t(v) VALUES (randomblob(500))")
+	}
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	dst := open(t, t.TempDir())
+	write(t, dst, 1, "CREATE TABLE other(x)")
+	for i := uint64(2); i <= 5; i++ {
+		write(t, dst, i, "INSERT INTO other VALUES (randomblob(500))")
+	}
+	restored := make(chan error, 1)
+	pinnedOpened = func() {
+		pinnedOpened = nil
+		go func() {
+			err := dst.Restore(io.NopCloser(bytes.NewReader(s.Bytes())))
+			for i := uint64(31); err == nil && i <= 40; i++ { // the new database takes writes (its WAL grows)
+				write(t, dst, i, "INSERT INTO t(v) VALUES (randomblob(500))")
+			}
+			restored <- err
+		}()
+		// Give the restore the chance the old code gave it; the fixed code holds it off until the read began.
+		select {
+		case err := <-restored:
+			restored <- err
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	defer func() { pinnedOpened = nil }()
+	var backup bytes.Buffer
+	pos, err := dst.WriteBackup(&backup)
+	if err != nil {
+		t.Fatalf("WriteBackup: %v", err)
+	}
+	if err := <-restored; err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "backup.sqlite")
+	if err := os.WriteFile(path, backup.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlite3.Open(path, sqlite3.OpenReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, _, err := conn.Prepare("PRAGMA integrity_check")
+	if err != nil {
+		t.Fatalf("the backup (position %v) cannot be read: %v", pos, err)
+	}
+	_, err = st.Step()
+	res := st.Column(0)
+	st.Close()
+	if err != nil || res != "ok" {
+		t.Fatalf("the backup (position %v) is corrupt: %v %v", pos, res, err)
 	}
 }

@@ -166,7 +166,9 @@ func (f *FSM) WriteBackup(w io.Writer) (Position, error) {
 }
 
 // withPinnedState runs fn on a connection of its own holding a read transaction, with the applied position of
-// the state that transaction sees.
+// the state that transaction sees. The transaction starts under f.mu, like Snapshot's: SQLite opens the WAL
+// by name at the first read, and a snapshot installed between opening the database and that read would pair
+// the old database file with the new database's WAL (a corrupt copy).
 func (f *FSM) withPinnedState(fn func(conn *sqlite3.Conn, pos Position) error) error {
 	f.mu.RLock()
 	if f.closed {
@@ -174,27 +176,46 @@ func (f *FSM) withPinnedState(fn func(conn *sqlite3.Conn, pos Position) error) e
 		return ErrClosed
 	}
 	conn, err := openRO(f.path)
+	if err != nil {
+		f.mu.RUnlock()
+		return err
+	}
+	defer conn.Close()
+	if pinnedOpened != nil {
+		pinnedOpened()
+	}
+	pos, err := beginPinned(conn)
 	f.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if err := conn.Exec("BEGIN"); err != nil {
-		return err
-	}
 	defer conn.Exec("ROLLBACK")
+	return fn(conn, pos)
+}
+
+// pinnedOpened, if set (tests), runs between withPinnedState's opening of the database and its first read.
+var pinnedOpened func()
+
+// beginPinned opens a read transaction on conn and reads the applied position of the state it sees.
+func beginPinned(conn *sqlite3.Conn) (Position, error) {
+	if err := conn.Exec("BEGIN"); err != nil {
+		return Position{}, err
+	}
 	s, _, err := conn.Prepare(positionQuery)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = s.Step()
 	}
-	_, err = s.Step()
-	idx, _ := s.Column(0).(int64)
-	term, _ := s.Column(1).(int64)
-	s.Close()
-	if err != nil {
-		return err
+	var idx, term int64
+	if s != nil {
+		idx, _ = s.Column(0).(int64)
+		term, _ = s.Column(1).(int64)
+		s.Close()
 	}
-	return fn(conn, Position{Index: uint64(idx), Term: uint64(term)})
+	if err != nil {
+		conn.Exec("ROLLBACK")
+		return Position{}, err
+	}
+	return Position{Index: uint64(idx), Term: uint64(term)}, nil
 }
 
 // Restore replaces the database with the snapshot in rc. The snapshot is written to a temporary file and
