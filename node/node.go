@@ -277,6 +277,13 @@ func (n *Node) open() (err error) {
 	if err != nil {
 		return err
 	}
+	if applied := n.fsm.AppliedIndex(); !existing && applied > 0 {
+		// The entries of whatever log this node gets next would be skipped up to that index as already applied,
+		// though they are not the ones this database saw.
+		return fmt.Errorf("data dir %s: the database holds the log up to index %d but Raft has no state (was %s removed?); "+
+			"remove %s as well to join a cluster afresh (it then gets the data from the cluster), or restore the Raft directory",
+			cfg.DataDir, applied, raftDir, filepath.Join(cfg.DataDir, "db"))
+	}
 	if !existing && cfg.Bootstrap && cfg.NonVoter {
 		return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
 	}

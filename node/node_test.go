@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -275,4 +278,46 @@ func TestNode_CloseUnderWritesReturns(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A data dir whose database has applied entries but whose Raft state is gone is refused: a new log's entries
+// would be skipped as applied up to the database's index.
+func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:http", DataDir: dir, Bootstrap: true,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
+		Diverged: func(err error) { t.Errorf("diverged: %v", err) },
+	}
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "raft")); err != nil {
+		t.Fatal(err)
+	}
+	n, err = Open(cfg)
+	if err == nil {
+		n.Close()
+		t.Fatal("Open accepted a database without its Raft state")
+	}
+	if !strings.Contains(err.Error(), "Raft has no state") {
+		t.Fatalf("Open: %v, want an error that says the Raft state is missing", err)
+	}
+	// Removing the database as the error says makes the data dir usable again.
+	if err := os.RemoveAll(filepath.Join(dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	n, err = Open(cfg)
+	if err != nil {
+		t.Fatalf("Open after removing the database: %v", err)
+	}
+	n.Close()
 }
