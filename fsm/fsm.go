@@ -130,10 +130,25 @@ func Open(dir string, opts Options) (*FSM, error) {
 		log:    opts.Logger.With("component", "fsm"),
 		notify: make(chan struct{}),
 	}
+	removeLeftovers(dir, f.log, "snapshot-*.tmp", "restore-*.tmp")
 	if err := f.openConns(); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// removeLeftovers deletes the temporary files in dir matching the patterns: left by a process that stopped
+// while it wrote a snapshot or received one, they would otherwise pile up (a node that crashes while
+// installing a large snapshot, again and again, would fill its disk).
+func removeLeftovers(dir string, log *slog.Logger, patterns ...string) {
+	for _, p := range patterns {
+		names, _ := filepath.Glob(filepath.Join(dir, p))
+		for _, name := range names {
+			if err := os.Remove(name); err == nil {
+				log.Info("removed a temporary file left by an earlier run", "file", name)
+			}
+		}
+	}
 }
 
 // openConns opens every connection and loads the applied index and the members.

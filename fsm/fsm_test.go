@@ -551,3 +551,26 @@ func TestFSM_BackupDuringRestore(t *testing.T) {
 		t.Fatalf("the backup (position %v) is corrupt: %v %v", pos, res, err)
 	}
 }
+
+// Temporary files a stopped process left while it wrote or received a snapshot are removed at Open.
+func TestFSM_OpenRemovesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	f := open(t, dir)
+	write(t, f, 1, "CREATE TABLE t(x)")
+	f.Close()
+	left := []string{filepath.Join(dir, "restore-1.tmp"), filepath.Join(dir, "snapshot-2.tmp")}
+	for _, name := range left {
+		if err := os.WriteFile(name, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f = open(t, dir)
+	for _, name := range left {
+		if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s survived Open: %v", name, err)
+		}
+	}
+	if rows, _ := query(t, f, "SELECT count(*) FROM sqlite_schema WHERE name = 't'"); rows[0][0] != int64(1) {
+		t.Fatalf("the database itself changed: %v", rows)
+	}
+}

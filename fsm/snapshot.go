@@ -322,19 +322,29 @@ func (f *FSM) install(tmp string) error {
 		return ErrClosed
 	}
 	f.closeConns() // the last connection to close checkpoints and removes the WAL
+	// From here every error must leave the FSM with open connections, or stop the node: a node with none
+	// would fail on its next apply.
+	reopen := func(cause error) error {
+		if err := f.openConns(); err != nil {
+			f.closed = true
+			f.opts.Diverged(fmt.Errorf("reopen the database after installing a snapshot (%v): %w", cause, err))
+			return err
+		}
+		return cause
+	}
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if err := os.Remove(f.path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", suffix, err)
+			return reopen(fmt.Errorf("remove %s: %w", suffix, err))
 		}
 	}
 	if err := os.Rename(tmp, f.path); err != nil {
-		return fmt.Errorf("install snapshot: %w", err)
+		return reopen(fmt.Errorf("install snapshot: %w", err))
 	}
 	if d, err := os.Open(filepath.Dir(f.path)); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	if err := f.openConns(); err != nil {
+	if err := reopen(nil); err != nil {
 		return fmt.Errorf("reopen after restore: %w", err)
 	}
 	f.log.Info("database restored from snapshot", "applied_index", f.applied.Load())

@@ -214,6 +214,11 @@ func (n *Node) open() (err error) {
 	if err != nil {
 		return fmt.Errorf("open raft stable store: %w", err)
 	}
+	// Uploads (/db/load of a SQLite file) a stopped process left behind.
+	names, _ := filepath.Glob(filepath.Join(cfg.DataDir, "upload-*.sqlite*"))
+	for _, name := range names {
+		os.Remove(name)
+	}
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{
 		Logger: cfg.Logger, Diverged: cfg.Diverged, NoForeignKeys: cfg.NoForeignKeys,
 		OnSnapshot: func(index uint64, took time.Duration) {

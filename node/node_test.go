@@ -315,9 +315,16 @@ func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "db")); err != nil {
 		t.Fatal(err)
 	}
+	upload := filepath.Join(dir, "upload-123.sqlite") // left by a process that stopped during a /db/load
+	if err := os.WriteFile(upload, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	n, err = Open(cfg)
 	if err != nil {
 		t.Fatalf("Open after removing the database: %v", err)
 	}
 	n.Close()
+	if _, err := os.Stat(upload); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a leftover upload survived Open: %v", err)
+	}
 }
