@@ -342,6 +342,7 @@ func TestCapture_Refused(t *testing.T) {
 		"BEGIN",
 		"COMMIT",
 		"SAVEPOINT s",
+		"RELEASE s",
 		"PRAGMA journal_mode = DELETE",
 		"PRAGMA synchronous = FULL",
 		"PRAGMA foreign_keys = OFF",
@@ -360,6 +361,9 @@ func TestCapture_Refused(t *testing.T) {
 		if res[0].Error == "" {
 			t.Errorf("%q: no error", sql)
 			continue
+		}
+		if word := strings.Fields(sql)[0]; (word == "BEGIN" || word == "COMMIT" || word == "SAVEPOINT") && !strings.HasPrefix(res[0].Error, ErrRefused.Error()+": "+word+" ") {
+			t.Errorf("%q: error %q does not name the statement", sql, res[0].Error)
 		}
 		if !strings.Contains(sql, "random") && !strings.Contains(sql, "?") && !strings.Contains(res[0].Error, ErrRefused.Error()) {
 			t.Errorf("%q: error %q does not say it was refused", sql, res[0].Error)

@@ -77,7 +77,16 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 	case sqlite3.ActionAttach, sqlite3.ActionDetach:
 		return s.refuse("ATTACH and DETACH are not allowed: every node holds exactly one database")
 	case sqlite3.ActionTransaction, sqlite3.ActionSavepoint:
-		return s.refuse("%s is not allowed inside a request: send the statements in one request with the transaction parameter to make them all-or-nothing", strings.ToUpper(arg1))
+		stmt := strings.ToUpper(arg1) // BEGIN, COMMIT or ROLLBACK; for a savepoint, BEGIN, RELEASE or ROLLBACK
+		if action == sqlite3.ActionSavepoint {
+			switch stmt {
+			case "BEGIN":
+				stmt = "SAVEPOINT"
+			case "ROLLBACK":
+				stmt = "ROLLBACK TO"
+			}
+		}
+		return s.refuse("%s is not allowed inside a request: send the statements in one request with the transaction parameter to make them all-or-nothing", stmt)
 	case sqlite3.ActionFunction:
 		name := strings.ToLower(arg2)
 		if name == "load_extension" {

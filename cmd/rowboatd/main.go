@@ -106,6 +106,10 @@ func run(cfg config.Config) error {
 	if len(cfg.Join) > 0 && !n.HadState() {
 		if err := join(ctx, log, cfg); err != nil {
 			shutdown(log, n, srv, false)
+			if ctx.Err() != nil { // a signal while joining: a clean stop
+				log.Info("stopped before joining a cluster")
+				return nil
+			}
 			return err
 		}
 	}
@@ -173,6 +177,7 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config) error {
 	}
 	delay := 200 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Minute)
+	hinted := map[string]bool{}
 	for attempt := 1; ; attempt++ {
 		for _, addr := range cfg.Join {
 			code, msg, err := post(addr, "/join")
@@ -182,6 +187,15 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config) error {
 			}
 			if code == http.StatusBadRequest {
 				return fmt.Errorf("join via %s refused: %s", addr, msg)
+			}
+			// Something answered, but not as a rowboat node's HTTP API: most likely a Raft port (rqlite 8's
+			// -join takes the Raft address; rowboat's takes the HTTP one).
+			notAPI := code == http.StatusNotFound || (err != nil && ctx.Err() == nil &&
+				(errors.Is(err, io.EOF) || strings.Contains(err.Error(), "malformed HTTP")))
+			if notAPI && !hinted[addr] {
+				hinted[addr] = true
+				log.Warn("the join address does not answer as rowboat's HTTP API: --join takes a member's HTTP address (its --http-addr, such as 127.0.0.1:4001), not its Raft address",
+					"via", addr)
 			}
 			if err == nil {
 				err = errors.New(msg)
