@@ -94,7 +94,14 @@ type rqliteStore struct {
 		Addr   string `json:"addr"`
 	} `json:"leader"`
 	Raft struct {
-		State string `json:"state"`
+		State        string `json:"state"`
+		Term         uint64 `json:"term"`
+		AppliedIndex uint64 `json:"applied_index"`
+		CommitIndex  uint64 `json:"commit_index"`
+		LastLogIndex uint64 `json:"last_log_index"`
+		Voter        bool   `json:"voter"`
+		NumPeers     int    `json:"num_peers"`
+		LeaderID     string `json:"leader_id"`
 	} `json:"raft"`
 	NodeID string `json:"node_id"`
 }
@@ -113,6 +120,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Store.Raft.State = map[string]string{"leader": "Leader", "follower": "Follower", "read-replica": "Follower",
 		"candidate": "Candidate"}[st.Role]
+	out.Store.Raft.Term, out.Store.Raft.AppliedIndex, out.Store.Raft.CommitIndex = st.Term, st.AppliedIndex, st.CommitIndex
+	out.Store.Raft.LastLogIndex, out.Store.Raft.Voter, out.Store.Raft.LeaderID = st.LastIndex, st.Voter, st.LeaderID
+	out.Store.Raft.NumPeers = max(len(st.Members)-1, 0)
 	if _, probe := r.URL.Query()["probe"]; !probe && st.Role == "leader" {
 		for id, p := range s.probe(r.Context(), st.Members) {
 			lag := uint64(0)

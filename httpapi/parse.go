@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rowboatdb/rowboat/followerread"
 	"github.com/rowboatdb/rowboat/logical"
@@ -252,5 +253,25 @@ func queryStatements(r *http.Request, body []byte) ([]logical.Statement, error) 
 		}
 		return stmts, nil
 	}
+	if isPlainText(r) {
+		return plainStatement(body)
+	}
 	return parseStatements(body)
+}
+
+// isPlainText reports whether r's body is SQL text rather than JSON (Content-Type: text/plain, as rqlite
+// accepts on its data endpoints).
+func isPlainText(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "text/plain")
+}
+
+// plainStatement is the statement of a text/plain body: the whole body, one statement without parameters.
+func plainStatement(body []byte) ([]logical.Statement, error) {
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: a text/plain body must be UTF-8 SQL", errBadRequest)
+	}
+	if strings.TrimSpace(string(body)) == "" {
+		return nil, fmt.Errorf("%w: the text/plain body holds no SQL", errBadRequest)
+	}
+	return []logical.Statement{{SQL: string(body)}}, nil
 }

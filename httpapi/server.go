@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"expvar"
 	"fmt"
 	"io"
 	"log/slog"
@@ -129,6 +130,7 @@ func New(store Store, opts Options) *Server {
 	m.Post("/db/request", s.handleRequest)
 	m.Get("/db/backup", s.handleBackup)
 	m.Post("/db/load", s.handleLoad)
+	m.Post("/boot", s.handleLoad) // rqlite's name for loading a SQLite file (its shell's .boot)
 	m.Get("/status", s.handleStatus)
 	m.Get("/nodes", s.handleNodes)
 	m.Get("/readyz", s.handleReadyz)
@@ -141,6 +143,7 @@ func New(store Store, opts Options) *Server {
 	m.Get("/readindex", s.handleReadIndex)
 	m.Get("/term", s.handleTerm)
 	m.Post("/snapshot", s.handleSnapshot)
+	m.Get("/debug/vars", expvar.Handler().ServeHTTP) // Go's runtime statistics, as rqlite serves them (its shell's .expvar)
 	m.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path))
 	})
@@ -235,7 +238,10 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, parse func(
 	return req, true
 }
 
-func bodyStatements(_ *http.Request, body []byte) ([]logical.Statement, error) {
+func bodyStatements(r *http.Request, body []byte) ([]logical.Statement, error) {
+	if isPlainText(r) {
+		return plainStatement(body)
+	}
 	return parseStatements(body)
 }
 

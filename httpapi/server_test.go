@@ -1161,14 +1161,25 @@ func TestServer_StatusAndNodes(t *testing.T) {
 				NodeID string `json:"node_id"`
 				Addr   string `json:"addr"`
 			} `json:"leader"`
+			Raft struct { // what scripts written for rqlite poll
+				State        string `json:"state"`
+				Term         uint64 `json:"term"`
+				AppliedIndex uint64 `json:"applied_index"`
+				NumPeers     int    `json:"num_peers"`
+			} `json:"raft"`
 		} `json:"store"`
 	}
+	store.term = 7
+	store.applied = 42
 	a := call(t, srv, http.MethodGet, "/status?probe", "")
 	if err := json.Unmarshal(a.body, &st); err != nil || a.status != http.StatusOK {
 		t.Fatalf("/status: %s (%v)", a, err)
 	}
 	if st.ID != "n1" || st.Store.Leader.NodeID != "n1" || st.Store.Leader.Addr != "127.0.0.1:4002" {
 		t.Fatalf("/status: %s", a.body)
+	}
+	if r := st.Store.Raft; r.State != "Leader" || r.Term != 7 || r.AppliedIndex != 42 || r.NumPeers != 1 {
+		t.Fatalf("/status store.raft: %+v in %s", r, a.body)
 	}
 	var nodes map[string]nodeJSON
 	a = call(t, srv, http.MethodGet, "/nodes", "")
@@ -1533,5 +1544,46 @@ func TestServer_LeaderTransferToItself(t *testing.T) {
 	m := decode(t, call(t, srv, http.MethodPost, "/leader?timeout=3s", `{"id":"n1"}`))
 	if m["leader"] != "n1" || m["previous_leader"] != "n1" {
 		t.Fatalf("transfer to the leader itself: %v, want n1 still leading", m)
+	}
+}
+
+// rqlite's names for loading a SQLite file (/boot) and for Go's runtime statistics (/debug/vars) are served:
+// the rqlite shell's .boot and .expvar use them.
+func TestServer_RqliteAliases(t *testing.T) {
+	srv := serve(t, newFake("n1"), Options{})
+	a := call(t, srv, http.MethodGet, "/debug/vars", "")
+	if a.status != http.StatusOK || !strings.Contains(string(a.body), `"memstats"`) {
+		t.Fatalf("/debug/vars: %s", a)
+	}
+	load := call(t, srv, http.MethodPost, "/db/load", "not sql, not sqlite")
+	boot := call(t, srv, http.MethodPost, "/boot", "not sql, not sqlite")
+	if boot.status == http.StatusNotFound || boot.status != load.status || string(boot.body) != string(load.body) {
+		t.Fatalf("/boot answered %s, /db/load %s", boot, load)
+	}
+}
+
+// A text/plain body is one SQL statement, as rqlite accepts it (curl -H 'Content-Type: text/plain' -d 'SQL').
+func TestServer_PlainTextBody(t *testing.T) {
+	for _, path := range []string{"/db/execute", "/db/query", "/db/request"} {
+		r := httptest.NewRequest(http.MethodPost, path, nil)
+		r.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		parse := bodyStatements
+		if path == "/db/query" {
+			parse = queryStatements
+		}
+		got, err := parse(r, []byte(`INSERT INTO t VALUES ('["not json"]')`))
+		if err != nil || len(got) != 1 || got[0].SQL != `INSERT INTO t VALUES ('["not json"]')` || got[0].Args != nil {
+			t.Fatalf("%s: %#v, %v", path, got, err)
+		}
+		for _, bad := range []string{"", "  \n", "\xff\xfe"} {
+			if _, err := parse(r, []byte(bad)); !errors.Is(err, errBadRequest) {
+				t.Fatalf("%s with body %q: %v, want errBadRequest", path, bad, err)
+			}
+		}
+	}
+	// Without the header the body is JSON, as before.
+	r := httptest.NewRequest(http.MethodPost, "/db/execute", nil)
+	if _, err := bodyStatements(r, []byte("CREATE TABLE t(x)")); !errors.Is(err, errBadRequest) {
+		t.Fatalf("SQL text sent as JSON: %v, want errBadRequest", err)
 	}
 }
