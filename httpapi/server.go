@@ -8,6 +8,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -455,6 +456,16 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	q := r.URL.Query()
+	if _, ok := q["tables"]; ok {
+		s.writeError(w, r, fmt.Errorf("%w: ?tables is not supported: a backup or dump holds the whole database", errBadRequest))
+		return
+	}
+	compress, err := flag(q, "compress")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if p.read.MinIndex > 0 { // a session's backup includes its own writes
 		ctx, cancel := s.context(r, p)
 		err := s.store.WaitApplied(ctx, p.read.MinIndex)
@@ -500,6 +511,21 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setPosition(w, pos.Index, pos.Term)
+	if compress { // as rqlite's ?compress: the same bytes, gzipped
+		w.Header().Set("Content-Type", "application/gzip")
+		if cd := w.Header().Get("Content-Disposition"); cd != "" {
+			w.Header().Set("Content-Disposition", strings.Replace(cd, `.sqlite"`, `.sqlite.gz"`, 1))
+		}
+		zw := gzip.NewWriter(w)
+		_, err = io.Copy(zw, tmp)
+		if err == nil {
+			err = zw.Close()
+		}
+		if err != nil {
+			s.log.Debug("send backup", "err", err)
+		}
+		return
+	}
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	if _, err := io.Copy(w, tmp); err != nil {
 		s.log.Debug("send backup", "err", err)

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,7 +164,13 @@ func (f *fakeStore) Status() node.Status {
 }
 func (f *fakeStore) Ready() (bool, string)                            { return f.ready, f.notReady }
 func (f *fakeStore) TransferLeadership(context.Context, string) error { return nil }
-func (f *fakeStore) WriteBackup(io.Writer) (node.Position, error)     { return node.Position{}, nil }
+func (f *fakeStore) WriteBackup(w io.Writer) (node.Position, error) {
+	_, err := io.WriteString(w, fakeBackup)
+	return node.Position{Index: 3, Term: 1}, err
+}
+
+const fakeBackup = "SQLite format 3\x00 (a fake backup)"
+
 func (f *fakeStore) Subscribe() ([]node.Event, <-chan node.Event, func()) {
 	return f.recent, f.events, func() {}
 }
@@ -1586,4 +1594,27 @@ func TestServer_PlainTextBody(t *testing.T) {
 	if _, err := bodyStatements(r, []byte("CREATE TABLE t(x)")); !errors.Is(err, errBadRequest) {
 		t.Fatalf("SQL text sent as JSON: %v, want errBadRequest", err)
 	}
+}
+
+// ?compress gzips a backup (rqlite's option); ?tables, which would dump only some tables, is refused rather
+// than ignored.
+func TestServer_BackupOptions(t *testing.T) {
+	srv := serve(t, newFake("n1"), Options{})
+	a := call(t, srv, http.MethodGet, "/db/backup", "")
+	if a.status != http.StatusOK || string(a.body) != fakeBackup {
+		t.Fatalf("/db/backup: %s", a)
+	}
+	a = call(t, srv, http.MethodGet, "/db/backup?compress", "")
+	if a.status != http.StatusOK || a.header.Get("Content-Type") != "application/gzip" {
+		t.Fatalf("/db/backup?compress: %s", a)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(a.body))
+	if err != nil {
+		t.Fatalf("/db/backup?compress is not gzip: %v", err)
+	}
+	if got, err := io.ReadAll(zr); err != nil || string(got) != fakeBackup {
+		t.Fatalf("/db/backup?compress unzips to %q (%v)", got, err)
+	}
+	wantError(t, call(t, srv, http.MethodGet, "/db/backup?fmt=sql&tables=t", ""), http.StatusBadRequest, "bad_request")
+	wantError(t, call(t, srv, http.MethodGet, "/db/backup?compress=maybe", ""), http.StatusBadRequest, "bad_request")
 }
