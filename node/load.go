@@ -82,13 +82,24 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 	return LoadResult{Statements: len(stmts), Index: res.Index, Term: res.Term}, nil
 }
 
-// dumpUpload turns an uploaded SQLite file into SQL text.
+// dumpUpload turns an uploaded SQLite file into SQL text. A file in WAL mode is refused: its newest content
+// may be in its -wal file, which an upload does not carry, and loading the rest would silently replace the
+// database with an older (or empty) one.
 func (n *Node) dumpUpload(data []byte) (string, error) {
+	// The file format's read and write version bytes are 2 in WAL mode.
+	if len(data) >= 20 && (data[18] == 2 || data[19] == 2) {
+		return "", fmt.Errorf("%w: the uploaded SQLite file is in WAL mode, so part of its content may be in its -wal file, "+
+			"which was not sent; convert it first (sqlite3 FILE 'PRAGMA journal_mode=DELETE') and load that", ErrBadRequest)
+	}
 	f, err := os.CreateTemp(filepath.Join(n.cfg.DataDir), "upload-*.sqlite")
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(f.Name())
+	defer func() {
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Remove(f.Name() + suffix)
+		}
+	}()
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return "", err

@@ -3,9 +3,13 @@ package node
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
 	"github.com/rowboatdb/rowboat/logical"
 )
 
@@ -72,5 +76,37 @@ func TestNode_LoadWaitsForWritesInFlight(t *testing.T) {
 	}
 	if got := res[0].Rows[0][0]; got != "loaded" {
 		t.Fatalf("tables after the load: %v, want only loaded", got)
+	}
+}
+
+// A SQLite file in WAL mode is refused: its newest content may be in a -wal file the upload did not carry, and
+// loading the rest would replace the database with an older or empty one. Nothing changes, nothing is left.
+func TestNode_LoadRefusesAWALModeFile(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE kept(x)")
+	path := filepath.Join(t.TempDir(), "wal.sqlite")
+	conn, err := sqlite3.Open(path, sqlite3.OpenReadWrite|sqlite3.OpenCreate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec("PRAGMA journal_mode = WAL; CREATE TABLE other(x); INSERT INTO other VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path) // the main file alone, as a copy without its -wal would be
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.Load(context.Background(), data)
+	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "WAL mode") {
+		t.Fatalf("Load of a WAL-mode file: %v, want ErrBadRequest naming WAL mode", err)
+	}
+	res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT count(*) FROM sqlite_schema WHERE name = 'kept'"}})
+	if err != nil || res[0].Rows[0][0] != int64(1) {
+		t.Fatalf("the refused load changed the database: %v %v", res, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, "upload-*")); len(left) > 0 {
+		t.Fatalf("files left behind: %v", left)
 	}
 }
