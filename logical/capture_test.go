@@ -356,6 +356,9 @@ func TestCapture_Refused(t *testing.T) {
 		"CREATE VIRTUAL TABLE s USING dbstat",
 		"CREATE VIEW _rowboat_v AS SELECT 1",
 		"ALTER TABLE t RENAME TO _rowboat_t",
+		"UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 2",
+		"INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, zeroblob(4096))",
+		"DELETE FROM sqlite_dbpage WHERE pgno = 3",
 	} {
 		res := p.exec(sql)
 		if res[0].Error == "" {

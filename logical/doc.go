@@ -34,6 +34,7 @@
 //     keep every bit of state in ordinary shadow tables replicate.
 //   - Writes to tables whose names begin with ReservedPrefix, and schema changes to them: rowboat's own
 //     bookkeeping lives there.
+//   - Writes to sqlite_dbpage: they change pages underneath SQLite, which no row change can describe.
 //
 // TEMP tables, indexes, views and triggers work within a batch and are never replicated.
 //

@@ -97,6 +97,9 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 	case sqlite3.ActionSelect:
 		s.selects = true
 	case sqlite3.ActionInsert, sqlite3.ActionUpdate, sqlite3.ActionDelete:
+		if strings.EqualFold(arg1, "sqlite_dbpage") {
+			return s.refuse("writes to sqlite_dbpage are not allowed: they change database pages underneath SQLite, which cannot be replicated (and can corrupt the writer's view of the database)")
+		}
 		if reserved(arg1) {
 			return s.refuse("table %s is reserved for rowboat's own bookkeeping", arg1)
 		}
