@@ -466,6 +466,7 @@ func TestServer_ErrorTable(t *testing.T) {
 		{wrap(followerread.ErrBadLevel), 400, "bad_request", false},
 		{wrap(errNotFound), 404, "not_found", false},
 		{wrap(node.ErrUnknownMember), 404, "unknown_member", false},
+		{wrap(node.ErrUnreachable), 503, "unreachable", true},
 		{node.ErrNoLeader, 503, "no_leader", true},
 		{wrap(node.ErrNotLeader), 503, "not_leader", true},
 		{wrap(errNotSent), 503, "no_leader", true},

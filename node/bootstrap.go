@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -30,6 +31,9 @@ func (n *Node) Notify(req JoinRequest) (bool, error) {
 	}
 	if n.hadState || n.cfg.BootstrapExpect < 2 {
 		return n.hadState, nil
+	}
+	if err := n.checkMember(context.Background(), req); err != nil {
+		return false, err
 	}
 	n.boot.Lock()
 	defer n.boot.Unlock()

@@ -27,6 +27,10 @@ var (
 	ErrUnknownMember = errors.New("unknown member")
 	// ErrBadRequest wraps errors in the arguments of an operation.
 	ErrBadRequest = errors.New("bad request")
+	// ErrUnreachable is returned when a node asking to become a member cannot be reached at the Raft address it
+	// gave (it is not listening yet, or the network is cut): adding it would count a voter that cannot vote.
+	// Nothing changed; retry.
+	ErrUnreachable = errors.New("member unreachable")
 )
 
 // translate maps raft's errors to this package's. proposed tells whether the operation had been handed to raft

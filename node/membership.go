@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -29,6 +32,9 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	}
 	if !n.IsLeader() {
 		return n.notLeaderErr()
+	}
+	if err := n.checkMember(ctx, req); err != nil {
+		return err
 	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
@@ -68,6 +74,38 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 		return nil
 	}
 	return translate(n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout)), true)
+}
+
+// checkMember refuses a member whose addresses are not host:port, and one that does not answer at its Raft
+// address: a voter added there could never vote, and enough of them (or one, in a cluster of one) leave the
+// cluster without a quorum for good. (With an in-memory transport, in tests, addresses are not checked.)
+func (n *Node) checkMember(ctx context.Context, req JoinRequest) error {
+	if n.stream == nil {
+		return nil
+	}
+	for _, a := range []struct{ name, addr string }{{"raft_addr", req.RaftAddr}, {"http_addr", req.HTTPAddr}} {
+		if a.addr == "" {
+			continue
+		}
+		addr := a.addr
+		if i := strings.Index(addr, "://"); i >= 0 && a.name == "http_addr" {
+			addr = addr[i+3:]
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("%w: %s %q is not host:port", ErrBadRequest, a.name, a.addr)
+		}
+	}
+	timeout := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	conn, err := n.stream.Dial(raft.ServerAddress(req.RaftAddr), timeout)
+	if err != nil {
+		return fmt.Errorf("%w: %s does not answer at raft_addr %s (%v): start it, listening there, before it joins", ErrUnreachable, req.ID, req.RaftAddr, err)
+	}
+	conn.Close()
+	return nil
 }
 
 // Remove removes a member from the cluster and forgets its metadata. Leader only. A leader may remove itself:

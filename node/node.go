@@ -118,6 +118,7 @@ type Node struct {
 	fsm       *fsm.FSM
 	raft      *raft.Raft
 	transport raft.Transport
+	stream    *streamLayer          // the TCP stream layer under transport; nil with an in-memory transport (tests)
 	store     *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
 	logs      *raftlog.Store        // the Raft log
 	snaps     *raft.FileSnapshotStore
@@ -254,6 +255,7 @@ func (n *Node) open() (err error) {
 		if err != nil {
 			return fmt.Errorf("raft transport: %w", err)
 		}
+		n.stream = stream
 		n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 			Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
 		})

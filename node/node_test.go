@@ -30,7 +30,7 @@ func freeAddr(tb testing.TB) string {
 func openNode(tb testing.TB, id string, bootstrap bool) *Node {
 	tb.Helper()
 	n, err := Open(Config{
-		ID: id, RaftAddr: freeAddr(tb), HTTPAdvertise: id + ":http", DataDir: tb.TempDir(), Bootstrap: bootstrap,
+		ID: id, RaftAddr: freeAddr(tb), HTTPAdvertise: id + ":80", DataDir: tb.TempDir(), Bootstrap: bootstrap,
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
@@ -88,7 +88,7 @@ func TestNode_SingleNode(t *testing.T) {
 	if ok, why := n.Ready(); !ok {
 		t.Fatalf("not ready: %s", why)
 	}
-	if m := n.FSM().Members()["n1"]; m.HTTPAddr != "n1:http" {
+	if m := n.FSM().Members()["n1"]; m.HTTPAddr != "n1:80" {
 		t.Fatalf("own metadata not recorded: %+v", m)
 	}
 	// Planned failover on a cluster of one: nobody to hand over to is a bad request; naming itself, a no-op.
@@ -106,13 +106,13 @@ func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
 	nodes := []*Node{n1}
 	for i := 2; i <= 3; i++ {
 		n := openNode(t, fmt.Sprintf("n%d", i), false)
-		if err := n1.Join(context.Background(), JoinRequest{ID: n.ID(), RaftAddr: string(n.transport.LocalAddr()), HTTPAddr: n.ID() + ":http", Voter: true}); err != nil {
+		if err := n1.Join(context.Background(), JoinRequest{ID: n.ID(), RaftAddr: string(n.transport.LocalAddr()), HTTPAddr: n.ID() + ":80", Voter: true}); err != nil {
 			t.Fatalf("join %s: %v", n.ID(), err)
 		}
 		nodes = append(nodes, n)
 	}
 	// Joining again with the same identity is a no-op.
-	if err := n1.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: string(nodes[1].transport.LocalAddr()), HTTPAddr: "n2:http", Voter: true}); err != nil {
+	if err := n1.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: string(nodes[1].transport.LocalAddr()), HTTPAddr: "n2:80", Voter: true}); err != nil {
 		t.Fatalf("rejoin: %v", err)
 	}
 	w := exec1(t, n1, "CREATE TABLE t(x)")
@@ -135,12 +135,12 @@ func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
 				t.Fatalf("ReadIndexFor(%s, term %d) = %d, %v; want >= %d", n.ID(), term, idx, err, w.Index)
 			}
 		}
-		if id, addr := n.Leader(); id != "n1" || addr != "n1:http" {
+		if id, addr := n.Leader(); id != "n1" || addr != "n1:80" {
 			t.Fatalf("%s sees leader %q at %q", n.ID(), id, addr)
 		}
 	}
 	ms, err := n1.Members()
-	if err != nil || len(ms) != 3 || !ms[0].Leader || ms[2].HTTPAddr != "n3:http" {
+	if err != nil || len(ms) != 3 || !ms[0].Leader || ms[2].HTTPAddr != "n3:80" {
 		t.Fatalf("members %+v, %v", ms, err)
 	}
 
@@ -186,7 +186,7 @@ func TestNode_ClosedNodeRefusesWork(t *testing.T) {
 
 func TestNode_RunawayWriteDoesNotBlockTheWriter(t *testing.T) {
 	n, err := Open(Config{
-		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:http", DataDir: t.TempDir(), Bootstrap: true,
+		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:80", DataDir: t.TempDir(), Bootstrap: true,
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
@@ -285,7 +285,7 @@ func TestNode_CloseUnderWritesReturns(t *testing.T) {
 func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{
-		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:http", DataDir: dir, Bootstrap: true,
+		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:80", DataDir: dir, Bootstrap: true,
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
@@ -327,4 +327,37 @@ func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	if _, err := os.Stat(upload); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a leftover upload survived Open: %v", err)
 	}
+}
+
+// A join with an address that is not host:port, or where nothing answers, is refused and changes nothing: a
+// voter that cannot vote, added to a cluster of one, left it without a leader for good.
+func TestNode_JoinRefusesUnreachableMembers(t *testing.T) {
+	n1 := openNode(t, "n1", true)
+	waitFor(t, "leadership", n1.IsLeader)
+	for _, tc := range []struct {
+		req  JoinRequest
+		want error
+	}{
+		{JoinRequest{ID: "x", RaftAddr: "not an addr", HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrBadRequest},
+		{JoinRequest{ID: "x", RaftAddr: "127.0.0.1:70000", HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrBadRequest},
+		{JoinRequest{ID: "x", RaftAddr: freeAddr(t), HTTPAddr: "zz", Voter: true}, ErrBadRequest},
+		{JoinRequest{ID: "x", RaftAddr: freeAddr(t), HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrUnreachable},
+		{JoinRequest{ID: "r", RaftAddr: freeAddr(t), HTTPAddr: "127.0.0.1:4001", Voter: false}, ErrUnreachable},
+		{JoinRequest{ID: "n1", RaftAddr: freeAddr(t), HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrUnreachable}, // a move
+	} {
+		if err := n1.Join(context.Background(), tc.req); !errors.Is(err, tc.want) {
+			t.Errorf("join %+v: %v, want %v", tc.req, err, tc.want)
+		}
+	}
+	cf := n1.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if servers := cf.Configuration().Servers; len(servers) != 1 || servers[0].ID != "n1" {
+		t.Fatalf("configuration after refused joins: %+v", servers)
+	}
+	if len(n1.FSM().Members()) != 1 {
+		t.Fatalf("members after refused joins: %+v", n1.FSM().Members())
+	}
+	exec1(t, n1, "CREATE TABLE still_writable(x)") // still a leader with a quorum
 }
