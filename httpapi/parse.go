@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,6 +42,9 @@ func flag(q url.Values, name string) (bool, error) {
 	}
 }
 
+// maxSeconds is the longest duration, in seconds, that a time.Duration holds (about 292 years).
+const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 func duration(q url.Values, name string) (time.Duration, error) {
 	v := q.Get(name)
 	if v == "" {
@@ -49,7 +53,7 @@ func duration(q url.Values, name string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		// rqlite clients sometimes send plain seconds.
-		if secs, ferr := strconv.ParseFloat(v, 64); ferr == nil && secs >= 0 {
+		if secs, ferr := strconv.ParseFloat(v, 64); ferr == nil && secs >= 0 && secs <= maxSeconds {
 			return time.Duration(secs * float64(time.Second)), nil
 		}
 		return 0, fmt.Errorf("%w: ?%s=%s: want a duration such as 500ms or 2s", errBadRequest, name, v)
