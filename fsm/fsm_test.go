@@ -574,3 +574,42 @@ func TestFSM_OpenRemovesLeftovers(t *testing.T) {
 		t.Fatalf("the database itself changed: %v", rows)
 	}
 }
+
+// The values one request returns are bounded in bytes too, over all its statements, on reads and on writes
+// that return rows: a few huge values must not exhaust the node's memory.
+func TestFSM_ResultBytesBounded(t *testing.T) {
+	defer func(n int) { logical.MaxResultBytes = n }(logical.MaxResultBytes)
+	logical.MaxResultBytes = 1 << 20
+	f := open(t, t.TempDir())
+	res, _, err := f.Query(context.Background(), []logical.Statement{
+		{SQL: "SELECT zeroblob(900000000)"}, // 900 MB if it were copied: refused before
+		{SQL: "SELECT length(zeroblob(600000)), zeroblob(600000)"},
+		{SQL: "SELECT randomblob(600000)"}, // with the one before, past 1 MiB
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res[0].Error, "too big") { // SQLite refuses it before allocating it (MaxValueBytes)
+		t.Fatalf("a 900 MB value: %+v", res[0].Error)
+	}
+	if res[1].Error != "" || res[1].Rows[0][0] != int64(600000) {
+		t.Fatalf("the second statement: %v", res[1].Error)
+	}
+	if !strings.Contains(res[2].Error, "too large") {
+		t.Fatalf("the third statement, past the request's budget: %+v", res[2].Error)
+	}
+	// A later request starts with the whole budget again.
+	res, _, err = f.Query(context.Background(), []logical.Statement{{SQL: "SELECT randomblob(600000)"}})
+	if err != nil || res[0].Error != "" {
+		t.Fatalf("the next request: %v %v", err, res[0].Error)
+	}
+	// Writes that return rows are bounded the same way.
+	write(t, f, 1, "CREATE TABLE t(id INTEGER PRIMARY KEY, b)")
+	got := write(t, f, 2, "INSERT INTO t(b) VALUES (zeroblob(900000)), (zeroblob(900000)) RETURNING b")
+	if !strings.Contains(got[0].Error, "too large") {
+		t.Fatalf("RETURNING past the budget: %+v", got[0].Error)
+	}
+	if rows, _ := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(0) {
+		t.Fatalf("the failed INSERT … RETURNING left %v rows", rows[0][0])
+	}
+}

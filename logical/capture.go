@@ -51,15 +51,19 @@ type Capturer struct {
 	conn   *sqlite3.Conn
 	schema *schema
 
-	internal bool // running rowboat's own SQL: the authorizer allows everything
-	overflow bool // the batch captured more than MaxChanges: the running statement is being interrupted
+	internal bool  // running rowboat's own SQL: the authorizer allows everything
+	overflow error // why the running statement is being interrupted: the batch captured too much
+	// batchBytes is what the batch's statements that succeeded captured, stmtBytes what the running one has
+	// (values' sizes, roughly), bounded together by MaxChangeBytes.
+	batchBytes, stmtBytes int
 	// unreplicable is why the running statement changed a table whose changes cannot be replicated (see
 	// table.replicable): the statement fails with it.
 	unreplicable error
 	info         stmtInfo // what the authorizer learned about the user statement being prepared
 
-	items []Item
-	raw   []rawChange // rows of tables not yet described, resolved after the statement (items hold their index)
+	items  []Item
+	budget int         // bytes the batch's statements may still return as rows (see MaxResultBytes)
+	raw    []rawChange // rows of tables not yet described, resolved after the statement (items hold their index)
 
 	begin, rollback, commit           *sqlite3.Stmt
 	spReq, releaseReq, rollbackReq    *sqlite3.Stmt
@@ -71,9 +75,15 @@ type Capturer struct {
 	keep bool // tests: COMMIT the batch instead of rolling it back
 }
 
-// MaxChanges bounds the row changes one batch of writes may capture (they are held in memory and replicated as
-// one log entry). A statement that goes past it fails, and its changes are undone.
-var MaxChanges = 5_000_000
+// MaxChanges bounds the row changes one batch of writes may capture, and MaxChangeBytes the size of their
+// values (they are held in memory and replicated as one log entry). A statement that goes past either fails,
+// and its changes are undone.
+var (
+	MaxChanges     = 5_000_000
+	MaxChangeBytes = 512 << 20
+)
+
+var errChangesTooLarge = errors.New("the row changes of one write are too large to replicate as one log entry: split it into smaller statements or requests")
 
 // errDeferredForeignKey fails a statement or transaction request that leaves a deferred foreign-key
 // constraint violated at its end, where SQLite's COMMIT would fail.
@@ -93,6 +103,7 @@ type rawChange struct {
 // else. It turns foreign-key enforcement on (the leader enforces them; apply does not), installs the
 // pre-update hook and the authorizer, and prepares the statements it needs.
 func NewCapturer(conn *sqlite3.Conn) (*Capturer, error) {
+	conn.SetMaxLength(MaxValueBytes)
 	c := &Capturer{conn: conn}
 	if err := conn.Exec("PRAGMA foreign_keys = ON"); err != nil {
 		return nil, fmt.Errorf("enable foreign keys: %w", err)
@@ -162,11 +173,12 @@ func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 	if p.Database != "main" {
 		return // TEMP tables are never replicated
 	}
+	if c.overflow != nil {
+		return
+	}
 	if len(c.items)+len(c.raw) >= MaxChanges {
-		if !c.overflow {
-			c.overflow = true
-			c.conn.Interrupt() // the statement stops at its next check and fails
-		}
+		c.overflow = errTooManyChanges
+		c.conn.Interrupt() // the statement stops at its next check and fails
 		return
 	}
 	ch := Change{Table: p.Table}
@@ -205,6 +217,7 @@ func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 		}
 		c.items = append(c.items, Item{Kind: kindRaw, Change: Change{OldRowID: int64(len(c.raw))}})
 		c.raw = append(c.raw, r)
+		c.count(r.new, r.old)
 		return
 	}
 	if err := t.replicable(); err != nil && c.unreplicable == nil {
@@ -226,6 +239,27 @@ func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 		}
 	}
 	c.items = append(c.items, RowChange(ch))
+	c.count(ch.Row, ch.Key)
+}
+
+// count adds the size of captured values to the running statement's, and interrupts the statement when the
+// batch's changes pass MaxChangeBytes.
+func (c *Capturer) count(rows ...[]Value) {
+	for _, row := range rows {
+		for _, v := range row {
+			c.stmtBytes += 8
+			switch v := v.(type) {
+			case string:
+				c.stmtBytes += len(v)
+			case []byte:
+				c.stmtBytes += len(v)
+			}
+		}
+	}
+	if c.batchBytes+c.stmtBytes > MaxChangeBytes && c.overflow == nil {
+		c.overflow = errChangesTooLarge
+		c.conn.Interrupt()
+	}
 }
 
 // kindRaw marks an item whose change is in Capturer.raw, at the index held in Change.OldRowID.
@@ -366,6 +400,8 @@ type lostTx struct {
 
 func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[2]int]string) (results [][]Result, lost *lostTx, err error) {
 	c.items = make([]Item, 0, 2*len(reqs))
+	c.budget = MaxResultBytes
+	c.batchBytes = 0
 	c.raw = c.raw[:0]
 	if err := c.run(c.begin); err != nil {
 		return nil, nil, fmt.Errorf("begin: %w", err)
@@ -505,10 +541,11 @@ func (c *Capturer) statement(st Statement, commits bool) (r Result, ddl bool, er
 		return r, false, fmt.Errorf("savepoint: %w", err)
 	}
 	mark := len(c.items)
+	c.stmtBytes = 0
 	ddl, sqlErr := c.statementBody(st, &r)
-	if c.overflow {
-		c.overflow = false
-		sqlErr = errTooManyChanges
+	if c.overflow != nil {
+		sqlErr = c.overflow
+		c.overflow = nil
 	}
 	if c.unreplicable != nil {
 		if sqlErr == nil {
@@ -539,6 +576,9 @@ func (c *Capturer) statement(st Statement, commits bool) (r Result, ddl bool, er
 	}
 	if err := c.run(c.releaseStmt); err != nil {
 		return r, ddl, fmt.Errorf("release statement: %w", err)
+	}
+	if sqlErr == nil {
+		c.batchBytes += c.stmtBytes
 	}
 	return r, ddl, nil
 }
@@ -618,7 +658,7 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 	}
 	mark := len(c.items)
 	before := c.conn.TotalChanges()
-	if err := collectRows(s, r); err != nil {
+	if err := collectRows(s, r, &c.budget); err != nil {
 		return false, err
 	}
 	r.LastInsertID = c.conn.LastInsertRowID()

@@ -543,3 +543,38 @@ func TestCapture_NonDeterministicSchema(t *testing.T) {
 	}
 	p.check()
 }
+
+// The values one batch captures are bounded in bytes: a statement that passes MaxChangeBytes fails and
+// changes nothing, the statements before it keep their rows, and a failed statement's bytes do not count.
+func TestCapture_ChangesTooLarge(t *testing.T) {
+	defer func(n int) { MaxChangeBytes = n }(MaxChangeBytes)
+	MaxChangeBytes = 1 << 20
+	p := newPair(t)
+	p.mustExec("CREATE TABLE b(id INTEGER PRIMARY KEY, v)")
+	res := p.execRequests(
+		Request{Statements: []Statement{{SQL: "INSERT INTO b(v) VALUES (zeroblob(600000)), (zeroblob(600000))"}}},
+		Request{Statements: []Statement{{SQL: "INSERT INTO b(v) VALUES (zeroblob(600000))"}}},
+		Request{Statements: []Statement{{SQL: "INSERT INTO b(v) VALUES (zeroblob(600000))"}}},
+	)
+	if !strings.Contains(res[0][0].Error, "too large") {
+		t.Fatalf("1.2 MB in one statement: %q", res[0][0].Error)
+	}
+	if res[1][0].Error != "" {
+		t.Fatalf("600 kB after a failed statement: %q", res[1][0].Error)
+	}
+	if !strings.Contains(res[2][0].Error, "too large") {
+		t.Fatalf("another 600 kB in the same batch: %q", res[2][0].Error)
+	}
+	if res := p.mustExec("INSERT INTO b(v) VALUES (zeroblob(600000))"); res[0].RowsAffected != 1 { // a new batch
+		t.Fatalf("a new batch: %+v", res[0])
+	}
+	p.check()
+	var n int64
+	s, _, _ := p.replica.Prepare("SELECT count(*) FROM b")
+	s.Step()
+	n = s.ColumnInt64(0)
+	s.Close()
+	if n != 2 {
+		t.Fatalf("replica holds %d rows, want 2", n)
+	}
+}

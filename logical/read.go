@@ -14,9 +14,19 @@ import (
 // the database or the connection.
 var ErrNotReadOnly = errors.New("statement is not read-only")
 
-// MaxResultValues bounds the values (rows × columns) one statement may return, so that a query returning
-// billions of rows fails with an error instead of exhausting the node's memory.
-var MaxResultValues = 5_000_000
+// MaxResultValues bounds the values (rows × columns) one statement may return, and MaxResultBytes the size
+// of the values all statements of one request (one read, or one batch of writes) return, so that a query
+// returning billions of rows, or a few huge values, fails with an error instead of exhausting the node's
+// memory.
+var (
+	MaxResultValues = 5_000_000
+	MaxResultBytes  = 128 << 20
+)
+
+// MaxValueBytes bounds one string or BLOB that statements create or read, on the leader's writer connection
+// and on read connections (SQLite refuses a larger one before it allocates it: "string or blob too big").
+// Apply is not bounded: it stores what the leader accepted.
+var MaxValueBytes = 128 << 20
 
 var errResultTooLarge = errors.New("result too large; add a LIMIT or narrow the query")
 
@@ -29,6 +39,7 @@ type Reader struct {
 	inner   bool // running the caller's own SQL (ReadTx's meta query): no policy
 
 	begin, rollback *sqlite3.Stmt
+	budget          int // bytes the current read may still return (MaxResultBytes at its start)
 	meta            map[string]*sqlite3.Stmt
 	cache           map[string]*cachedStmt // single-statement SQL texts, most recently used at the highest tick
 	tick            uint64
@@ -44,6 +55,7 @@ const readCacheSize = 64
 
 // NewReader installs the read policy on conn. The connection should also be opened read-only.
 func NewReader(conn *sqlite3.Conn) (*Reader, error) {
+	conn.SetMaxLength(MaxValueBytes)
 	r := &Reader{conn: conn, meta: make(map[string]*sqlite3.Stmt), cache: make(map[string]*cachedStmt)}
 	var err error
 	if r.begin, err = prepareOne(conn, "BEGIN"); err != nil {
@@ -116,6 +128,7 @@ func (r *Reader) ReadTx(ctx context.Context, meta string, stmts []Statement) (re
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
+	r.budget = MaxResultBytes
 	// If ctx ends just as the read finishes, the interrupt must not land on the next read: wait for it.
 	interrupted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -271,13 +284,14 @@ func (r *Reader) runOne(s *sqlite3.Stmt, args *[]any, named map[string]any, res 
 	if err := bindAll(s, args, named); err != nil {
 		return err
 	}
-	return collectRows(s, res)
+	return collectRows(s, res, &r.budget)
 }
 
 // collectRows steps s to the end, putting its columns and rows into res. With several statements in one SQL
-// string, the rows are those of the last statement that returns any; a statement returning more than
-// MaxResultValues values fails with errResultTooLarge.
-func collectRows(s *sqlite3.Stmt, res *Result) error {
+// string, the rows are those of the last statement that returns any. A statement returning more than
+// MaxResultValues values, or more bytes than *budget holds, fails with errResultTooLarge; *budget is
+// reduced by what the statement returned.
+func collectRows(s *sqlite3.Stmt, res *Result, budget *int) error {
 	n := s.ColumnCount()
 	if n > 0 {
 		res.Columns = make([]string, n)
@@ -301,6 +315,14 @@ func collectRows(s *sqlite3.Stmt, res *Result) error {
 		}
 		vals := make([]Value, n)
 		for i := range vals {
+			size := 8
+			if t := s.ColumnType(i); t == sqlite3.Text || t == sqlite3.Blob {
+				size += s.ColumnBytes(i) // measured before the copy: one huge value must not be copied first
+			}
+			if size > *budget {
+				return fmt.Errorf("%w (more than %d MiB in one request)", errResultTooLarge, MaxResultBytes>>20)
+			}
+			*budget -= size
 			vals[i] = s.Column(i)
 		}
 		res.Rows = append(res.Rows, vals)

@@ -355,6 +355,13 @@ func (c *Conn) SetBusyTimeout(ms int) {
 	lib.Xsqlite3_busy_timeout(c.tls, c.db, int32(ms))
 }
 
+// SetMaxLength sets the largest string or BLOB, in bytes, the connection creates or reads
+// (SQLITE_LIMIT_LENGTH): a larger one fails with "string or blob too big" before it is materialized. It
+// returns the previous limit.
+func (c *Conn) SetMaxLength(n int) int {
+	return int(lib.Xsqlite3_limit(c.tls, c.db, 0 /* SQLITE_LIMIT_LENGTH */, int32(min(n, math.MaxInt32))))
+}
+
 // SetTriggers turns the firing of triggers on or off (SQLITE_DBCONFIG_ENABLE_TRIGGER). Creating and dropping
 // triggers is unaffected.
 func (c *Conn) SetTriggers(on bool) error {
@@ -521,6 +528,10 @@ func (s *Stmt) ColumnDeclType(i int) string {
 
 // ColumnType is the datatype of column i of the current row.
 func (s *Stmt) ColumnType(i int) int { return int(lib.Xsqlite3_column_type(s.c.tls, s.p, int32(i))) }
+
+// ColumnBytes is the size in bytes of column i of the current row, a TEXT or BLOB, without copying it (a
+// zeroblob is not expanded). Call it only for those types: for a number it would convert the value to text.
+func (s *Stmt) ColumnBytes(i int) int { return int(lib.Xsqlite3_column_bytes(s.c.tls, s.p, int32(i))) }
 
 // ColumnInt64 is column i of the current row as an integer.
 func (s *Stmt) ColumnInt64(i int) int64 { return lib.Xsqlite3_column_int64(s.c.tls, s.p, int32(i)) }
