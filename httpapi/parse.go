@@ -145,6 +145,10 @@ func bodyError(err error) error {
 
 // parseStatements decodes rqlite's statement array: each element is "SQL", ["SQL", arg, ...] or
 // ["SQL", {"name": value}].
+// maxStatements bounds the statements of one request: each costs memory for its parameters and its result,
+// which a body within the size limit could otherwise multiply into gigabytes.
+const maxStatements = 100_000
+
 func parseStatements(body []byte) ([]logical.Statement, error) {
 	// One decoding pass over the whole body (numbers kept exact as json.Number); a decoder per statement
 	// cost a fifth of a point read's allocations.
@@ -159,6 +163,9 @@ func parseStatements(body []byte) ([]logical.Statement, error) {
 	}
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("%w: no statements", errBadRequest)
+	}
+	if len(raw) > maxStatements {
+		return nil, fmt.Errorf("%w: %d statements in one request; at most %d", errBadRequest, len(raw), maxStatements)
 	}
 	stmts := make([]logical.Statement, len(raw))
 	for i, m := range raw {
@@ -250,6 +257,9 @@ func queryStatements(r *http.Request, body []byte) ([]logical.Statement, error) 
 		q := r.URL.Query()["q"]
 		if len(q) == 0 || strings.TrimSpace(q[0]) == "" {
 			return nil, fmt.Errorf("%w: GET /db/query needs ?q=SQL", errBadRequest)
+		}
+		if len(q) > maxStatements {
+			return nil, fmt.Errorf("%w: %d statements in one request; at most %d", errBadRequest, len(q), maxStatements)
 		}
 		stmts := make([]logical.Statement, len(q))
 		for i, s := range q {

@@ -1622,3 +1622,15 @@ func TestServer_BackupOptions(t *testing.T) {
 	wantError(t, call(t, srv, http.MethodGet, "/db/backup?fmt=sql&tables=t", ""), http.StatusBadRequest, "bad_request")
 	wantError(t, call(t, srv, http.MethodGet, "/db/backup?compress=maybe", ""), http.StatusBadRequest, "bad_request")
 }
+
+// A request may hold at most maxStatements statements.
+func TestServer_TooManyStatements(t *testing.T) {
+	body := "[" + strings.Repeat(`"SELECT 1",`, maxStatements) + `"SELECT 1"]`
+	if _, err := parseStatements([]byte(body)); !errors.Is(err, errBadRequest) || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("%d statements: %v", maxStatements+1, err)
+	}
+	body = "[" + strings.Repeat(`"SELECT 1",`, maxStatements-1) + `"SELECT 1"]`
+	if stmts, err := parseStatements([]byte(body)); err != nil || len(stmts) != maxStatements {
+		t.Fatalf("%d statements: %d, %v", maxStatements, len(stmts), err)
+	}
+}
