@@ -90,6 +90,7 @@ type Server struct {
 	client *http.Client
 	mux    *chi.Mux
 
+	slack        time.Duration // how long past its timeout a request may take to arrive and be answered
 	closing      chan struct{} // closed by CloseStreams: event streams end
 	closeOnce    sync.Once
 	caughtUp     atomic.Bool   // this node has reached the leader's commit index at least once (see handleReadyz)
@@ -117,6 +118,7 @@ func New(store Store, opts Options) *Server {
 	s := &Server{
 		store: store, opts: opts, log: opts.Logger.With("component", "http"),
 		router: followerread.Router{Node: store}, client: opts.Client, closing: make(chan struct{}),
+		slack: time.Minute,
 	}
 	s.router.LeaderReadIndex = s.leaderReadIndex
 	s.router.SetRoundTimeout(opts.Timeout)
@@ -194,6 +196,21 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		// A client that stops sending its body, or stops reading the answer, must not hold the connection
+		// (and what the answer pins in memory) for ever: the request has its timeout plus some slack to arrive
+		// and be answered. An event stream lasts as long as the client reads it.
+		rc := http.NewResponseController(w)
+		if r.URL.Path == "/events" {
+			rc.SetWriteDeadline(time.Time{}) // none, and none left from an earlier request on this connection
+		} else {
+			d := s.opts.Timeout
+			if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
+				d = v
+			}
+			dl := time.Now().Add(d + s.slack)
+			rc.SetReadDeadline(dl)
+			rc.SetWriteDeadline(dl)
+		}
 		h := w.Header()
 		h.Set(headerIndex, strconv.FormatUint(s.store.AppliedIndex(), 10))
 		h.Set(headerServedBy, s.store.ID())

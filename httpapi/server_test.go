@@ -1634,3 +1634,28 @@ func TestServer_TooManyStatements(t *testing.T) {
 		t.Fatalf("%d statements: %d, %v", maxStatements, len(stmts), err)
 	}
 }
+
+// A client that stops sending its body does not hold the connection past the request's timeout (plus slack).
+func TestServer_StalledBodyIsCut(t *testing.T) {
+	s := New(newFake("n1"), Options{Logger: quietLogger(), Timeout: 200 * time.Millisecond})
+	s.slack = 0
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /db/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n["); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // the test's own bound: the server must act well before
+	start := time.Now()
+	answer, _ := io.ReadAll(conn) // an error answer and then the end of the connection, or just the end
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("the stalled request held the connection for %s (answer %q)", time.Since(start), answer)
+	}
+	if len(answer) > 0 && !bytes.HasPrefix(answer, []byte("HTTP/1.1 4")) {
+		t.Fatalf("answer to a stalled body: %q", answer)
+	}
+}

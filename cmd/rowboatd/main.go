@@ -93,7 +93,9 @@ func run(cfg config.Config) error {
 	}
 	hub := failover.NewHub(n, 512)
 	api := httpapi.New(store{n, hub}, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	// Idle keep-alive connections are closed after a while; a request's body and answer have deadlines of
+	// their own (see httpapi's limitBody).
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	srv.RegisterOnShutdown(api.CloseStreams)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
