@@ -54,7 +54,9 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 	}
 	// No other write may run between reading the schema to drop and the load's own write: a table created
 	// meanwhile would survive the load.
-	n.exclusive.Lock()
+	if err := n.exclusive.Lock(ctx); err != nil {
+		return LoadResult{}, fmt.Errorf("%w: writes under way did not finish in time; nothing was loaded", ErrTimeout)
+	}
 	defer n.exclusive.Unlock()
 	drops, err := n.fsm.DropAllSQL(ctx)
 	if err != nil {

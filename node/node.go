@@ -142,9 +142,9 @@ type Node struct {
 	transferring atomic.Bool // a planned leadership transfer is draining writes
 	caughtUp     atomic.Bool // the database has reached the commit index at least once since start
 	busy         sync.Mutex  // held by the writer while a batch is executing or in flight
-	// exclusive is held for writing by Load, from reading the schema it replaces until its write is applied,
-	// so that no other write runs in between; every other write holds it for reading.
-	exclusive sync.RWMutex
+	// exclusive is held alone by Load, from reading the schema it replaces until its write is applied, so that
+	// no other write runs in between; every other write holds it shared. Waits for it end with the request.
+	exclusive gate
 	// executing interrupts the batch being executed (with errDeposed) when leadership is lost; nil between.
 	executing atomic.Pointer[context.CancelCauseFunc]
 	// noDeposeInterrupt (tests only) lets a batch run on after leadership is lost, to exercise the term checks

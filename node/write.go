@@ -38,7 +38,9 @@ type writeDone struct {
 // returns ErrNotLeader or ErrNoLeader. ErrLeadershipLost means the outcome is unknown; ctx ending while the
 // entry is in flight returns an error wrapping ErrTimeout, and the write may still apply.
 func (n *Node) Execute(ctx context.Context, req logical.Request) (WriteResult, error) {
-	n.exclusive.RLock()
+	if err := n.exclusive.RLock(ctx); err != nil {
+		return WriteResult{}, fmt.Errorf("%w: a load of the whole database was under way; the write was not executed", ErrTimeout)
+	}
 	defer n.exclusive.RUnlock()
 	return n.execute(ctx, req)
 }

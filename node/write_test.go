@@ -110,3 +110,23 @@ func TestNode_LoadRefusesAWALModeFile(t *testing.T) {
 		t.Fatalf("files left behind: %v", left)
 	}
 }
+
+// A write waiting for a load to finish gives up at its own deadline, not the load's.
+func TestNode_WriteBehindALoadTimesOut(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	if !n.exclusive.TryLock() { // as a load holds it
+		t.Fatal("exclusive is held")
+	}
+	defer n.exclusive.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := n.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: "CREATE TABLE t(x)"}}})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("write behind a load: %v, want ErrTimeout", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("the write waited %s, far past its 100ms deadline", waited)
+	}
+}
