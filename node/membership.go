@@ -192,6 +192,7 @@ type Status struct {
 	LastContact    time.Time `json:"last_contact,omitzero"`
 	Voter          bool      `json:"voter"`
 	Ready          bool      `json:"ready"`
+	Removed        bool      `json:"removed,omitempty"` // no longer in the cluster's configuration (see Node.Removed)
 	NotReady       string    `json:"not_ready,omitempty"`
 	Members        []Member  `json:"members"`
 	Reads          ReadStats `json:"reads"`
@@ -232,12 +233,38 @@ func (n *Node) Status() Status {
 		s.LastContact = n.raft.LastContact()
 	}
 	s.Ready, s.NotReady = n.Ready()
+	s.Removed = s.Role != "leader" && n.Removed()
 	s.Reads = ReadStats{
 		LeaseMS:       float64(n.leaseLeft()) / float64(time.Millisecond),
 		ConfirmRounds: n.stats.confirmRounds.Load(), ConfirmedReads: n.stats.confirmedReads.Load(),
 		LogFallbacks: n.stats.logFallbacks.Load(),
 	}
 	return s
+}
+
+// Removed reports whether this node was a member of the cluster and no longer is in the configuration it
+// knows (DELETE /remove). Such a node gets no more entries: its copy stops changing. The first time it notices,
+// it says so in its log.
+func (n *Node) Removed() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	servers := cf.Configuration().Servers
+	for _, s := range servers {
+		if s.ID == raft.ServerID(n.cfg.ID) {
+			n.wasMember.Store(true)
+			return false
+		}
+	}
+	if len(servers) == 0 || !(n.wasMember.Load() || n.hadState) {
+		return false // not a member yet (still joining)
+	}
+	if !n.removedLogged.Swap(true) {
+		n.log.Warn("this node has been removed from the cluster: it gets no more writes, and reads at level none see a copy "+
+			"that no longer changes; stop it, or wipe its data directory and join again", "applied_index", n.fsm.AppliedIndex())
+	}
+	return true
 }
 
 // IsVoter reports whether this node is a voting member: its suffrage in the Raft configuration it knows, or,

@@ -141,7 +141,10 @@ type Node struct {
 	started      time.Time
 	transferring atomic.Bool // a planned leadership transfer is draining writes
 	caughtUp     atomic.Bool // the database has reached the commit index at least once since start
-	busy         sync.Mutex  // held by the writer while a batch is executing or in flight
+	// wasMember is set once this node has seen itself in the configuration; removedLogged once it has said
+	// that it was removed (see Removed).
+	wasMember, removedLogged atomic.Bool
+	busy                     sync.Mutex // held by the writer while a batch is executing or in flight
 	// exclusive is held alone by Load, from reading the schema it replaces until its write is applied, so that
 	// no other write runs in between; every other write holds it shared. Waits for it end with the request.
 	exclusive gate
@@ -457,6 +460,9 @@ func (n *Node) Ready() (bool, string) {
 	case <-n.stop:
 		return false, "shutting down"
 	default:
+	}
+	if n.raft.State() != raft.Leader && n.Removed() {
+		return false, "removed from the cluster: this node is no longer in its configuration"
 	}
 	if n.raft.State() == raft.Leader {
 		if n.transferring.Load() {

@@ -361,3 +361,35 @@ func TestNode_JoinRefusesUnreachableMembers(t *testing.T) {
 	}
 	exec1(t, n1, "CREATE TABLE still_writable(x)") // still a leader with a quorum
 }
+
+// A member removed from the cluster knows it: it is not ready, says why, and /status shows it.
+func TestNode_RemovedMemberKnowsIt(t *testing.T) {
+	n1 := openNode(t, "n1", true)
+	waitFor(t, "leadership", n1.IsLeader)
+	r := openNode(t, "r1", false)
+	if r.Removed() {
+		t.Fatal("a node that has not joined yet says it was removed")
+	}
+	if err := n1.Join(context.Background(), JoinRequest{ID: "r1", RaftAddr: string(r.transport.LocalAddr()), HTTPAddr: "r1:80"}); err != nil {
+		t.Fatal(err)
+	}
+	w := exec1(t, n1, "CREATE TABLE t(x)")
+	waitFor(t, "the replica to catch up", func() bool { ok, _ := r.Ready(); return ok && r.AppliedIndex() >= w.Index })
+	if r.Removed() || r.Status().Removed {
+		t.Fatal("a member says it was removed")
+	}
+	if err := n1.Remove(context.Background(), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the replica to notice its removal", r.Removed)
+	ok, why := r.Ready()
+	if ok || !strings.Contains(why, "removed") {
+		t.Fatalf("Ready() after removal: %v %q", ok, why)
+	}
+	if !r.Status().Removed {
+		t.Fatal("Status().Removed is false after removal")
+	}
+	if n1.Removed() {
+		t.Fatal("the leader says it was removed")
+	}
+}
