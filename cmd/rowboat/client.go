@@ -363,6 +363,25 @@ func (c *Client) TransferLeader(ctx context.Context, id string) error {
 	return err
 }
 
+// Remove removes member id from the cluster (DELETE /remove).
+func (c *Client) Remove(ctx context.Context, id string) error {
+	body, _ := json.Marshal(map[string]string{"id": id})
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/remove", body: body})
+	return err
+}
+
+// Ready asks the node in use, and only it, whether it is ready (GET /readyz), and if it is not, why.
+func (c *Client) Ready(ctx context.Context) (ok bool, why string, err error) {
+	rep, _, err := c.send(ctx, c.hosts[c.cur], call{method: http.MethodGet, path: "/readyz"})
+	if err != nil {
+		return false, "", err
+	}
+	if rep.status == http.StatusOK {
+		return true, "", nil
+	}
+	return false, apiError(rep).Message, nil
+}
+
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	rep, err := c.do(ctx, call{method: http.MethodGet, path: path, resend: true})
 	if err != nil {

@@ -444,3 +444,66 @@ func TestClient_Discover(t *testing.T) {
 		t.Fatalf("after Discover: Hosts() %s, Host() %s; want %s, using %s", got, c.Host(), want, first.addr())
 	}
 }
+
+// rqlite's shell names reach the same commands, and .indexes, .ready and .remove do what they say.
+func TestRun_RqliteNamesAndMore(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	ready, moved := true, false
+	f := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+string(body))
+		isReady := ready
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/readyz":
+			if isReady {
+				writeJSONAnswer(w, 200, 0, `{"ready":true}`)
+			} else {
+				writeJSONAnswer(w, 503, 0, `{"error":"removed from the cluster","code":"not_ready"}`)
+			}
+		case "/remove":
+			writeJSONAnswer(w, 200, 0, `{}`)
+		case "/leader":
+			mu.Lock()
+			moved = true
+			mu.Unlock()
+			writeJSONAnswer(w, 200, 0, `{}`)
+		case "/status":
+			mu.Lock()
+			leader := map[bool]string{false: "n1", true: "n2"}[moved]
+			mu.Unlock()
+			writeJSONAnswer(w, 200, 0, `{"id":"n1","leader_id":"`+leader+`","term":3}`)
+		case "/db/request", "/db/query":
+			writeJSONAnswer(w, 200, 7, `{"results":[{"columns":["name"],"types":["text"],"values":[["t_idx"]]}]}`)
+		default:
+			okAnswer(w, r)
+		}
+	})
+	script := ".consistency none\n.indexes t\n.ready\n.remove r1\n.stepdown\n"
+	var out, errw strings.Builder
+	if status := run([]string{"-H", f.addr()}, strings.NewReader(script), false, &out, &errw); status != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", status, errw.String())
+	}
+	if want := "level: none\nt_idx\nready\nremoved r1\n"; !strings.HasPrefix(out.String(), want) {
+		t.Fatalf("stdout:\n%s\nwant it to start with:\n%s", out.String(), want)
+	}
+	mu.Lock()
+	all := strings.Join(got, "\n")
+	mu.Unlock()
+	for _, want := range []string{"tbl_name = ? COLLATE NOCASE", `DELETE /remove {"id":"r1"}`, "POST /leader"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no request with %q in:\n%s", want, all)
+		}
+	}
+	mu.Lock()
+	ready = false
+	mu.Unlock()
+	out.Reset()
+	errw.Reset()
+	run([]string{"-H", f.addr(), ".ready"}, strings.NewReader(""), false, &out, &errw)
+	if out.String() != "not ready: removed from the cluster\n" {
+		t.Fatalf(".ready on a node that is not: %q (stderr %q)", out.String(), errw.String())
+	}
+}

@@ -28,7 +28,12 @@ const helpText = `SQL statements end with ';' and may span lines. Reads (SELECT,
 .session reset         forget the bookmark
 .backup FILE [sql]     download the database as a SQLite file (or, with sql, a SQL dump)
 .load FILE             replace the whole database with a SQLite file or SQL dump, on every node (shows progress)
+.indexes [table]       list the indexes (of one table)
+.ready                 whether the node is ready (GET /readyz), and if not, why
 .quit, .exit           leave (so does end of input)
+
+rqlite's shell names work too: .consistency (.level), .dump FILE (.backup FILE sql), .restore and .boot
+(.load), .stepdown [id] (.leader transfer, or .leader id), .remove ID (DELETE /remove).
 `
 
 // shell runs statements and dot commands and prints their results. Results go to out; errors, warnings and
@@ -180,6 +185,23 @@ func (s *shell) sql(ctx context.Context, stmt string) {
 func (s *shell) command(ctx context.Context, line string) {
 	f := strings.Fields(line)
 	name, args := f[0], f[1:]
+	// rqlite's shell names for the same things.
+	switch name {
+	case ".consistency":
+		name = ".level"
+	case ".restore", ".boot":
+		name = ".load"
+	case ".dump":
+		name = ".backup"
+		if len(args) == 1 {
+			args = append(args, "sql")
+		}
+	case ".stepdown":
+		name = ".leader"
+		if len(args) == 0 {
+			args = []string{"transfer"}
+		}
+	}
 	var err error
 	switch name {
 	case ".help":
@@ -210,6 +232,16 @@ func (s *shell) command(ctx context.Context, line string) {
 		}
 	case ".tables":
 		err = s.tables(ctx)
+	case ".indexes", ".indices":
+		err = s.indexes(ctx, args)
+	case ".ready":
+		err = s.ready(ctx)
+	case ".remove":
+		if len(args) != 1 {
+			err = errors.New("usage: .remove ID")
+		} else if err = s.c.Remove(ctx, args[0]); err == nil {
+			fmt.Fprintf(s.out, "removed %s\n", args[0])
+		}
 	case ".schema":
 		err = s.schema(ctx, args)
 	case ".host":
@@ -403,12 +435,46 @@ func (s *shell) column(ctx context.Context, sql string, args ...any) ([]string, 
 const userObjects = `name NOT LIKE 'sqlite_%' AND name NOT LIKE '\_rowboat\_%' ESCAPE '\'`
 
 func (s *shell) tables(ctx context.Context) error {
-	names, err := s.column(ctx, `SELECT name FROM sqlite_schema WHERE type='table' AND `+userObjects+` ORDER BY name`)
+	names, err := s.column(ctx, `SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND `+userObjects+` ORDER BY name`)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
 		fmt.Fprintln(s.out, n)
+	}
+	return nil
+}
+
+func (s *shell) indexes(ctx context.Context, args []string) error {
+	q := `SELECT name FROM sqlite_schema WHERE type = 'index' AND ` + userObjects
+	var qargs []any
+	switch len(args) {
+	case 0:
+	case 1:
+		q += ` AND tbl_name = ? COLLATE NOCASE`
+		qargs = append(qargs, args[0])
+	default:
+		return errors.New("usage: .indexes [table]")
+	}
+	names, err := s.column(ctx, q+` ORDER BY name`, qargs...)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		fmt.Fprintln(s.out, n)
+	}
+	return nil
+}
+
+func (s *shell) ready(ctx context.Context) error {
+	ok, why, err := s.c.Ready(ctx)
+	if err != nil {
+		return err
+	}
+	if ok {
+		fmt.Fprintln(s.out, "ready")
+	} else {
+		fmt.Fprintf(s.out, "not ready: %s\n", why)
 	}
 	return nil
 }
