@@ -207,9 +207,14 @@ cmd_start() {
 		# A fresh n1 must lead before anyone can join it; a restarted n1 may need the others for a quorum.
 		if [[ $n == n1 && $new_cluster == true ]]; then wait_ready n1; fi
 	done
-	wait_ready "${NODES[@]}"
+	local rest=() names
+	for n in "${NODES[@]}"; do
+		[[ $n == n1 && $new_cluster == true ]] || rest+=("$n")
+	done
+	((${#rest[@]} == 0)) || wait_ready "${rest[@]}"
+	names=$(IFS=,; echo "${NODES[*]}")
 	echo
-	echo "logs:    $DIR/n{1,2,3}.log   (scripts/cluster.sh logs -f)"
+	echo "logs:    $DIR/{$names}.log   (scripts/cluster.sh logs -f)"
 	echo "status:  scripts/cluster.sh status"
 	[[ $new_cluster == true ]] || return 0
 	echo "try:     curl -s -XPOST '$(http_addr n1)/db/execute' -H 'Content-Type: application/json' \\"
