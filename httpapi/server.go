@@ -204,8 +204,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			rc.SetWriteDeadline(time.Time{}) // none, and none left from an earlier request on this connection
 		} else {
 			d := s.opts.Timeout
-			if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
-				d = v
+			if strings.Contains(r.URL.RawQuery, "timeout=") { // parse the query only when it may say
+				if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
+					d = v
+				}
 			}
 			dl := time.Now().Add(d + s.slack)
 			rc.SetReadDeadline(dl)
