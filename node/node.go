@@ -323,15 +323,28 @@ func (n *Node) open() (err error) {
 	return nil
 }
 
-// catchUpFromSnapshot restores the latest snapshot when it is ahead of the database, which happens when the
-// node stopped while installing a snapshot sent by the leader: Raft had stored the snapshot but the database
-// had not been replaced yet.
+// catchUpFromSnapshot repairs what a node that stopped while installing a snapshot sent by the leader left
+// behind: a log that ends below the snapshot (emptied), and a database behind it (the snapshot is restored:
+// Raft had stored it, but the database had not been replaced yet).
 func (n *Node) catchUpFromSnapshot() error {
 	list, err := n.snaps.List()
 	if err != nil || len(list) == 0 {
 		return err
 	}
 	latest := list[0]
+	// Raft empties the log after it installs a snapshot; a crash in between leaves a log that ends below the
+	// snapshot, and the next append would leave a gap the log store refuses (the node could never append
+	// again). Every entry of such a log is in the snapshot.
+	if last, err := n.logs.LastIndex(); err != nil {
+		return err
+	} else if last > 0 && last < latest.Index {
+		first, _ := n.logs.FirstIndex()
+		n.log.Info("the raft log ends below the latest snapshot (a crash interrupted a snapshot install): emptying it",
+			"first", first, "last", last, "snapshot_index", latest.Index)
+		if err := n.logs.DeleteRange(first, last); err != nil {
+			return fmt.Errorf("empty the raft log below snapshot %s: %w", latest.ID, err)
+		}
+	}
 	if latest.Index <= n.fsm.AppliedIndex() {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/rowboatdb/rowboat/internal/cluster"
+	"github.com/rowboatdb/rowboat/internal/raftlog"
 	"github.com/rowboatdb/rowboat/logical"
 )
 
@@ -391,5 +392,59 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 	}
 	if n1.Removed() {
 		t.Fatal("the leader says it was removed")
+	}
+}
+
+// A log that ends below the latest snapshot (a crash after raft installed a snapshot, before it emptied the
+// log) is emptied at start: every entry in it is in the snapshot, and appends after it would leave a gap the
+// log store refuses.
+func TestNode_LogBelowTheSnapshotIsEmptied(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:80", DataDir: dir, Bootstrap: true,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
+		Diverged: func(err error) { t.Errorf("diverged: %v", err) },
+	}
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	for i := range 10 {
+		exec1(t, n, "INSERT INTO t VALUES (?)", i)
+	}
+	if err := n.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	snapIndex := n.AppliedIndex()
+	n.Close()
+	logs, err := raftlog.Open(filepath.Join(dir, "raft", "log"), raftlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := logs.FirstIndex()
+	if err := logs.DeleteRange(snapIndex-3, snapIndex+100); err != nil { // as if only part of the log was left
+		t.Fatal(err)
+	}
+	logs.Close()
+	if first >= snapIndex-3 {
+		t.Fatalf("the log starts at %d: the test needs entries below %d", first, snapIndex-3)
+	}
+	n, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "leadership", n.IsLeader)
+	w := exec1(t, n, "INSERT INTO t VALUES (99)")
+	if w.Index <= snapIndex {
+		t.Fatalf("a write after the restart got index %d, at or below the snapshot's %d", w.Index, snapIndex)
+	}
+	res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT count(*) FROM t"}})
+	if err != nil || res[0].Rows[0][0] != int64(11) {
+		t.Fatalf("rows after the restart: %v %v", res, err)
 	}
 }
