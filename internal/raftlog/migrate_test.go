@@ -51,3 +51,47 @@ func TestStore_OpenFromMovesABoltLog(t *testing.T) {
 		}
 	}
 }
+
+// An older rowboat, which logs into bolt, run after the log was moved, leaves bolt with entries the store
+// lacks: they are the log to keep, and OpenFrom moves them again instead of deleting them.
+func TestStore_OpenFromAfterADowngrade(t *testing.T) {
+	dir := t.TempDir()
+	bolt, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	entries := func(from, to, term uint64) []*raft.Log {
+		var logs []*raft.Log
+		for i := from; i <= to; i++ {
+			logs = append(logs, &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: []byte(fmt.Sprint("entry ", i))})
+		}
+		return logs
+	}
+	if err := bolt.StoreLogs(entries(5, 600, 1)); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Logger: slog.New(slog.DiscardHandler)}
+	store, err := OpenFrom(filepath.Join(dir, "log"), bolt, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	// The older version ran: its log continues in bolt (after a snapshot, from 601).
+	if err := bolt.StoreLogs(entries(601, 650, 2)); err != nil {
+		t.Fatal(err)
+	}
+	store, err = OpenFrom(filepath.Join(dir, "log"), bolt, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	last, _ := store.LastIndex()
+	var l raft.Log
+	if err := store.GetLog(650, &l); last != 650 || err != nil || l.Term != 2 {
+		t.Fatalf("after the downgrade: store ends at %d, entry 650: %v (term %d); want the older version's entries", last, err, l.Term)
+	}
+	if bl, _ := bolt.LastIndex(); bl != 0 {
+		t.Fatalf("bolt still holds entries up to %d", bl)
+	}
+}
