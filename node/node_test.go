@@ -28,15 +28,20 @@ func freeAddr(tb testing.TB) string {
 }
 
 // openNode starts an in-process node with short timeouts; the first one (bootstrap) forms a cluster.
-func openNode(tb testing.TB, id string, bootstrap bool) *Node {
-	tb.Helper()
-	n, err := Open(Config{
-		ID: id, RaftAddr: freeAddr(tb), HTTPAdvertise: id + ":80", DataDir: tb.TempDir(), Bootstrap: bootstrap,
+// testConfig configures a test node on a TCP transport with its data in dir.
+func testConfig(tb testing.TB, id, dir string, bootstrap bool) Config {
+	return Config{
+		ID: id, RaftAddr: freeAddr(tb), HTTPAdvertise: id + ":80", DataDir: dir, Bootstrap: bootstrap,
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
 		Diverged: func(err error) { tb.Errorf("%s diverged: %v", id, err) },
-	})
+	}
+}
+
+func openNode(tb testing.TB, id string, bootstrap bool) *Node {
+	tb.Helper()
+	n, err := Open(testConfig(tb, id, tb.TempDir(), bootstrap))
 	if err != nil {
 		tb.Fatalf("open %s: %v", id, err)
 	}
@@ -285,13 +290,7 @@ func TestNode_CloseUnderWritesReturns(t *testing.T) {
 // would be skipped as applied up to the database's index.
 func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{
-		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:80", DataDir: dir, Bootstrap: true,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
-		Diverged: func(err error) { t.Errorf("diverged: %v", err) },
-	}
+	cfg := testConfig(t, "n1", dir, true)
 	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -400,13 +399,7 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 // log store refuses.
 func TestNode_LogBelowTheSnapshotIsEmptied(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{
-		ID: "n1", RaftAddr: freeAddr(t), HTTPAdvertise: "n1:80", DataDir: dir, Bootstrap: true,
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
-		Diverged: func(err error) { t.Errorf("diverged: %v", err) },
-	}
+	cfg := testConfig(t, "n1", dir, true)
 	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -445,16 +445,22 @@ func (s *shell) tables(ctx context.Context) error {
 	return nil
 }
 
-func (s *shell) indexes(ctx context.Context, args []string) error {
-	q := `SELECT name FROM sqlite_schema WHERE type = 'index' AND ` + userObjects
-	var qargs []any
+// ofTable narrows a query of sqlite_schema to the objects of the table args names, if it names one.
+func ofTable(q string, args []string, usage string) (string, []any, error) {
 	switch len(args) {
 	case 0:
+		return q, nil, nil
 	case 1:
-		q += ` AND tbl_name = ? COLLATE NOCASE`
-		qargs = append(qargs, args[0])
+		return q + ` AND tbl_name = ? COLLATE NOCASE`, []any{args[0]}, nil
 	default:
-		return errors.New("usage: .indexes [table]")
+		return "", nil, errors.New(usage)
+	}
+}
+
+func (s *shell) indexes(ctx context.Context, args []string) error {
+	q, qargs, err := ofTable(`SELECT name FROM sqlite_schema WHERE type = 'index' AND `+userObjects, args, "usage: .indexes [table]")
+	if err != nil {
+		return err
 	}
 	names, err := s.column(ctx, q+` ORDER BY name`, qargs...)
 	if err != nil {
@@ -480,15 +486,9 @@ func (s *shell) ready(ctx context.Context) error {
 }
 
 func (s *shell) schema(ctx context.Context, args []string) error {
-	q := `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND ` + userObjects
-	var qargs []any
-	switch len(args) {
-	case 0:
-	case 1:
-		q += ` AND tbl_name = ? COLLATE NOCASE`
-		qargs = append(qargs, args[0])
-	default:
-		return errors.New("usage: .schema [table]")
+	q, qargs, err := ofTable(`SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND `+userObjects, args, "usage: .schema [table]")
+	if err != nil {
+		return err
 	}
 	sqls, err := s.column(ctx, q+` ORDER BY rowid`, qargs...)
 	if err != nil {
