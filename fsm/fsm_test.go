@@ -582,14 +582,14 @@ func TestFSM_ResultBytesBounded(t *testing.T) {
 	logical.MaxResultBytes = 1 << 20
 	f := open(t, t.TempDir())
 	res, _, err := f.Query(context.Background(), []logical.Statement{
-		{SQL: "SELECT zeroblob(900000000)"}, // 900 MB if it were copied: refused before
+		{SQL: "SELECT zeroblob(900000000)"}, // 900 MB, past MaxRowBytes: refused before it is allocated
 		{SQL: "SELECT length(zeroblob(600000)), zeroblob(600000)"},
 		{SQL: "SELECT randomblob(600000)"}, // with the one before, past 1 MiB
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(res[0].Error, "too big") { // SQLite refuses it before allocating it (MaxValueBytes)
+	if !strings.Contains(res[0].Error, "too big") { // SQLite refuses it before allocating it (MaxRowBytes)
 		t.Fatalf("a 900 MB value: %+v", res[0].Error)
 	}
 	if res[1].Error != "" || res[1].Rows[0][0] != int64(600000) {

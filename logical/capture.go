@@ -103,7 +103,7 @@ type rawChange struct {
 // else. It turns foreign-key enforcement on (the leader enforces them; apply does not), installs the
 // pre-update hook and the authorizer, and prepares the statements it needs.
 func NewCapturer(conn *sqlite3.Conn) (*Capturer, error) {
-	conn.SetMaxLength(MaxValueBytes)
+	conn.SetMaxLength(MaxRowBytes)
 	c := &Capturer{conn: conn}
 	if err := conn.Exec("PRAGMA foreign_keys = ON"); err != nil {
 		return nil, fmt.Errorf("enable foreign keys: %w", err)
@@ -256,6 +256,12 @@ func (c *Capturer) count(rows ...[]Value) {
 			}
 		}
 	}
+	if c.internal {
+		// Rows a savepoint flushed (FTS): part of the batch, not of a statement that could fail for them.
+		c.batchBytes += c.stmtBytes
+		c.stmtBytes = 0
+		return
+	}
 	if c.batchBytes+c.stmtBytes > MaxChangeBytes && c.overflow == nil {
 		c.overflow = errChangesTooLarge
 		c.conn.Interrupt()
@@ -401,7 +407,7 @@ type lostTx struct {
 func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[2]int]string) (results [][]Result, lost *lostTx, err error) {
 	c.items = make([]Item, 0, 2*len(reqs))
 	c.budget = MaxResultBytes
-	c.batchBytes = 0
+	c.batchBytes, c.stmtBytes, c.overflow = 0, 0, nil
 	c.raw = c.raw[:0]
 	if err := c.run(c.begin); err != nil {
 		return nil, nil, fmt.Errorf("begin: %w", err)
@@ -440,6 +446,7 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 			}
 		}
 		mark := len(c.items)
+		c.budget = MaxResultBytes // per request, as documented
 		res := make([]Result, 0, len(req.Statements))
 		undo := false
 		for si, st := range req.Statements {
@@ -580,6 +587,7 @@ func (c *Capturer) statement(st Statement, commits bool) (r Result, ddl bool, er
 	if sqlErr == nil {
 		c.batchBytes += c.stmtBytes
 	}
+	c.stmtBytes = 0
 	return r, ddl, nil
 }
 

@@ -578,3 +578,39 @@ func TestCapture_ChangesTooLarge(t *testing.T) {
 		t.Fatalf("replica holds %d rows, want 2", n)
 	}
 }
+
+// Rows a savepoint flushes (FTS5's pending terms) count toward the batch's MaxChangeBytes without failing the
+// batch or leaving the next one a budget already spent; the rows budget (MaxResultBytes) is per request.
+func TestCapture_BudgetsPerBatchAndRequest(t *testing.T) {
+	defer func(c, r int) { MaxChangeBytes, MaxResultBytes = c, r }(MaxChangeBytes, MaxResultBytes)
+	p := newPair(t)
+	p.mustExec("CREATE VIRTUAL TABLE f USING fts5(body)", "CREATE TABLE small(x)", "CREATE TABLE b(id INTEGER PRIMARY KEY, v)")
+	MaxChangeBytes, MaxResultBytes = 1<<20, 1<<20
+	var words strings.Builder
+	for i := 0; words.Len() < 450_000; i++ {
+		fmt.Fprintf(&words, "w%x ", i*7919)
+	}
+	res := p.execRequests(Request{Statements: []Statement{
+		{SQL: "INSERT INTO f(body) VALUES ('" + words.String() + "')"},
+		{SQL: "INSERT INTO small VALUES (1)"},
+	}})
+	for i, r := range res[0] {
+		if r.Error != "" {
+			t.Fatalf("statement %d of a batch under its budget: %s", i+1, r.Error)
+		}
+	}
+	if res := p.exec("INSERT INTO small VALUES (2)"); res[0].Error != "" {
+		t.Fatalf("the next batch: %s", res[0].Error)
+	}
+	MaxChangeBytes = 4 << 20
+	res = p.execRequests(
+		Request{Statements: []Statement{{SQL: "INSERT INTO b(v) VALUES (zeroblob(600000)) RETURNING v"}}},
+		Request{Statements: []Statement{{SQL: "INSERT INTO b(v) VALUES (zeroblob(600000)) RETURNING v"}}},
+	)
+	for i, r := range res {
+		if r[0].Error != "" {
+			t.Fatalf("request %d, returning 600 kB of a 1 MiB budget each: %s", i+1, r[0].Error)
+		}
+	}
+	p.check()
+}

@@ -23,10 +23,11 @@ var (
 	MaxResultBytes  = 128 << 20
 )
 
-// MaxValueBytes bounds one string or BLOB that statements create or read, on the leader's writer connection
-// and on read connections (SQLite refuses a larger one before it allocates it: "string or blob too big").
-// Apply is not bounded: it stores what the leader accepted.
-var MaxValueBytes = 128 << 20
+// MaxRowBytes bounds one string or BLOB, and one row, that statements create or read on the leader's writer
+// connection and on read connections: SQLite refuses a larger one before it allocates it ("string or blob
+// too big"; SQLITE_LIMIT_LENGTH also bounds the records rows are stored in). Apply is not bounded: it stores
+// what the leader accepted.
+var MaxRowBytes = 512 << 20
 
 var errResultTooLarge = errors.New("result too large; add a LIMIT or narrow the query")
 
@@ -55,7 +56,7 @@ const readCacheSize = 64
 
 // NewReader installs the read policy on conn. The connection should also be opened read-only.
 func NewReader(conn *sqlite3.Conn) (*Reader, error) {
-	conn.SetMaxLength(MaxValueBytes)
+	conn.SetMaxLength(MaxRowBytes)
 	r := &Reader{conn: conn, meta: make(map[string]*sqlite3.Stmt), cache: make(map[string]*cachedStmt)}
 	var err error
 	if r.begin, err = prepareOne(conn, "BEGIN"); err != nil {
