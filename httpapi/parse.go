@@ -267,16 +267,18 @@ func queryStatements(r *http.Request, body []byte) ([]logical.Statement, error) 
 		}
 		return stmts, nil
 	}
-	if isPlainText(r) {
+	if isPlainText(r, body) {
 		return plainStatement(body)
 	}
 	return parseStatements(body)
 }
 
-// isPlainText reports whether r's body is SQL text rather than JSON (Content-Type: text/plain, as rqlite
-// accepts on its data endpoints).
-func isPlainText(r *http.Request) bool {
-	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "text/plain")
+// isPlainText reports whether r's body is SQL text rather than JSON: Content-Type text/plain, as rqlite
+// accepts on its data endpoints, unless the body is a JSON array (no SQL starts with '['; a browser's fetch
+// sends a string body as text/plain).
+func isPlainText(r *http.Request, body []byte) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "text/plain") &&
+		!bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("["))
 }
 
 // plainStatement is the statement of a text/plain body: the whole body, one statement without parameters.

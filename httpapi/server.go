@@ -193,6 +193,9 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 
 // limitBody bounds the request body and gives every response this node's position (X-Rowboat-Index: its
 // applied index, X-Rowboat-Served-By); data handlers replace it with the exact index of what they served.
+// maxDeadline bounds the timeout the deadlines of limitBody follow, whatever ?timeout says.
+const maxDeadline = 24 * time.Hour
+
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
@@ -200,17 +203,20 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		// (and what the answer pins in memory) for ever: the request has its timeout plus some slack to arrive
 		// and be answered. An event stream lasts as long as the client reads it.
 		rc := http.NewResponseController(w)
-		if r.URL.Path == "/events" {
-			rc.SetWriteDeadline(time.Time{}) // none, and none left from an earlier request on this connection
-		} else {
-			d := s.opts.Timeout
-			if strings.Contains(r.URL.RawQuery, "timeout=") { // parse the query only when it may say
-				if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
-					d = v
-				}
+		d := s.opts.Timeout
+		if strings.Contains(r.URL.RawQuery, "timeout=") { // parse the query only when it may say
+			if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
+				d = min(v, maxDeadline)
 			}
-			dl := time.Now().Add(d + s.slack)
-			rc.SetReadDeadline(dl)
+		}
+		dl := time.Now().Add(d + s.slack)
+		rc.SetReadDeadline(dl)
+		switch r.URL.Path {
+		case "/events", "/db/backup", "/snapshot":
+			// Streams, and copies of the whole database, take as long as they take: no write deadline (and
+			// none left from an earlier request on this connection).
+			rc.SetWriteDeadline(time.Time{})
+		default:
 			rc.SetWriteDeadline(dl)
 		}
 		h := w.Header()
@@ -259,7 +265,7 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, parse func(
 }
 
 func bodyStatements(r *http.Request, body []byte) ([]logical.Statement, error) {
-	if isPlainText(r) {
+	if isPlainText(r, body) {
 		return plainStatement(body)
 	}
 	return parseStatements(body)

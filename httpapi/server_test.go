@@ -41,6 +41,8 @@ type fakeStore struct {
 	leaderID   string
 	leaderAddr string
 	applied    uint64
+	// backupTakes is how long WriteBackup takes.
+	backupTakes time.Duration
 	// appliedTerm is the term of the entry at the applied index, which reads report (X-Rowboat-Term); term
 	// is the node's current term.
 	appliedTerm uint64
@@ -165,6 +167,7 @@ func (f *fakeStore) Status() node.Status {
 func (f *fakeStore) Ready() (bool, string)                            { return f.ready, f.notReady }
 func (f *fakeStore) TransferLeadership(context.Context, string) error { return nil }
 func (f *fakeStore) WriteBackup(w io.Writer) (node.Position, error) {
+	time.Sleep(f.backupTakes)
 	_, err := io.WriteString(w, fakeBackup)
 	return node.Position{Index: 3, Term: 1}, err
 }
@@ -1593,8 +1596,14 @@ func TestServer_PlainTextBody(t *testing.T) {
 			}
 		}
 	}
-	// Without the header the body is JSON, as before.
+	// A JSON array sent as text/plain (a browser's fetch with a string body) is still JSON.
 	r := httptest.NewRequest(http.MethodPost, "/db/execute", nil)
+	r.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	if got, err := bodyStatements(r, []byte(` ["CREATE TABLE t(x)"]`)); err != nil || len(got) != 1 || got[0].SQL != "CREATE TABLE t(x)" {
+		t.Fatalf("JSON sent as text/plain: %#v, %v", got, err)
+	}
+	// Without the header the body is JSON, as before.
+	r = httptest.NewRequest(http.MethodPost, "/db/execute", nil)
 	if _, err := bodyStatements(r, []byte("CREATE TABLE t(x)")); !errors.Is(err, errBadRequest) {
 		t.Fatalf("SQL text sent as JSON: %v, want errBadRequest", err)
 	}
@@ -1657,5 +1666,22 @@ func TestServer_StalledBodyIsCut(t *testing.T) {
 	}
 	if len(answer) > 0 && !bytes.HasPrefix(answer, []byte("HTTP/1.1 4")) {
 		t.Fatalf("answer to a stalled body: %q", answer)
+	}
+}
+
+// A backup takes as long as it takes: the request deadline does not cut it off. A timeout near the largest
+// duration does not overflow the deadline into the past.
+func TestServer_DeadlinesSpareBackupsAndHugeTimeouts(t *testing.T) {
+	store := newFake("n1")
+	store.backupTakes = 300 * time.Millisecond
+	s := New(store, Options{Logger: quietLogger(), Timeout: 50 * time.Millisecond})
+	s.slack = 50 * time.Millisecond
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	if a := call(t, srv, http.MethodGet, "/db/backup", ""); a.status != http.StatusOK || string(a.body) != fakeBackup {
+		t.Fatalf("a backup slower than the request deadline: %s", a)
+	}
+	if a := call(t, srv, http.MethodGet, "/status?timeout=9223372030", ""); a.status != http.StatusOK {
+		t.Fatalf("/status with a timeout near the largest duration: %s", a)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,8 +89,10 @@ func (n *Node) checkMember(ctx context.Context, req JoinRequest) error {
 			continue
 		}
 		addr := a.addr
-		if i := strings.Index(addr, "://"); i >= 0 && a.name == "http_addr" {
-			addr = addr[i+3:]
+		if a.name == "http_addr" && strings.Contains(addr, "://") {
+			if u, err := url.Parse(addr); err == nil {
+				addr = u.Host
+			}
 		}
 		host, port, err := net.SplitHostPort(addr)
 		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
@@ -98,7 +101,9 @@ func (n *Node) checkMember(ctx context.Context, req JoinRequest) error {
 	}
 	timeout := 2 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
+		if timeout = min(timeout, time.Until(dl)); timeout <= 0 { // 0 would mean no timeout at all
+			return fmt.Errorf("%w: no time left to reach %s at raft_addr %s", ErrTimeout, req.ID, req.RaftAddr)
+		}
 	}
 	conn, err := n.stream.Dial(raft.ServerAddress(req.RaftAddr), timeout)
 	if err != nil {

@@ -341,6 +341,7 @@ func TestNode_JoinRefusesUnreachableMembers(t *testing.T) {
 		{JoinRequest{ID: "x", RaftAddr: "not an addr", HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrBadRequest},
 		{JoinRequest{ID: "x", RaftAddr: "127.0.0.1:70000", HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrBadRequest},
 		{JoinRequest{ID: "x", RaftAddr: freeAddr(t), HTTPAddr: "zz", Voter: true}, ErrBadRequest},
+		{JoinRequest{ID: "x", RaftAddr: freeAddr(t), HTTPAddr: "http://127.0.0.1:4001/", Voter: true}, ErrUnreachable}, // a URL is fine
 		{JoinRequest{ID: "x", RaftAddr: freeAddr(t), HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrUnreachable},
 		{JoinRequest{ID: "r", RaftAddr: freeAddr(t), HTTPAddr: "127.0.0.1:4001", Voter: false}, ErrUnreachable},
 		{JoinRequest{ID: "n1", RaftAddr: freeAddr(t), HTTPAddr: "127.0.0.1:4001", Voter: true}, ErrUnreachable}, // a move

@@ -30,8 +30,10 @@
 //     sector whole or not at all, and unwritten space reads as zeros, as etcd's WAL also assumes). The file is
 //     cut after the last whole record, so that records the torn append did write beyond a lost sector are
 //     never read back. Any other damage, in any segment, is refused (ErrCorrupt): those entries were
-//     acknowledged. (A lost sector that holds just a record's header cannot be told from a torn append: the
-//     records after it are dropped, with a warning.)
+//     acknowledged. Two kinds of damage cannot be told from a torn append, so the records from there on are
+//     dropped, with a warning: a lost sector that holds just a record's header, and a length field damaged so
+//     that the record seems to run past the end of the file or into zeros. (Telling them apart needs each
+//     append framed as a whole, with its own length and checksum.)
 package raftlog
 
 import (
