@@ -613,3 +613,24 @@ func TestFSM_ResultBytesBounded(t *testing.T) {
 		t.Fatalf("the failed INSERT … RETURNING left %v rows", rows[0][0])
 	}
 }
+
+// FTS5 terms that an earlier part of the same SQL string wrote are captured even when a schema statement
+// follows in that string (it would flush them while it runs, and a schema statement's rows are not kept):
+// every node's full-text index stays whole.
+func TestFSM_FTS5TermsBeforeASchemaStatementInOneString(t *testing.T) {
+	for _, ddl := range []string{"CREATE TABLE z(a)", "CREATE INDEX oi2 ON other(a)", "ALTER TABLE other ADD COLUMN b",
+		"CREATE VIEW v AS SELECT 1", "ANALYZE", "CREATE TABLE z2 AS SELECT 1 AS x"} {
+		t.Run(ddl, func(t *testing.T) {
+			f := open(t, t.TempDir())
+			write(t, f, 1, "CREATE VIRTUAL TABLE f USING fts5(a)", "CREATE TABLE other(a)")
+			if res := write(t, f, 2, "INSERT INTO f VALUES('hello world'); "+ddl); res[0].Error != "" {
+				t.Fatal(res[0].Error)
+			}
+			rows, _ := query(t, f, "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM f WHERE f MATCH 'hello')")
+			check := write(t, f, 3, "INSERT INTO f(f) VALUES('integrity-check')")
+			if rows[0][0] != int64(1) || rows[0][1] != int64(1) || check[0].Error != "" {
+				t.Fatalf("documents %v, documents matching 'hello' %v, integrity-check: %q", rows[0][0], rows[0][1], check[0].Error)
+			}
+		})
+	}
+}

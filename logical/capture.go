@@ -664,6 +664,17 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 			return false, err
 		}
 	}
+	if replicate {
+		// FTS5 holds the terms that earlier parts of this SQL string wrote in memory until a savepoint opens.
+		// This schema statement would flush them while it runs, and the rows it writes are dropped below (its
+		// text is replicated instead): flush them first, so they are captured as rows.
+		if err := c.run(c.spFlush); err != nil {
+			return false, fmt.Errorf("flush: %w", err)
+		}
+		if err := c.run(c.releaseFlush); err != nil {
+			return false, fmt.Errorf("flush: %w", err)
+		}
+	}
 	mark := len(c.items)
 	before := c.conn.TotalChanges()
 	if err := collectRows(s, r, &c.budget); err != nil {
