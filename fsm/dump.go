@@ -45,6 +45,18 @@ func DumpFile(path string, w io.Writer) error {
 var shadowSuffixes = []string{"_data", "_idx", "_content", "_docsize", "_config", "_segments", "_segdir", "_stat",
 	"_node", "_rowid", "_parent"}
 
+// shadowOf reports whether name is one of the shadow tables of the virtual tables in virtual.
+func shadowOf(virtual map[string]bool, name string) bool {
+	for v := range virtual {
+		for _, suf := range shadowSuffixes {
+			if name == v+suf {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 type schemaObject struct{ typ, name, tbl, sql string }
 
 // Dump writes the database conn reads as SQL text, one statement per line.
@@ -60,16 +72,7 @@ func Dump(conn *sqlite3.Conn, w io.Writer) error {
 			virtual[o.name] = true
 		}
 	}
-	isShadow := func(name string) bool {
-		for v := range virtual {
-			for _, suf := range shadowSuffixes {
-				if name == v+suf {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	isShadow := func(name string) bool { return shadowOf(virtual, name) }
 	fmt.Fprintln(bw, "BEGIN TRANSACTION;")
 	// Tables and their rows first, then indexes, views and triggers (which may refer to any table).
 	for _, o := range objs {
@@ -312,14 +315,7 @@ func (f *FSM) DropAllSQL(ctx context.Context) ([]string, error) {
 	for _, t := range tables {
 		remaining[t] = true
 	}
-	isShadow := func(name string) bool {
-		for v := range virtual {
-			if strings.HasPrefix(name, v+"_") {
-				return true
-			}
-		}
-		return false
-	}
+	isShadow := func(name string) bool { return shadowOf(virtual, name) }
 	for len(remaining) > 0 {
 		progress := false
 		for _, t := range tables {

@@ -89,3 +89,23 @@ func TestDump_RoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// DropAllSQL drops every user table, including one whose name merely starts with a virtual table's name; only
+// the virtual table's own shadow tables are left to it.
+func TestDropAllSQL_TablesNamedLikeShadows(t *testing.T) {
+	f := open(t, t.TempDir())
+	write(t, f, 1, "CREATE VIRTUAL TABLE docs USING fts5(body)", "CREATE TABLE docs_archive(x)", "CREATE TABLE plain(x)")
+	drops, err := f.DropAllSQL(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(drops, "\n")
+	for _, want := range []string{`"docs"`, `"docs_archive"`, `"plain"`} {
+		if !strings.Contains(all, "DROP TABLE IF EXISTS "+want) {
+			t.Errorf("no drop of %s in:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, `"docs_data"`) || strings.Contains(all, `"docs_config"`) {
+		t.Errorf("a shadow table is dropped on its own:\n%s", all)
+	}
+}
