@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/rowboatdb/rowboat/internal/sqlite3"
 )
 
 // Each case runs its batches (one request per string) on the leader, replicates the entries, and requires the
@@ -613,4 +615,38 @@ func TestCapture_BudgetsPerBatchAndRequest(t *testing.T) {
 		}
 	}
 	p.check()
+}
+
+// A pragma set to ” is a write, not a read of the setting: refused like any other setting on the writer
+// connection, replicated for user_version, and refused on the read path.
+func TestCapture_EmptyPragmaValue(t *testing.T) {
+	p := newPair(t)
+	p.mustExec("PRAGMA user_version = 7")
+	for _, sql := range []string{"PRAGMA trusted_schema = ''", `PRAGMA foreign_keys = ""`} {
+		if res := p.exec(sql); !strings.Contains(res[0].Error, ErrRefused.Error()) {
+			t.Errorf("%s: %q, want a refusal", sql, res[0].Error)
+		}
+	}
+	p.mustExec("PRAGMA user_version = ''") // replicated: 0 on every node
+	p.check()
+	for _, c := range []*sqlite3.Conn{p.leader, p.replica} {
+		s, _, err := c.Prepare("PRAGMA user_version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Step()
+		v := s.ColumnInt64(0)
+		s.Close()
+		if v != 0 {
+			t.Fatalf("user_version %d after PRAGMA user_version = '', want 0 on both", v)
+		}
+	}
+	r, err := NewReader(p.leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := r.ReadTx(context.Background(), "", []Statement{{SQL: "PRAGMA trusted_schema = ''"}})
+	if err == nil && (len(res) == 0 || res[0].Error == "") {
+		t.Fatalf("the read path ran PRAGMA trusted_schema = '': %+v", res)
+	}
 }

@@ -64,8 +64,12 @@ func (c *Conn) SetPreUpdateHook(fn func(p *PreUpdate)) {
 }
 
 // Authorizer decides whether SQLite may compile an operation; see sqlite3_set_authorizer. Arguments SQLite
-// passes as NULL arrive as "". It must not use the connection.
+// passes as NULL arrive as "". The value of a PRAGMA given as an empty string (PRAGMA x = '') arrives as
+// EmptyPragmaValue instead, so that it is not taken for a read of the setting. It must not use the connection.
 type Authorizer func(action int, arg1, arg2, database, trigger string) int
+
+// EmptyPragmaValue is the Authorizer's arg2 for ActionPragma when the statement sets the pragma to ''.
+const EmptyPragmaValue = "''"
 
 // Authorizer actions and results.
 const (
@@ -184,7 +188,11 @@ func authorizerTrampoline(tls *libc.TLS, pArg uintptr, action int32, z1, z2, z3,
 				c.cbPanic = r
 			}
 		}()
-		rc = int32(c.authorizer(int(action), goString(z1), goString(z2), goString(z3), goString(z4)))
+		arg2 := goString(z2)
+		if action == lib.SQLITE_PRAGMA && z2 != 0 && arg2 == "" {
+			arg2 = EmptyPragmaValue
+		}
+		rc = int32(c.authorizer(int(action), goString(z1), arg2, goString(z3), goString(z4)))
 	}()
 	return rc
 }
