@@ -634,3 +634,29 @@ func TestFSM_FTS5TermsBeforeASchemaStatementInOneString(t *testing.T) {
 		})
 	}
 }
+
+// A virtual table's setting from a write that was rolled back (here FTS5's secure-delete, in a transaction
+// request that failed) does not stay in force on the writer: the same committed log gives the same tables.
+func TestFSM_VirtualTableSettingOfARolledBackWrite(t *testing.T) {
+	run := func(first string) string {
+		f := open(t, t.TempDir())
+		write(t, f, 1, "CREATE VIRTUAL TABLE f USING fts5(a)")
+		for i := uint64(2); i < 12; i++ {
+			write(t, f, i, fmt.Sprintf("INSERT INTO f VALUES('alpha beta w%d')", i))
+		}
+		res, payload, err := f.Execute(context.Background(), 1, []logical.Request{{Transaction: true, Statements: []logical.Statement{
+			{SQL: first}, {SQL: "SELECT * FROM nosuch"}}}})
+		if err != nil || res[0][len(res[0])-1].Error == "" {
+			t.Fatalf("the request should fail: %v %+v", err, res)
+		}
+		f.Apply(&raft.Log{Index: 12, Term: 1, Type: raft.LogCommand, Data: payload}) // nothing in it
+		write(t, f, 13, "DELETE FROM f WHERE rowid = 3")
+		rows, _ := query(t, f, "SELECT (SELECT group_concat(k || '=' || v) FROM f_config), (SELECT group_concat(hex(block)) FROM f_data)")
+		return fmt.Sprint(rows)
+	}
+	plain := run("INSERT INTO f(f, rank) VALUES('automerge', 8)")
+	after := run("INSERT INTO f(f, rank) VALUES('secure-delete', 1)")
+	if plain != after {
+		t.Fatalf("the same committed log gives different FTS5 tables:\n%.300s\n%.300s", plain, after)
+	}
+}

@@ -56,6 +56,7 @@ type Capturer struct {
 	// batchBytes is what the batch's statements that succeeded captured, stmtBytes what the running one has
 	// (values' sizes, roughly), bounded together by MaxChangeBytes.
 	batchBytes, stmtBytes int
+	vtabConfig            bool // the batch changed a table named *_config (see forgetVirtualState)
 	// unreplicable is why the running statement changed a table whose changes cannot be replicated (see
 	// table.replicable): the statement fails with it.
 	unreplicable error
@@ -182,6 +183,9 @@ func (c *Capturer) onPreUpdate(p *sqlite3.PreUpdate) {
 		return
 	}
 	ch := Change{Table: p.Table}
+	if strings.HasSuffix(p.Table, "_config") {
+		c.vtabConfig = true // perhaps a virtual table's settings, which it also keeps in memory (see forgetVirtualState)
+	}
 	if p.Op == sqlite3.OpDelete && p.BlobWrite() >= 0 {
 		ch.Op, ch.OldRowID, ch.NewRowID = OpUpdate, p.OldRowID, p.OldRowID
 		c.items = append(c.items, Item{Kind: kindRaw, Change: Change{OldRowID: int64(len(c.raw))}})
@@ -419,10 +423,14 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 			end = c.commit
 		}
 		if !c.conn.Autocommit() {
+			if end == c.rollback {
+				c.forgetVirtualState()
+			}
 			if endErr := c.run(end); endErr != nil && err == nil {
 				err = fmt.Errorf("end capture transaction: %w", endErr)
 			}
 		}
+		c.vtabConfig = false
 		if ddl || err != nil || lost != nil {
 			c.schema.invalidate()
 		}
@@ -484,6 +492,7 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 		}
 		if undo {
 			c.schema.invalidate()
+			c.forgetVirtualState()
 			if err := c.run(c.rollbackReq); err != nil {
 				return nil, nil, fmt.Errorf("roll back request: %w", err)
 			}
@@ -514,6 +523,28 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 		return nil, nil, fmt.Errorf("flush: %w", err)
 	}
 	return results, nil, nil
+}
+
+// forgetVirtualState is called before a rollback. When the changes being rolled back may have set a virtual
+// table's configuration (FTS5's secure-delete, rank, ...: rows of its _config table, which it also keeps in
+// memory), it makes the rollback reset the connection's schema, by changing the schema inside what is rolled
+// back: SQLite then disconnects the virtual tables, and they read their configuration again from the
+// database. FTS5's own reload after a rollback forgets some settings (secure-delete stayed on), and a setting
+// that was never committed would shape the rows later statements capture.
+func (c *Capturer) forgetVirtualState() {
+	if !c.vtabConfig || c.conn.Autocommit() {
+		return
+	}
+	c.internal = true
+	defer func() { c.internal = false }()
+	if virtual, err := c.schema.hasVirtual(); err == nil && !virtual {
+		return // an ordinary table that happens to be named *_config
+	}
+	const name = "main." + ReservedPrefix + "vtab_reset"
+	if err := c.conn.Exec("CREATE TABLE " + name + "(x); DROP TABLE " + name); err != nil {
+		return // the rollback goes ahead: at worst the setting lingers, as it did before
+	}
+	c.schema.invalidate()
 }
 
 // reloadSchema brings SQLite's own copy of the schema up to date when another connection (the apply
@@ -577,6 +608,7 @@ func (c *Capturer) statement(st Statement, commits bool) (r Result, ddl bool, er
 			return r, ddl, nil // the transaction is gone; Execute starts over
 		}
 		c.schema.invalidate() // the rolled-back statement may have changed the schema the cache describes
+		c.forgetVirtualState()
 		if err := c.run(c.rollbackStmt); err != nil {
 			return r, ddl, fmt.Errorf("roll back statement: %w", err)
 		}
