@@ -64,11 +64,12 @@ func (c *Conn) SetPreUpdateHook(fn func(p *PreUpdate)) {
 }
 
 // Authorizer decides whether SQLite may compile an operation; see sqlite3_set_authorizer. Arguments SQLite
-// passes as NULL arrive as "". The value of a PRAGMA given as an empty string (PRAGMA x = '') arrives as
+// passes as NULL arrive as "". The value of a PRAGMA set to an empty string (PRAGMA x = "") arrives as
 // EmptyPragmaValue instead, so that it is not taken for a read of the setting. It must not use the connection.
 type Authorizer func(action int, arg1, arg2, database, trigger string) int
 
-// EmptyPragmaValue is the Authorizer's arg2 for ActionPragma when the statement sets the pragma to ''.
+// EmptyPragmaValue is the Authorizer's arg2 for ActionPragma when the statement sets the pragma to an empty
+// string.
 const EmptyPragmaValue = "''"
 
 // Authorizer actions and results.
