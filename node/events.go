@@ -98,10 +98,17 @@ func (n *Node) observe() {
 	readiness := time.NewTicker(50 * time.Millisecond)
 	defer readiness.Stop()
 	notReady := readiness.C // nil once the node has been ready
+	// A removed member is told nothing: it notices, and says so in its log, by looking at the configuration.
+	membership := time.NewTicker(2 * time.Second)
+	defer membership.Stop()
 	for {
 		select {
 		case <-n.stop:
 			return
+		case <-membership.C:
+			if n.raft.State() != raft.Leader {
+				n.Removed()
+			}
 		case <-notReady:
 			if ok, _ := n.Ready(); ok {
 				n.events.publish(Event{Type: EventReady, Node: n.cfg.ID, Term: n.raft.CurrentTerm(), Index: n.fsm.AppliedIndex()})

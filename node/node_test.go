@@ -376,13 +376,22 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 	}
 	w := exec1(t, n1, "CREATE TABLE t(x)")
 	waitFor(t, "the replica to catch up", func() bool { ok, _ := r.Ready(); return ok && r.AppliedIndex() >= w.Index })
+	// Once the replica has announced it is ready, it no longer polls its readiness by itself.
+	for e := range r.Events() {
+		if e.Type == EventReady {
+			break
+		}
+	}
 	if r.Removed() || r.Status().Removed {
 		t.Fatal("a member says it was removed")
 	}
 	if err := n1.Remove(context.Background(), "r1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replica to notice its removal", r.Removed)
+	waitFor(t, "the replica to notice its removal by itself", r.removedLogged.Load) // nobody asked it
+	if !r.Removed() {
+		t.Fatal("Removed() is false after removal")
+	}
 	ok, why := r.Ready()
 	if ok || !strings.Contains(why, "removed") {
 		t.Fatalf("Ready() after removal: %v %q", ok, why)
