@@ -51,6 +51,7 @@ type Config struct {
 	LeaderLeaseTimeout time.Duration // --leader-lease-timeout: leader steps down after this long without a quorum; <= HeartbeatTimeout
 	CommitTimeout      time.Duration // --commit-timeout: longest a leader waits to tell followers the commit index
 	ApplyTimeout       time.Duration // --apply-timeout: how long a write waits for Raft
+	MaxTimeout         time.Duration // --max-timeout: the longest ?timeout a request may ask for
 
 	SnapshotThreshold uint64        // --snapshot-threshold: log entries since the last snapshot that trigger one
 	SnapshotInterval  time.Duration // --snapshot-interval: how often to check whether a snapshot is due
@@ -77,6 +78,7 @@ func Default() Config {
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      20 * time.Millisecond,
 		ApplyTimeout:       10 * time.Second,
+		MaxTimeout:         10 * time.Minute,
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   30 * time.Second,
 		SnapshotLogBytes:   256 << 20,
@@ -127,6 +129,8 @@ var options = []option{
 		func(c *Config) any { return &c.CommitTimeout }},
 	{"apply-timeout", "how long a write waits for Raft to commit and apply it",
 		func(c *Config) any { return &c.ApplyTimeout }},
+	{"max-timeout", "the longest ?timeout a request may ask for (a write holds the single writer that long at most)",
+		func(c *Config) any { return &c.MaxTimeout }},
 	{"snapshot-threshold", "log `entries` since the last snapshot that trigger a new one",
 		func(c *Config) any { return &c.SnapshotThreshold }},
 	{"snapshot-interval", "how often to check whether a snapshot is due",
@@ -612,6 +616,7 @@ func (c Config) Validate() error {
 		{"leader-lease-timeout", c.LeaderLeaseTimeout, minRaftTimeout},
 		{"commit-timeout", c.CommitTimeout, minCommitTimeout},
 		{"apply-timeout", c.ApplyTimeout, 0},
+		{"max-timeout", c.MaxTimeout, 0},
 		{"snapshot-interval", c.SnapshotInterval, minRaftTimeout},
 	} {
 		switch {

@@ -77,6 +77,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Timeout bounds a request that sets no ?timeout (default 10s).
 	Timeout time.Duration
+	// MaxTimeout is the longest ?timeout a request may ask for (default 10 minutes); a longer one gets 400.
+	// A write holds the node's single writer for at most its timeout, a read one of its read connections.
+	MaxTimeout time.Duration
 	// Client forwards requests to the leader (default: a client with sensible timeouts).
 	Client *http.Client
 }
@@ -108,6 +111,9 @@ func New(store Store, opts Options) *Server {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
+	}
+	if opts.MaxTimeout <= 0 {
+		opts.MaxTimeout = 10 * time.Minute
 	}
 	if opts.Client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -193,9 +199,6 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 
 // limitBody bounds the request body and gives every response this node's position (X-Rowboat-Index: its
 // applied index, X-Rowboat-Served-By); data handlers replace it with the exact index of what they served.
-// maxDeadline bounds the timeout the deadlines of limitBody follow, whatever ?timeout says.
-const maxDeadline = 24 * time.Hour
-
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
@@ -206,7 +209,11 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		d := s.opts.Timeout
 		if strings.Contains(r.URL.RawQuery, "timeout=") { // parse the query only when it may say
 			if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
-				d = min(v, maxDeadline)
+				if v > s.opts.MaxTimeout {
+					s.writeError(w, r, fmt.Errorf("%w: ?timeout=%s is longer than this node allows (--max-timeout %s)", errBadRequest, v, s.opts.MaxTimeout))
+					return
+				}
+				d = v
 			}
 		}
 		dl := time.Now().Add(d + s.slack)

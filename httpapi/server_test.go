@@ -1669,8 +1669,8 @@ func TestServer_StalledBodyIsCut(t *testing.T) {
 	}
 }
 
-// A backup takes as long as it takes: the request deadline does not cut it off. A timeout near the largest
-// duration does not overflow the deadline into the past.
+// A backup takes as long as it takes: the request deadline does not cut it off. A timeout past the largest
+// the node allows is refused.
 func TestServer_DeadlinesSpareBackupsAndHugeTimeouts(t *testing.T) {
 	store := newFake("n1")
 	store.backupTakes = 300 * time.Millisecond
@@ -1681,7 +1681,10 @@ func TestServer_DeadlinesSpareBackupsAndHugeTimeouts(t *testing.T) {
 	if a := call(t, srv, http.MethodGet, "/db/backup", ""); a.status != http.StatusOK || string(a.body) != fakeBackup {
 		t.Fatalf("a backup slower than the request deadline: %s", a)
 	}
-	if a := call(t, srv, http.MethodGet, "/status?timeout=9223372030", ""); a.status != http.StatusOK {
-		t.Fatalf("/status with a timeout near the largest duration: %s", a)
+	// A timeout past --max-timeout is refused, on every route; up to it, it is taken.
+	wantError(t, call(t, srv, http.MethodGet, "/status?timeout=9223372030", ""), http.StatusBadRequest, "bad_request")
+	wantError(t, call(t, srv, http.MethodPost, "/db/execute?timeout=11m", `["SELECT 1"]`), http.StatusBadRequest, "bad_request")
+	if a := call(t, srv, http.MethodGet, "/status?timeout=10m", ""); a.status != http.StatusOK {
+		t.Fatalf("/status?timeout=10m (the default --max-timeout): %s", a)
 	}
 }

@@ -72,7 +72,7 @@ func (c *Client) Load(ctx context.Context, path string, progress func(sent, tota
 			}
 		}()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hosts[c.cur]+"/db/load?timeout="+(10*c.timeout).String(), cr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hosts[c.cur]+"/db/load?timeout="+min(10*c.timeout, 10*time.Minute).String(), cr)
 	if err != nil {
 		close(done)
 		return nil, err

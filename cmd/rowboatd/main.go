@@ -92,7 +92,7 @@ func run(cfg config.Config) error {
 		return err
 	}
 	hub := failover.NewHub(n, 512)
-	api := httpapi.New(store{n, hub}, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout})
+	api := httpapi.New(store{n, hub}, httpapi.Options{Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Timeout: cfg.ApplyTimeout, MaxTimeout: cfg.MaxTimeout})
 	// Idle keep-alive connections are closed after a while; a request's body and answer have deadlines of
 	// their own (see httpapi's limitBody).
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
