@@ -507,3 +507,24 @@ func TestRun_RqliteNamesAndMore(t *testing.T) {
 		t.Fatalf(".ready on a node that is not: %q (stderr %q)", out.String(), errw.String())
 	}
 }
+
+// -p gives every -H host without a port that one, as in rqlite's shell.
+func TestWithPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1":                    "127.0.0.1:4101",
+		"127.0.0.1:4001":               "127.0.0.1:4001",
+		"a, b:5,http://c/,https://d:6": "a:4101,b:5,http://c:4101,https://d:6",
+		"::1":                          "[::1]:4101",
+	} {
+		if got := withPort(in, 4101); got != want {
+			t.Errorf("withPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var out, errw strings.Builder
+	if status := run([]string{"-p", "0x", "SELECT 1"}, strings.NewReader(""), false, &out, &errw); status != 2 {
+		t.Errorf("-p 0x: exit status %d, want 2", status)
+	}
+	if status := run([]string{"-version"}, strings.NewReader(""), false, &out, &errw); status != 0 || !strings.HasPrefix(out.String(), "rowboat ") {
+		t.Errorf("-version: exit status %d, output %q", status, out.String())
+	}
+}

@@ -16,15 +16,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rowboatdb/rowboat/internal/version"
 )
 
-const usage = `Usage: rowboat [-H host:port[,host:port...]] [-level L] [-timeout D] [SQL or .command ...]
+const usage = `Usage: rowboat [-H host:port[,host:port...]] [-p port] [-level L] [-timeout D] [SQL or .command ...]
 
 With arguments, rowboat runs each SQL statement (an argument may hold several, separated by ';') or dot
 command in turn and exits, with status 1 if any failed. Without, it reads statements ending in ';' from
@@ -37,9 +41,11 @@ when one cannot serve, and resends a write only when the failure proves that not
 
   -H host:port[,...]  the nodes to talk to; the first is used until it fails (default 127.0.0.1:4001);
                       the cluster's other members, as the first node lists them, are added after them
+  -p port             the port of every -H host given without one (default 4001), as in rqlite's shell
   -level L            read level: none, weak, linearizable, strong or auto (default linearizable)
   -timeout D          how long the server may take over one request, and how long the shell keeps
                       retrying through a leader change (default 10s)
+  -version            print the version and exit
 
 Examples:
   rowboat -H 127.0.0.1:4001,127.0.0.1:4011 "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"
@@ -47,6 +53,24 @@ Examples:
   echo "SELECT count(*) FROM t;" | rowboat -level none
   rowboat -H 127.0.0.1:4001 .status .nodes
 `
+
+// withPort gives each comma-separated host that names no port the given one.
+func withPort(hosts string, port int) string {
+	list := strings.Split(hosts, ",")
+	for i, h := range list {
+		h = strings.TrimSpace(h)
+		scheme := ""
+		if j := strings.Index(h, "://"); j >= 0 {
+			scheme, h = h[:j+3], h[j+3:]
+		}
+		h = strings.TrimSuffix(h, "/")
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(h, strconv.Itoa(port))
+		}
+		list[i] = scheme + h
+	}
+	return strings.Join(list, ",")
+}
 
 func main() {
 	terminal := false
@@ -65,12 +89,25 @@ func run(args []string, stdin io.Reader, terminal bool, stdout, stderr io.Writer
 	hosts := fs.String("H", "127.0.0.1:4001", "")
 	level := fs.String("level", "linearizable", "")
 	timeout := fs.Duration("timeout", 10*time.Second, "")
+	port := fs.Int("p", 0, "")
+	showVersion := fs.Bool("version", false, "")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "rowboat", version.String())
+		return 0
+	}
+	if *port != 0 {
+		if *port < 1 || *port > 65535 {
+			fmt.Fprintf(stderr, "rowboat: -p %d: want a port, 1 to 65535\n", *port)
+			return 2
+		}
+		*hosts = withPort(*hosts, *port)
 	}
 	c, err := NewClient(*hosts, *level, *timeout, stderr)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/rowboatdb/rowboat/config"
 	"github.com/rowboatdb/rowboat/failover"
 	"github.com/rowboatdb/rowboat/httpapi"
+	"github.com/rowboatdb/rowboat/internal/version"
 	"github.com/rowboatdb/rowboat/node"
 )
 
@@ -37,6 +38,12 @@ type store struct {
 var _ httpapi.Store = store{}
 
 func main() {
+	for _, a := range os.Args[1:] {
+		if a == "--version" || a == "-version" {
+			fmt.Println("rowboatd", version.String())
+			return
+		}
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, config.ErrHelp) {
 		os.Exit(0)
