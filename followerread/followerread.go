@@ -182,11 +182,19 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 		}
 	case Weak:
 		// A leader whose lease ran out (it was paused, or cut off) confirms its leadership before it reads,
-		// so it never serves a read a newer leader's writes have made stale.
+		// so it never serves a read a newer leader's writes have made stale. Either way it waits until it has
+		// applied what it knows committed: a follower may have applied that already, and a client reading
+		// there and then here must not see time go backwards.
+		idx := n.CommitIndex()
 		if !n.HasLease() {
-			if _, err := n.ReadIndex(ctx); err != nil {
+			ri, err := n.ReadIndex(ctx)
+			if err != nil {
 				return plan, err
 			}
+			idx = max(idx, ri)
+		}
+		if err := n.WaitApplied(ctx, idx); err != nil {
+			return plan, err
 		}
 	case Linearizable:
 		if leader {

@@ -73,7 +73,8 @@ func TestRouter_Prepare(t *testing.T) {
 		wantFwd   bool
 		wantLevel Level
 		wantErr   error
-		wantRI    int // read-index rounds
+		wantRI    int    // read-index rounds
+		wantAt    uint64 // the applied index the read must have waited for (0: not checked)
 	}{
 		{name: "none on follower is local", node: fakeNode{voter: true, applied: 5}, req: Request{Level: None}, wantLevel: None},
 		{name: "weak on follower forwards", node: fakeNode{voter: true}, req: Request{Level: Weak}, wantFwd: true, wantLevel: Weak},
@@ -84,6 +85,12 @@ func TestRouter_Prepare(t *testing.T) {
 		{name: "weak on a leader with a lease is local", node: fakeNode{leader: true, voter: true, lease: true}, req: Request{Level: Weak}, wantLevel: Weak},
 		{name: "weak on a leader without a lease confirms first", node: fakeNode{leader: true, voter: true, readIndex: 1, catchUpOnWaitTo: 1},
 			req: Request{Level: Weak}, wantLevel: Weak, wantRI: 1},
+		// A follower may already have applied what the leader has committed: a weak read on the leader, with a
+		// lease or without, must not show an older state than that.
+		{name: "weak on a leader with a lease waits for its commit index", node: fakeNode{leader: true, voter: true, lease: true,
+			applied: 9, commit: 10, catchUpOnWaitTo: 10}, req: Request{Level: Weak}, wantLevel: Weak, wantAt: 10},
+		{name: "weak on a leader without a lease waits for its read index", node: fakeNode{leader: true, voter: true,
+			applied: 3, commit: 3, readIndex: 7, catchUpOnWaitTo: 7}, req: Request{Level: Weak}, wantLevel: Weak, wantRI: 1, wantAt: 7},
 		{name: "auto on a replica is none", node: fakeNode{applied: 1}, req: Request{Level: Auto}, wantLevel: None},
 		{name: "auto on a voter follower is weak", node: fakeNode{voter: true}, req: Request{Level: Auto}, wantFwd: true, wantLevel: Weak},
 		{name: "min_index already reached", node: fakeNode{voter: true, applied: 10}, req: Request{Level: None, MinIndex: 10}, wantLevel: None},
@@ -142,6 +149,9 @@ func TestRouter_Prepare(t *testing.T) {
 			}
 			if n.readIndexCalls != tt.wantRI {
 				t.Fatalf("read-index rounds = %d, want %d", n.readIndexCalls, tt.wantRI)
+			}
+			if n.applied < tt.wantAt {
+				t.Fatalf("served at applied index %d, below %d", n.applied, tt.wantAt)
 			}
 			if !plan.Forward && tt.req.MinIndex > 0 && n.applied < tt.req.MinIndex {
 				t.Fatalf("served locally at %d below min_index %d", n.applied, tt.req.MinIndex)

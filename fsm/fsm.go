@@ -560,9 +560,7 @@ type Position struct {
 }
 
 // Query runs read-only statements on a read connection, all against one consistent state, and returns their
-// results with the position of that state; for a lone statement, a position at least that of the state
-// (never below it, so that a session carrying its index as min_index stays monotonic). Writes are refused per
-// statement (logical.ErrNotReadOnly).
+// results with the position of that state, exactly. Writes are refused per statement (logical.ErrNotReadOnly).
 func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, Position, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -576,22 +574,36 @@ func (f *FSM) Query(ctx context.Context, stmts []logical.Statement) ([]logical.R
 		return nil, Position{}, ctx.Err()
 	}
 	defer func() { f.readers <- r }()
+	// ReadTx reads the exact position when it runs a transaction. The lone-statement fast path does not: the
+	// state it read is at least the one applied before it began, and at most the one being applied after it
+	// ended (applying is stored before a commit). When the two are the same, that is the position; otherwise
+	// an apply committed meanwhile, and the read runs again in a transaction that reads its position.
+	before := f.applied.Load()
 	results, meta, err := r.r.ReadTx(ctx, positionQuery, stmts)
+	if err == nil && meta == nil {
+		if after := *f.applying.Load(); after.Index == before {
+			return results, after, nil
+		}
+		results, meta, err = r.r.ReadInTx(ctx, positionQuery, stmts)
+	}
 	if err != nil {
 		return nil, Position{}, err
 	}
-	// ReadTx reads the exact position when it runs a transaction. The lone-statement fast path does not; then
-	// the position reported must not be below the state read, or a session carrying it as min_index could go
-	// back in time on another node. applying, loaded after the read, is at least that of any commit the read saw.
-	pos := *f.applying.Load()
-	if len(meta) == 2 {
-		idx, ok1 := meta[0].(int64)
-		term, ok2 := meta[1].(int64)
-		if ok1 && ok2 {
-			pos = Position{Index: uint64(idx), Term: uint64(term)}
-		}
+	if len(meta) == 2 && meta[0] == nil && meta[1] == nil {
+		return results, Position{}, nil // nothing applied yet
 	}
-	return results, pos, nil
+	var idx, term int64
+	ok := len(meta) == 2
+	if ok {
+		idx, ok = meta[0].(int64)
+	}
+	if ok {
+		term, ok = meta[1].(int64)
+	}
+	if !ok {
+		return nil, Position{}, fmt.Errorf("read the applied position: got %v", meta)
+	}
+	return results, Position{Index: uint64(idx), Term: uint64(term)}, nil
 }
 
 // positionQuery reads the applied position inside a read transaction.

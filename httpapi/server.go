@@ -654,8 +654,13 @@ func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("read index from the leader %s: %s: %s", id, resp.Status, e.Error)
 	}
 	var ri readIndexJSON
-	if err := json.NewDecoder(resp.Body).Decode(&ri); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&ri); err != nil {
 		return 0, fmt.Errorf("read index from the leader: %w", err)
+	}
+	if ri.ID != id {
+		// Something else answers at the leader's recorded address (another node, or not rowboat at all): its
+		// index says nothing about this cluster's log.
+		return 0, fmt.Errorf("%w: read index: %s answered as %q, not as the leader %s", errNotSent, addr, ri.ID, id)
 	}
 	return ri.Index, nil
 }

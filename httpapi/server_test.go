@@ -1396,6 +1396,17 @@ func TestServer_FollowerLinearizableRead(t *testing.T) {
 		a := call(t, srv, http.MethodGet, "/db/query?q=SELECT+1", "")
 		wantError(t, a, http.StatusServiceUnavailable, "no_leader")
 	})
+	t.Run("another server at the leader's address", func(t *testing.T) {
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"index":5,"term":3,"id":"n9"}`))
+		}))
+		defer other.Close()
+		f := newFake("n2").follower("n1", strings.TrimPrefix(other.URL, "http://"))
+		f.applied = 10 // past the index 5 it answers: believed, the read would be served
+		srv := serve(t, f, Options{})
+		wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&level=linearizable", ""), http.StatusServiceUnavailable, "no_leader")
+	})
 	t.Run("the leader could not confirm in time: 504", func(t *testing.T) {
 		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

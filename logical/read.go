@@ -126,6 +126,15 @@ func (r *Reader) authorize(action int, arg1, arg2, database, trigger string) int
 // without the explicit transaction and without meta: metaRow is nil then. Cancelling ctx interrupts the statement
 // running.
 func (r *Reader) ReadTx(ctx context.Context, meta string, stmts []Statement) (results []Result, metaRow []Value, err error) {
+	return r.readTx(ctx, meta, stmts, true)
+}
+
+// ReadInTx is ReadTx without the lone-statement fast path: meta always runs, in the statements' transaction.
+func (r *Reader) ReadInTx(ctx context.Context, meta string, stmts []Statement) (results []Result, metaRow []Value, err error) {
+	return r.readTx(ctx, meta, stmts, false)
+}
+
+func (r *Reader) readTx(ctx context.Context, meta string, stmts []Statement, fast bool) (results []Result, metaRow []Value, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +152,7 @@ func (r *Reader) ReadTx(ctx context.Context, meta string, stmts []Statement) (re
 	}()
 	// One statement already known to be a single read-only statement is atomic by itself: skip the explicit
 	// transaction and meta (a third of a point read's cost). metaRow is then nil.
-	if len(stmts) == 1 && r.cache[stmts[0].SQL] != nil {
+	if fast && len(stmts) == 1 && r.cache[stmts[0].SQL] != nil {
 		results = make([]Result, 1)
 		if err := r.statement(stmts[0], &results[0]); err != nil {
 			if errors.Is(err, ErrNotReadOnly) {

@@ -162,11 +162,15 @@ func (n *Node) confirmRound(ctx context.Context, confirm Confirmer) (uint64, err
 // confirmLeadership gives, without its round trip. Any other request (from a read replica, in a larger
 // cluster, with another term or none) gets ReadIndex.
 func (n *Node) ReadIndexFor(ctx context.Context, from string, term uint64) (uint64, error) {
+	// The term first, as in ReadIndex: leading in cur both before and after the commit index is read means
+	// the index is this leader's, in cur (a node leads at most once per term). Read the other way round, a
+	// node deposed unawares could read its old term's index, then lead again in from's term and answer it.
+	cur := n.raft.CurrentTerm()
 	if !n.IsLeader() {
 		return 0, n.notLeaderErr()
 	}
 	idx := n.raft.CommitIndex()
-	if term != 0 && term == n.raft.CurrentTerm() && n.IsLeader() {
+	if term != 0 && term == cur && n.raft.CurrentTerm() == cur && n.IsLeader() {
 		if cf := n.raft.GetConfiguration(); cf.Error() == nil && quorumWith(cf.Configuration().Servers, n.cfg.ID, from) {
 			return idx, nil
 		}
