@@ -14,6 +14,19 @@ import (
 // member (Join on the leader), even if an earlier attempt to join left files in its data directory.
 func (n *Node) HadState() bool { return n.hadState }
 
+// Fresh reports whether this node started without Raft state and has neither joined nor formed a cluster
+// since (Joined): what its join requests say in JoinRequest.Fresh.
+func (n *Node) Fresh() bool { return n.guard != nil && n.guard.guarding.Load() }
+
+// Joined tells a node that started without Raft state that a cluster has added it (its join succeeded): it
+// votes from then on. Until then it refuses every vote (see voteGuard). A node that forms a new cluster
+// (Bootstrap, or BootstrapExpect once it bootstraps) votes at once.
+func (n *Node) Joined() {
+	if n.guard != nil {
+		n.guard.lift()
+	}
+}
+
 // Notify records that the voter req, started with the same BootstrapExpect, is waiting to form a new cluster.
 // Once this node knows of BootstrapExpect voters, itself included, it bootstraps Raft with all of them as the
 // first configuration. Each of them does the same with the same list, which raft accepts as one cluster; one
@@ -68,5 +81,6 @@ func (n *Node) Notify(req JoinRequest) (bool, error) {
 		n.log.Info("bootstrapped a new cluster", "voters", len(servers))
 	}
 	n.boot.done = true
+	n.Joined() // a voter of a cluster being formed: it must vote for there to be a leader
 	return true, nil
 }

@@ -66,10 +66,11 @@ func newInmemCluster(tb testing.TB, size int, opts inmemOptions) *inmemCluster {
 	waitFor(tb, "n1 leading", n1.IsLeader)
 	for i := 2; i <= size; i++ {
 		id := fmt.Sprintf("n%d", i)
-		c.open(id, false)
+		n := c.open(id, false)
 		c.retry("join "+id, func(l *Node) error {
-			return l.Join(context.Background(), JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true})
+			return l.Join(context.Background(), JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true, Fresh: n.Fresh()})
 		})
+		n.Joined()
 	}
 	return c
 }
@@ -603,10 +604,11 @@ func TestInmem_MemberEventsAreNews(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, next.ID()+" leading", next.IsLeader)
-	c.open("n4", false)
-	if err := next.Join(context.Background(), JoinRequest{ID: "n4", RaftAddr: "n4", HTTPAddr: "n4:http", Voter: true}); err != nil {
+	n4 := c.open("n4", false)
+	if err := next.Join(context.Background(), JoinRequest{ID: "n4", RaftAddr: "n4", HTTPAddr: "n4:http", Voter: true, Fresh: true}); err != nil {
 		t.Fatal(err)
 	}
+	n4.Joined()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -638,5 +640,62 @@ func TestInmem_TransferDropsTheLease(t *testing.T) {
 	}
 	if l.HasLease() || l.IsLeader() {
 		t.Fatalf("right after a transfer began: lease %v, leader %v; want neither while it may hand over", l.HasLease(), l.IsLeader())
+	}
+}
+
+// TestInmem_WipedVoterRejoins: a voter whose data directory was wiped starts again under its id and rejoins.
+// What it acknowledged before must stop counting. Without that, with the third voter lagging, the lagging one
+// could be elected with the wiped one's vote (an empty log votes for anyone) and an acknowledged write was lost.
+func TestInmem_WipedVoterRejoins(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	lag := c.others(c.leader().ID())[0]
+	c.partition(lag)
+	c.write("INSERT INTO t(v) VALUES('acknowledged')") // by the leader and the voter about to lose its data
+	l := c.leader(c.others(lag)...)
+	var wiped string
+	for _, id := range c.others(lag) {
+		if id != l.ID() {
+			wiped = id
+		}
+	}
+	c.nodes[wiped].Close()
+	c.dirs[wiped] = ""
+	fresh := c.open(wiped, false)
+	if !fresh.Fresh() {
+		t.Fatal("a node started without data does not say it is fresh")
+	}
+	join := func(l *Node, timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return l.Join(ctx, JoinRequest{ID: wiped, RaftAddr: wiped, HTTPAddr: wiped + ":http", Voter: true, Fresh: true})
+	}
+	// Its old membership must go first, and that needs the lagging voter: the join cannot complete yet (the
+	// leader may even step down, as the configuration without the wiped voter has no quorum in reach).
+	if err := join(l, 500*time.Millisecond); err == nil {
+		t.Fatal("a voter that lost its data rejoined while the only other voter that could confirm its removal was cut off")
+	}
+	// The leader dies and the lagging voter comes back. It misses the acknowledged write: it must not lead.
+	l.Close()
+	delete(c.nodes, l.ID())
+	c.heal(lag)
+	deadline := time.Now().Add(2 * time.Second) // 40 election timeouts
+	for time.Now().Before(deadline) {
+		if c.nodes[lag].raft.State() == raft.Leader {
+			t.Fatalf("%s, which misses an acknowledged write, was elected with the vote of %s, which lost its data", lag, wiped)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The old leader returns and leads; the wiped voter's join completes, and everyone holds the write.
+	c.open(l.ID(), false)
+	c.retry("rejoin "+wiped, func(l *Node) error { return join(l, 5*time.Second) })
+	fresh.Joined()
+	if fresh.Fresh() {
+		t.Fatal("a node that joined still says it is fresh")
+	}
+	res := c.write("INSERT INTO t(v) VALUES('after')")
+	c.converged(res.Index)
+	if got := rows(t, c.leader()); len(got) != 2 || got[0][1] != "acknowledged" {
+		t.Fatalf("rows after the rejoin: %v, want the acknowledged write and the one after", got)
 	}
 }

@@ -22,11 +22,21 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
 	Voter    bool   `json:"voter"`
+	// Fresh says the joining node has no Raft state: a new node, or one whose data directory was wiped. A
+	// voter known by its id has then lost entries it acknowledged, so its old membership must stop counting
+	// (see Join). rowboatd sets it on every join it sends, since it joins only without state.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // Join adds a member to the cluster, as a voter or a non-voting read replica, and records its metadata. A
 // member rejoining with the same id and addresses is a no-op; a known id with a new address is moved. Leader
 // only.
+//
+// A voter that rejoins Fresh (without its data) is removed and added again. Its old membership counted
+// entries it no longer holds as acknowledged, and with an empty log it would vote for any candidate, even
+// one missing those entries: a lagging voter could then be elected and the entries lost. The removal
+// commits on the other voters, so they then hold every committed entry; until it does (they may be down),
+// the join fails with ErrTimeout and the joining node retries.
 func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
 		return fmt.Errorf("%w: join needs id, raft_addr and http_addr", ErrBadRequest)
@@ -46,6 +56,19 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	for _, s := range cf.Configuration().Servers {
 		sameID, sameAddr := s.ID == raft.ServerID(req.ID), s.Address == raft.ServerAddress(req.RaftAddr)
 		switch {
+		case sameID && req.Fresh && s.Suffrage == raft.Voter:
+			if s.ID == raft.ServerID(n.cfg.ID) {
+				return fmt.Errorf("%w: %s is the leader's own id", ErrBadRequest, req.ID)
+			}
+			n.log.Warn("a voter rejoins without its data: its old membership is removed first, so that what it acknowledged before stops counting",
+				"member", req.ID)
+			if err := n.await(ctx, n.raft.RemoveServer(s.ID, 0, timeout)); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("%w: %s rejoins without its data, and removing its old membership has not committed: that needs the other voters; bring them back",
+						ErrTimeout, req.ID)
+				}
+				return translate(err, true)
+			}
 		case sameID && sameAddr && (s.Suffrage == raft.Voter) == req.Voter:
 			member = true
 		case sameID || sameAddr:

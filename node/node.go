@@ -118,6 +118,7 @@ type Node struct {
 	fsm       *fsm.FSM
 	raft      *raft.Raft
 	transport raft.Transport
+	guard     *voteGuard // refuses votes until this node, started without state, joins; nil otherwise
 	stream    *streamLayer          // the TCP stream layer under transport; nil with an in-memory transport (tests)
 	store     *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
 	logs      *raftlog.Store        // the Raft log
@@ -296,6 +297,12 @@ func (n *Node) open() (err error) {
 	}
 	if !existing && cfg.Bootstrap && cfg.NonVoter {
 		return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
+	}
+	if !existing && !cfg.Bootstrap {
+		// It will join a cluster (or form one with --bootstrap-expect): no votes until it has (see voteGuard).
+		if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {
+			n.guard, n.transport = g, g
+		}
 	}
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.store, n.snaps, n.transport); err != nil {
 		return fmt.Errorf("start raft: %w", err)

@@ -112,9 +112,10 @@ func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
 	nodes := []*Node{n1}
 	for i := 2; i <= 3; i++ {
 		n := openNode(t, fmt.Sprintf("n%d", i), false)
-		if err := n1.Join(context.Background(), JoinRequest{ID: n.ID(), RaftAddr: string(n.transport.LocalAddr()), HTTPAddr: n.ID() + ":80", Voter: true}); err != nil {
+		if err := n1.Join(context.Background(), JoinRequest{ID: n.ID(), RaftAddr: string(n.transport.LocalAddr()), HTTPAddr: n.ID() + ":80", Voter: true, Fresh: true}); err != nil {
 			t.Fatalf("join %s: %v", n.ID(), err)
 		}
+		n.Joined()
 		nodes = append(nodes, n)
 	}
 	// Joining again with the same identity is a no-op.
@@ -334,6 +335,8 @@ func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 func TestNode_JoinRefusesUnreachableMembers(t *testing.T) {
 	n1 := openNode(t, "n1", true)
 	waitFor(t, "leadership", n1.IsLeader)
+	// A new leader records its own metadata through the log, after it reports leading.
+	waitFor(t, "n1's own metadata", func() bool { return len(n1.FSM().Members()) == 1 })
 	for _, tc := range []struct {
 		req  JoinRequest
 		want error

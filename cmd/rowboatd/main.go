@@ -113,7 +113,7 @@ func run(cfg config.Config) error {
 	// A node that has been a member rejoins by itself; one that has not (even if an earlier attempt to join
 	// failed after its data directory was created) asks again.
 	if len(cfg.Join) > 0 && !n.HadState() {
-		if err := join(ctx, log, cfg); err != nil {
+		if err := join(ctx, log, cfg, n); err != nil {
 			shutdown(log, n, srv, false)
 			if ctx.Err() != nil { // a signal while joining: a clean stop
 				log.Info("stopped before joining a cluster")
@@ -166,10 +166,17 @@ func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
 // --bootstrap-expect, a round in which no member accepts also tells every one of them (POST /notify) that this
 // node is waiting to form a new cluster; once they have formed it, the join that follows records this node's
 // HTTP address like any other.
-func join(ctx context.Context, log *slog.Logger, cfg config.Config) error {
-	body, _ := json.Marshal(node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter})
+// joiner is the node that join asks a cluster to add.
+type joiner interface {
+	Fresh() bool // started without Raft state, and not in a cluster yet
+	Joined()     // a cluster added it
+}
+
+func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) error {
 	client := &http.Client{Timeout: 15 * time.Second}
 	post := func(addr, path string) (int, string, error) {
+		// Fresh until this node has joined or formed a cluster (see node.JoinRequest).
+		body, _ := json.Marshal(node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter, Fresh: n.Fresh()})
 		url := strings.TrimSuffix(addr, "/")
 		if !strings.Contains(url, "://") {
 			url = "http://" + url
@@ -192,6 +199,7 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config) error {
 			code, msg, err := post(addr, "/join")
 			if code == http.StatusOK {
 				log.Info("joined the cluster", "via", addr, "voter", cfg.Voter)
+				n.Joined()
 				return nil
 			}
 			if code == http.StatusBadRequest {

@@ -31,6 +31,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// freshNode is a node that has not joined.
+type freshNode struct{}
+
+func (freshNode) Fresh() bool { return true }
+func (freshNode) Joined()     {}
+
 // A --join address that is not a rowboat HTTP API (here: a port that hangs up, as a Raft port does to an
 // HTTP request) gets a warning that says what --join takes, and a signal while joining ends join cleanly.
 func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
@@ -54,7 +60,7 @@ func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- join(ctx, log, config.Config{ID: "n2", Join: []string{ln.Addr().String()}, Voter: true})
+		done <- join(ctx, log, config.Config{ID: "n2", Join: []string{ln.Addr().String()}, Voter: true}, freshNode{})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "not its Raft address") {
