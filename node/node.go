@@ -118,7 +118,7 @@ type Node struct {
 	fsm       *fsm.FSM
 	raft      *raft.Raft
 	transport raft.Transport
-	guard     *voteGuard // refuses votes until this node, started without state, joins; nil otherwise
+	guard     *voteGuard            // refuses votes until this node, started without state, joins; nil otherwise
 	stream    *streamLayer          // the TCP stream layer under transport; nil with an in-memory transport (tests)
 	store     *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
 	logs      *raftlog.Store        // the Raft log
