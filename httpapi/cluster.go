@@ -298,17 +298,25 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": s.store.ID(), "formed": formed}, pretty)
 }
 
-// handleRemove serves DELETE /remove {"id"}.
+// handleRemove serves DELETE /remove {"id"[, "force": true]} (or ?force): a removal that would leave the
+// cluster without a quorum of answering voters is refused (409) unless forced.
 func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		ID string `json:"id"`
+		ID    string `json:"id"`
+		Force bool   `json:"force"`
 	}
 	body, err := decodeBody(r, &req, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Remove(ctx, req.ID) })
+	force, err := flag(r.URL.Query(), "force")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	force = force || req.Force
+	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Remove(ctx, req.ID, force) })
 }
 
 // handleLeader serves POST /leader [{"id"}]: planned failover to the named or the most caught-up voter.

@@ -45,6 +45,7 @@ var errorKinds = []errorKind{
 	{errNotFound, http.StatusNotFound, "not_found", false, true},
 	{node.ErrUnknownMember, http.StatusNotFound, "unknown_member", false, true},
 	{node.ErrUnreachable, http.StatusServiceUnavailable, "unreachable", true, true},
+	{node.ErrWouldLoseQuorum, http.StatusConflict, "no_quorum", false, true},
 	{node.ErrNoLeader, http.StatusServiceUnavailable, "no_leader", true, true},
 	{node.ErrNotLeader, http.StatusServiceUnavailable, "not_leader", true, true},
 	{errNotSent, http.StatusServiceUnavailable, "no_leader", true, true},

@@ -58,7 +58,8 @@ type Store interface {
 	// Notify records a voter waiting to form a new cluster (--bootstrap-expect) and reports whether this node
 	// has formed one.
 	Notify(req node.JoinRequest) (bool, error)
-	Remove(ctx context.Context, id string) error
+	// Remove removes a member; force skips the check that the voters left can still make a quorum.
+	Remove(ctx context.Context, id string, force bool) error
 	Members() ([]node.Member, error)
 	Status() node.Status
 	Ready() (bool, string)

@@ -62,6 +62,9 @@ type fakeStore struct {
 	events chan node.Event
 
 	onLeader func() // called by Leader, when set
+
+	removed   []string // "id force=bool" of each Remove call
+	removeErr error    // what Remove fails with, when set
 }
 
 func newFake(id string) *fakeStore {
@@ -159,8 +162,13 @@ func (f *fakeStore) Query(ctx context.Context, stmts []logical.Statement) ([]log
 
 func (f *fakeStore) Join(context.Context, node.JoinRequest) error { return nil }
 func (f *fakeStore) Notify(node.JoinRequest) (bool, error)        { return false, nil }
-func (f *fakeStore) Remove(context.Context, string) error         { return nil }
-func (f *fakeStore) Members() ([]node.Member, error)              { return f.members, nil }
+func (f *fakeStore) Remove(_ context.Context, id string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, fmt.Sprintf("%s force=%v", id, force))
+	return f.removeErr
+}
+func (f *fakeStore) Members() ([]node.Member, error) { return f.members, nil }
 func (f *fakeStore) Status() node.Status {
 	return node.Status{ID: f.id, Role: "leader", Term: f.term, LeaderID: f.leaderID, AppliedIndex: f.AppliedIndex(), Members: f.members}
 }
@@ -1697,5 +1705,33 @@ func TestServer_DeadlinesSpareBackupsAndHugeTimeouts(t *testing.T) {
 	wantError(t, call(t, srv, http.MethodPost, "/db/execute?timeout=11m", `["SELECT 1"]`), http.StatusBadRequest, "bad_request")
 	if a := call(t, srv, http.MethodGet, "/status?timeout=10m", ""); a.status != http.StatusOK {
 		t.Fatalf("/status?timeout=10m (the default --max-timeout): %s", a)
+	}
+}
+
+// TestServer_RemoveForce: DELETE /remove passes force from the body or the query; a removal the node refuses
+// for want of a quorum is a 409 that says so.
+func TestServer_RemoveForce(t *testing.T) {
+	f := newFake("n1")
+	srv := serve(t, f, Options{})
+	for _, c := range []struct{ path, body string }{
+		{"/remove", `{"id":"n2"}`},
+		{"/remove", `{"id":"n2","force":true}`},
+		{"/remove?force", `{"id":"n2"}`},
+		{"/remove?force=false", `{"id":"n2"}`},
+	} {
+		if a := call(t, srv, http.MethodDelete, c.path, c.body); a.status != http.StatusOK {
+			t.Fatalf("DELETE %s %s: %s", c.path, c.body, a)
+		}
+	}
+	wantError(t, call(t, srv, http.MethodDelete, "/remove?force=maybe", `{"id":"n2"}`), http.StatusBadRequest, "bad_request")
+	f.mu.Lock()
+	got := slices.Clone(f.removed)
+	f.removeErr = fmt.Errorf("%w: removing n2 would leave the voters [n1 n3], of which only [n1] answer", node.ErrWouldLoseQuorum)
+	f.mu.Unlock()
+	if want := []string{"n2 force=false", "n2 force=true", "n2 force=true", "n2 force=false"}; !slices.Equal(got, want) {
+		t.Fatalf("removals %q, want %q", got, want)
+	}
+	if msg := wantError(t, call(t, srv, http.MethodDelete, "/remove", `{"id":"n2"}`), http.StatusConflict, "no_quorum"); !strings.Contains(msg, "only [n1] answer") {
+		t.Fatalf("409 without the reason: %q", msg)
 	}
 }

@@ -31,6 +31,9 @@ var (
 	// gave (it is not listening yet, or the network is cut): adding it would count a voter that cannot vote.
 	// Nothing changed; retry.
 	ErrUnreachable = errors.New("member unreachable")
+	// ErrWouldLoseQuorum is returned when removing a member would leave voters of which too few answer to
+	// make a quorum: the cluster would have no leader until the others came back. Nothing changed.
+	ErrWouldLoseQuorum = errors.New("would leave no quorum")
 )
 
 // translate maps raft's errors to this package's. proposed tells whether the operation had been handed to raft

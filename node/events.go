@@ -120,6 +120,7 @@ func (n *Node) observe() {
 			switch d := o.Data.(type) {
 			case raft.LeaderObservation:
 				e.Type, e.Leader = EventLeaderChanged, string(d.LeaderID)
+				n.resetFailing() // a new leadership starts its heartbeats afresh
 				refresh()
 			case raft.RaftState:
 				e.Type, e.State = EventStateChanged, roleName(d)
@@ -136,12 +137,14 @@ func (n *Node) observe() {
 					members[e.Peer] = true
 				}
 			case raft.FailedHeartbeatObservation:
+				n.setFailing(string(d.PeerID), true)
 				if failing[string(d.PeerID)] {
 					continue
 				}
 				failing[string(d.PeerID)] = true
 				e.Type, e.Peer = EventHeartbeatFailed, string(d.PeerID)
 			case raft.ResumedHeartbeatObservation:
+				n.setFailing(string(d.PeerID), false)
 				if !failing[string(d.PeerID)] {
 					continue
 				}
@@ -166,4 +169,31 @@ func roleName(s raft.RaftState) string {
 	default:
 		return "shutdown"
 	}
+}
+
+// setFailing records whether this leader's heartbeats to peer are failing.
+func (n *Node) setFailing(peer string, failing bool) {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	if failing {
+		if n.peersFailing == nil {
+			n.peersFailing = map[string]bool{}
+		}
+		n.peersFailing[peer] = true
+	} else {
+		delete(n.peersFailing, peer)
+	}
+}
+
+func (n *Node) resetFailing() {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	clear(n.peersFailing)
+}
+
+// failing reports whether this leader's last heartbeat to peer failed.
+func (n *Node) failing(peer string) bool {
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	return n.peersFailing[peer]
 }

@@ -566,7 +566,7 @@ func TestInmem_LeaderRemovesItself(t *testing.T) {
 	c := newInmemCluster(t, 3, inmemOptions{})
 	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
 	old := c.leader()
-	if err := old.Remove(context.Background(), old.ID()); err != nil {
+	if err := old.Remove(context.Background(), old.ID(), false); err != nil {
 		t.Fatalf("the leader removing itself: %v", err)
 	}
 	nl := c.leader(c.others(old.ID())...)
@@ -698,4 +698,27 @@ func TestInmem_WipedVoterRejoins(t *testing.T) {
 	if got := rows(t, c.leader()); len(got) != 2 || got[0][1] != "acknowledged" {
 		t.Fatalf("rows after the rejoin: %v, want the acknowledged write and the one after", got)
 	}
+}
+
+// TestInmem_RemoveKeepsAQuorum: with one voter of three down, removing a healthy one would leave two voters of
+// which one answers, and no leader until the other came back: it is refused, and allowed once all answer.
+func TestInmem_RemoveKeepsAQuorum(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	l := c.leader()
+	healthy, down := c.others(l.ID())[0], c.others(l.ID())[1]
+	c.partition(down)
+	waitFor(t, "the leader to notice "+down+" is down", func() bool { return l.failing(down) })
+	if err := l.Remove(context.Background(), healthy, false); !errors.Is(err, ErrWouldLoseQuorum) {
+		t.Fatalf("removing %s with %s down: %v, want ErrWouldLoseQuorum", healthy, down, err)
+	}
+	if servers := l.raft.GetConfiguration().Configuration().Servers; len(servers) != 3 {
+		t.Fatalf("a refused removal changed the configuration: %+v", servers)
+	}
+	c.heal(down)
+	waitFor(t, "the leader to reach "+down+" again", func() bool { return !l.failing(down) })
+	if err := l.Remove(context.Background(), healthy, false); err != nil {
+		t.Fatalf("removing %s with every voter up: %v", healthy, err)
+	}
+	c.write("INSERT INTO t(v) VALUES('still writable')")
 }

@@ -138,7 +138,11 @@ func (n *Node) checkMember(ctx context.Context, req JoinRequest) error {
 
 // Remove removes a member from the cluster and forgets its metadata. Leader only. A leader may remove itself:
 // it steps down once the removal commits, and the next leader forgets its metadata.
-func (n *Node) Remove(ctx context.Context, id string) error {
+//
+// Unless force is set, a removal that would leave voters of which too few answer to make a quorum (this
+// leader, and the voters its heartbeats reach) is refused with ErrWouldLoseQuorum: removing a healthy voter
+// of three while another is down left the cluster without a leader until that one came back.
+func (n *Node) Remove(ctx context.Context, id string, force bool) error {
 	if id == "" {
 		return fmt.Errorf("%w: remove needs an id", ErrBadRequest)
 	}
@@ -150,12 +154,24 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		return translate(err, false)
 	}
 	found := false
+	var left, answering []string // the voters left after the removal, and those of them that answer
 	for _, s := range cf.Configuration().Servers {
 		found = found || s.ID == raft.ServerID(id)
+		if s.ID == raft.ServerID(id) || s.Suffrage != raft.Voter {
+			continue
+		}
+		left = append(left, string(s.ID))
+		if string(s.ID) == n.cfg.ID || !n.failing(string(s.ID)) {
+			answering = append(answering, string(s.ID))
+		}
 	}
 	_, known := n.fsm.Members()[id]
 	if !found && !known {
 		return fmt.Errorf("%w: %s", ErrUnknownMember, id)
+	}
+	if found && !force && len(left) > 0 && len(answering) < len(left)/2+1 {
+		return fmt.Errorf("%w: removing %s would leave the voters %v, of which only %v answer, and the cluster without a leader until the others return: bring them back first, or force the removal",
+			ErrWouldLoseQuorum, id, left, answering)
 	}
 	timeout := n.timeout(ctx)
 	if found {

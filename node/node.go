@@ -118,11 +118,14 @@ type Node struct {
 	fsm       *fsm.FSM
 	raft      *raft.Raft
 	transport raft.Transport
-	guard     *voteGuard            // refuses votes until this node, started without state, joins; nil otherwise
-	stream    *streamLayer          // the TCP stream layer under transport; nil with an in-memory transport (tests)
-	store     *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
-	logs      *raftlog.Store        // the Raft log
-	snaps     *raft.FileSnapshotStore
+	guard     *voteGuard // refuses votes until this node, started without state, joins; nil otherwise
+
+	peersMu      sync.Mutex
+	peersFailing map[string]bool       // peers this leader's heartbeats fail to reach (see Remove)
+	stream       *streamLayer          // the TCP stream layer under transport; nil with an in-memory transport (tests)
+	store        *raftboltdb.BoltStore // the Raft stable store (term and vote); its file lock guards the data dir
+	logs         *raftlog.Store        // the Raft log
+	snaps        *raft.FileSnapshotStore
 
 	queue     chan *writeOp
 	readyTerm atomic.Uint64 // the term in which this node, as leader, has applied its predecessors' writes

@@ -168,10 +168,10 @@ func TestNode_JoinTransferAndFollowerErrors(t *testing.T) {
 	}
 
 	// Removing a member.
-	if err := nodes[2].Remove(context.Background(), "n2"); err != nil {
+	if err := nodes[2].Remove(context.Background(), "n2", false); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
-	if err := nodes[2].Remove(context.Background(), "n2"); !errors.Is(err, ErrUnknownMember) {
+	if err := nodes[2].Remove(context.Background(), "n2", false); !errors.Is(err, ErrUnknownMember) {
 		t.Fatalf("remove twice: %v", err)
 	}
 	if ms, _ := nodes[2].Members(); len(ms) != 2 {
@@ -388,7 +388,7 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 	if r.Removed() || r.Status().Removed {
 		t.Fatal("a member says it was removed")
 	}
-	if err := n1.Remove(context.Background(), "r1"); err != nil {
+	if err := n1.Remove(context.Background(), "r1", false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the replica to notice its removal by itself", r.removedLogged.Load) // nobody asked it

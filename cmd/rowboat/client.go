@@ -363,9 +363,14 @@ func (c *Client) TransferLeader(ctx context.Context, id string) error {
 	return err
 }
 
-// Remove removes member id from the cluster (DELETE /remove).
-func (c *Client) Remove(ctx context.Context, id string) error {
-	body, _ := json.Marshal(map[string]string{"id": id})
+// Remove removes member id from the cluster (DELETE /remove). force removes it even if the voters left
+// would not make a quorum of answering ones.
+func (c *Client) Remove(ctx context.Context, id string, force bool) error {
+	req := map[string]any{"id": id}
+	if force {
+		req["force"] = true
+	}
+	body, _ := json.Marshal(req)
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/remove", body: body})
 	return err
 }

@@ -481,18 +481,18 @@ func TestRun_RqliteNamesAndMore(t *testing.T) {
 			okAnswer(w, r)
 		}
 	})
-	script := ".consistency none\n.indexes t\n.ready\n.remove r1\n.stepdown\n"
+	script := ".consistency none\n.indexes t\n.ready\n.remove r1\n.remove r2 force\n.stepdown\n"
 	var out, errw strings.Builder
 	if status := run([]string{"-H", f.addr()}, strings.NewReader(script), false, &out, &errw); status != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", status, errw.String())
 	}
-	if want := "level: none\nt_idx\nready\nremoved r1\n"; !strings.HasPrefix(out.String(), want) {
+	if want := "level: none\nt_idx\nready\nremoved r1\nremoved r2\n"; !strings.HasPrefix(out.String(), want) {
 		t.Fatalf("stdout:\n%s\nwant it to start with:\n%s", out.String(), want)
 	}
 	mu.Lock()
 	all := strings.Join(got, "\n")
 	mu.Unlock()
-	for _, want := range []string{"tbl_name = ? COLLATE NOCASE", `DELETE /remove {"id":"r1"}`, "POST /leader"} {
+	for _, want := range []string{"tbl_name = ? COLLATE NOCASE", `DELETE /remove {"id":"r1"}`, `DELETE /remove {"force":true,"id":"r2"}`, "POST /leader"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no request with %q in:\n%s", want, all)
 		}

@@ -33,7 +33,7 @@ const helpText = `SQL statements end with ';' and may span lines. Reads (SELECT,
 .quit, .exit           leave (so does end of input)
 
 rqlite's shell names work too: .consistency (.level), .dump FILE (.backup FILE sql), .restore and .boot
-(.load), .stepdown [id] (.leader transfer, or .leader id), .remove ID (DELETE /remove).
+(.load), .stepdown [id] (.leader transfer, or .leader id), .remove ID [force] (DELETE /remove).
 `
 
 // shell runs statements and dot commands and prints their results. Results go to out; errors, warnings and
@@ -237,9 +237,9 @@ func (s *shell) command(ctx context.Context, line string) {
 	case ".ready":
 		err = s.ready(ctx)
 	case ".remove":
-		if len(args) != 1 {
-			err = errors.New("usage: .remove ID")
-		} else if err = s.c.Remove(ctx, args[0]); err == nil {
+		if len(args) < 1 || len(args) > 2 || (len(args) == 2 && args[1] != "force") {
+			err = errors.New("usage: .remove ID [force]")
+		} else if err = s.c.Remove(ctx, args[0], len(args) == 2); err == nil {
 			fmt.Fprintf(s.out, "removed %s\n", args[0])
 		}
 	case ".schema":
