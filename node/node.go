@@ -254,11 +254,10 @@ func (n *Node) open() (err error) {
 		return err
 	}
 	if n.transport = cfg.Transport; n.transport == nil {
-		adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
-		if err != nil {
+		if _, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise); err != nil {
 			return fmt.Errorf("%w: raft advertise address: %v", ErrBadRequest, err)
 		}
-		stream, err := newStreamLayer(cfg.RaftAddr, adv)
+		stream, err := newStreamLayer(cfg.RaftAddr, cfg.RaftAdvertise)
 		if err != nil {
 			return fmt.Errorf("raft transport: %w", err)
 		}

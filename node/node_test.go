@@ -454,3 +454,23 @@ func TestNode_LogBelowTheSnapshotIsEmptied(t *testing.T) {
 		t.Fatalf("rows after the restart: %v %v", res, err)
 	}
 }
+
+// A Raft address given as a host name is advertised as given: a node with --bootstrap-expect that hears its
+// own notification (its --join lists itself) counts itself, instead of refusing its own name as another
+// node's address for its id (it compared the name with the resolved IP, and rowboatd exited).
+func TestNode_AdvertisesTheRaftAddressAsGiven(t *testing.T) {
+	cfg := testConfig(t, "n1", t.TempDir(), false)
+	cfg.RaftAddr = fmt.Sprintf("localhost:%d", cluster.FreePort(t))
+	cfg.BootstrapExpect = 2
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := string(n.transport.LocalAddr()); got != cfg.RaftAddr {
+		t.Fatalf("advertised %q, want %q", got, cfg.RaftAddr)
+	}
+	if formed, err := n.Notify(JoinRequest{ID: "n1", RaftAddr: cfg.RaftAddr, HTTPAddr: "n1:80", Voter: true}); err != nil || formed {
+		t.Fatalf("its own notification: formed %v, %v; want not formed yet, no error", formed, err)
+	}
+}

@@ -26,20 +26,29 @@ type streamLayer struct {
 	dialMap   string
 }
 
-func newStreamLayer(bind string, advertise net.Addr) (*streamLayer, error) {
+// newStreamLayer listens on bind and advertises advertise (host:port) as given: a host name stays a name, so
+// that the address this node announces in a join or a bootstrap notification is the one in the Raft
+// configuration, where peers compare addresses as strings.
+func newStreamLayer(bind, advertise string) (*streamLayer, error) {
+	resolved, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, err
+	}
+	if resolved.IP == nil || resolved.IP.IsUnspecified() {
+		return nil, errors.New("raft advertise address is unspecified (0.0.0.0): set --raft-advertise")
+	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
 	}
-	if advertise == nil {
-		advertise = ln.Addr()
-	}
-	if tcp, ok := advertise.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		ln.Close()
-		return nil, errors.New("raft advertise address is unspecified (0.0.0.0): set --raft-advertise")
-	}
-	return &streamLayer{Listener: ln, advertise: advertise, dialMap: os.Getenv(DialMapEnv)}, nil
+	return &streamLayer{Listener: ln, advertise: advertisedAddr(advertise), dialMap: os.Getenv(DialMapEnv)}, nil
 }
+
+// advertisedAddr is a TCP address as configured (host:port, the host possibly a name).
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }
 
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
