@@ -93,7 +93,7 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 		}
 		n.log.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", req.Voter)
 	}
-	m := fsm.Member{ID: req.ID, HTTPAddr: req.HTTPAddr, RaftAddr: req.RaftAddr, Voter: req.Voter}
+	m := fsm.Member{ID: req.ID, HTTPAddr: hostPort(req.HTTPAddr), RaftAddr: req.RaftAddr, Voter: req.Voter}
 	if old, ok := n.fsm.Members()[req.ID]; ok && old == m {
 		return nil
 	}
@@ -265,11 +265,7 @@ func (n *Node) Status() Status {
 	s.LeaderID, s.LeaderHTTPAddr = n.Leader()
 	s.Role = roleName(n.raft.State())
 	s.Members, _ = n.Members()
-	for _, m := range s.Members {
-		if m.ID == n.cfg.ID {
-			s.Voter = m.Voter
-		}
-	}
+	s.Voter = n.IsVoter() // its suffrage, or the one it asked for while it is not in a configuration yet
 	if s.Role == "follower" && !s.Voter {
 		s.Role = "read-replica"
 	}
@@ -400,4 +396,15 @@ func isSentinel(err error) bool {
 		}
 	}
 	return false
+}
+
+// hostPort is addr without a URL's scheme and path (http://host:port/ becomes host:port): every user of a
+// member's HTTP address builds its URLs from host:port.
+func hostPort(addr string) string {
+	if strings.Contains(addr, "://") {
+		if u, err := url.Parse(addr); err == nil && u.Host != "" {
+			return u.Host
+		}
+	}
+	return addr
 }

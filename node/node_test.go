@@ -474,3 +474,21 @@ func TestNode_AdvertisesTheRaftAddressAsGiven(t *testing.T) {
 		t.Fatalf("its own notification: formed %v, %v; want not formed yet, no error", formed, err)
 	}
 }
+
+// A member's HTTP address given as a URL is stored as host:port (every user builds URLs from it), and a voter
+// that has not joined yet says it is one, not a read replica.
+func TestNode_JoinStoresHostPortAndStatusKnowsAJoiningVoter(t *testing.T) {
+	n1 := openNode(t, "n1", true)
+	waitFor(t, "leadership", n1.IsLeader)
+	n2 := openNode(t, "n2", false)
+	if st := n2.Status(); !st.Voter || st.Role == "read-replica" {
+		t.Fatalf("a voter not joined yet: voter %v, role %q", st.Voter, st.Role)
+	}
+	if err := n1.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: string(n2.transport.LocalAddr()), HTTPAddr: "http://n2:80/", Voter: true, Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	n2.Joined()
+	if got := n1.FSM().Members()["n2"].HTTPAddr; got != "n2:80" {
+		t.Fatalf("stored http_addr %q, want n2:80", got)
+	}
+}
