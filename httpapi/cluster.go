@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -33,7 +34,7 @@ func (s *Server) probe(ctx context.Context, members []node.Member) map[string]me
 		case m.HTTPAddr == "":
 			probes[i] = memberProbe{err: "HTTP address not known yet"}
 		default:
-			wg.Go(func() { probes[i] = s.probeOne(ctx, m.HTTPAddr) })
+			wg.Go(func() { probes[i] = s.probeOne(ctx, m.ID, m.HTTPAddr) })
 		}
 	}
 	wg.Wait()
@@ -44,8 +45,9 @@ func (s *Server) probe(ctx context.Context, members []node.Member) map[string]me
 	return out
 }
 
-// probeOne asks the member at httpAddr for its applied index.
-func (s *Server) probeOne(ctx context.Context, httpAddr string) memberProbe {
+// probeOne asks the member id at httpAddr for its applied index. Another node answering there (the member
+// moved, and its old port was reused) does not count.
+func (s *Server) probeOne(ctx context.Context, id, httpAddr string) memberProbe {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/status?probe", nil)
 	if err != nil {
 		return memberProbe{err: err.Error()}
@@ -56,10 +58,14 @@ func (s *Server) probeOne(ctx context.Context, httpAddr string) memberProbe {
 	}
 	defer resp.Body.Close()
 	var st struct {
+		ID           string `json:"id"`
 		AppliedIndex uint64 `json:"applied_index"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return memberProbe{err: err.Error()}
+	}
+	if st.ID != id {
+		return memberProbe{err: fmt.Sprintf("%s answers as %q, not as %s", httpAddr, st.ID, id)}
 	}
 	return memberProbe{reachable: true, appliedIndex: st.AppliedIndex}
 }

@@ -1233,12 +1233,12 @@ func TestServer_StatusMemberLag(t *testing.T) {
 	// The leader's /status probes every member concurrently. Members it cannot probe (no HTTP address yet,
 	// as right after a join) are answered without a goroutine; all of them must end up in member_lag, and the
 	// race detector checks that the two kinds of answers do not collide.
-	peer := func(applied uint64) string {
+	peer := func(id string, applied uint64) string {
 		p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := r.URL.Query()["probe"]; !ok {
 				t.Errorf("a member's status was asked without ?probe: %s", r.URL)
 			}
-			fmt.Fprintf(w, `{"applied_index": %d}`, applied)
+			fmt.Fprintf(w, `{"id": %q, "applied_index": %d}`, id, applied)
 		}))
 		t.Cleanup(p.Close)
 		return strings.TrimPrefix(p.URL, "http://")
@@ -1246,11 +1246,12 @@ func TestServer_StatusMemberLag(t *testing.T) {
 	store := newFake("n1")
 	store.members = []node.Member{
 		{ID: "n1", HTTPAddr: "127.0.0.1:4001", Voter: true, Leader: true},
-		{ID: "n2", HTTPAddr: peer(7), Voter: true},
-		{ID: "n3", HTTPAddr: peer(10), Voter: true},
+		{ID: "n2", HTTPAddr: peer("n2", 7), Voter: true},
+		{ID: "n3", HTTPAddr: peer("n3", 10), Voter: true},
 		{ID: "n4"},
 		{ID: "n5"},
-		{ID: "n6", HTTPAddr: peer(4)},
+		{ID: "n6", HTTPAddr: peer("n6", 4)},
+		{ID: "n7", HTTPAddr: peer("n9", 10)}, // n7's old address, now another node's
 	}
 	srv := serve(t, store, Options{})
 	for range 20 {
@@ -1268,6 +1269,7 @@ func TestServer_StatusMemberLag(t *testing.T) {
 			{ID: "n4", Error: "HTTP address not known yet"},
 			{ID: "n5", Error: "HTTP address not known yet"},
 			{ID: "n6", Reachable: true, AppliedIndex: 4, Lag: 6},
+			{ID: "n7", Error: fmt.Sprintf("%s answers as \"n9\", not as n7", store.members[6].HTTPAddr)},
 		}
 		if !reflect.DeepEqual(st.MemberLag, want) {
 			t.Fatalf("member_lag = %+v, want %+v", st.MemberLag, want)
