@@ -18,6 +18,7 @@ import (
 	_ "net/http/pprof" // served only on ROWBOAT_PPROF_ADDR, never on the API port
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -112,6 +113,9 @@ func run(cfg config.Config) error {
 	defer stop()
 	// A node that has been a member rejoins by itself; one that has not (even if an earlier attempt to join
 	// failed after its data directory was created) asks again.
+	if n.HadState() {
+		go announce(ctx, log, cfg, n)
+	}
 	if len(cfg.Join) > 0 && !n.HadState() {
 		if err := join(ctx, log, cfg, n); err != nil {
 			shutdown(log, n, srv, false)
@@ -162,34 +166,43 @@ func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
 	}
 }
 
-// join asks the members in cfg.Join, in turn, to add this node, until one accepts or ctx ends. With
-// --bootstrap-expect, a round in which no member accepts also tells every one of them (POST /notify) that this
-// node is waiting to form a new cluster; once they have formed it, the join that follows records this node's
-// HTTP address like any other.
 // joiner is the node that join asks a cluster to add.
 type joiner interface {
 	Fresh() bool // started without Raft state, and not in a cluster yet
 	Joined()     // a cluster added it
 }
 
+// joinClient sends join requests and bootstrap notifications.
+var joinClient = &http.Client{Timeout: 15 * time.Second}
+
+// postJoin POSTs req to path (/join or /notify) on the node at addr (host:port or a URL) and returns the
+// answer's status code and its status line and body, for a log.
+func postJoin(ctx context.Context, addr, path string, req node.JoinRequest) (int, string, error) {
+	body, _ := json.Marshal(req)
+	url := strings.TrimSuffix(addr, "/")
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+path, bytes.NewReader(body))
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := joinClient.Do(hr)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, resp.Status + ": " + string(bytes.TrimSpace(msg)), nil
+}
+
+// join asks the members in cfg.Join, in turn, to add this node, until one accepts or ctx ends. With
+// --bootstrap-expect, a round in which no member accepts also tells every one of them (POST /notify) that this
+// node is waiting to form a new cluster; once they have formed it, the join that follows records this node's
+// HTTP address like any other.
 func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) error {
-	client := &http.Client{Timeout: 15 * time.Second}
 	post := func(addr, path string) (int, string, error) {
 		// Fresh until this node has joined or formed a cluster (see node.JoinRequest).
-		body, _ := json.Marshal(node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter, Fresh: n.Fresh()})
-		url := strings.TrimSuffix(addr, "/")
-		if !strings.Contains(url, "://") {
-			url = "http://" + url
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+path, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return resp.StatusCode, resp.Status + ": " + string(bytes.TrimSpace(msg)), nil
+		return postJoin(ctx, addr, path, node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise,
+			Voter: cfg.Voter, Fresh: n.Fresh()})
 	}
 	delay := 200 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Minute)
@@ -241,5 +254,67 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// member is what announce needs from the node.
+type member interface {
+	ID() string
+	Members() ([]node.Member, error)
+	Leader() (id, httpAddr string)
+	Ready() (bool, string)
+}
+
+// announce keeps the HTTP address the cluster records for this node up to date. A node restarted on its
+// data directory does not join again, so one restarted with a new --http-addr (or --http-advertise) was
+// still recorded at its old address: reads forwarded to it, leadership confirmations and /nodes went there.
+// It asks the leader to record the address, as a join with its current identity (Raft address and suffrage
+// unchanged) does, until the recorded one is right. A node the configuration does not list (removed) asks
+// nothing, and the leader records its own address itself.
+func announce(ctx context.Context, log *slog.Logger, cfg config.Config, n member) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	warned := false
+	for {
+		// Only once it has caught up: a node removed while it was down still finds itself in its old
+		// configuration, and must not ask to be added again.
+		if ok, _ := n.Ready(); !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			continue
+		}
+		members, err := n.Members()
+		if err != nil {
+			return // shutting down
+		}
+		i := slices.IndexFunc(members, func(m node.Member) bool { return m.ID == n.ID() })
+		if i < 0 {
+			return
+		}
+		self := members[i]
+		if self.Voter != cfg.Voter && !warned {
+			warned = true
+			log.Warn("--voter differs from this member's suffrage, which a restart does not change: remove it and join again to change it",
+				"voter", self.Voter, "--voter", cfg.Voter)
+		}
+		if self.HTTPAddr == cfg.HTTPAdvertise {
+			return
+		}
+		if id, addr := n.Leader(); id != "" && id != n.ID() && addr != "" {
+			req := node.JoinRequest{ID: self.ID, RaftAddr: self.RaftAddr, HTTPAddr: cfg.HTTPAdvertise, Voter: self.Voter}
+			if code, msg, err := postJoin(ctx, addr, "/join", req); err != nil || code != http.StatusOK {
+				log.Info("recording this node's new HTTP address: retrying", "recorded", self.HTTPAddr, "http_addr", cfg.HTTPAdvertise, "err", err, "answer", msg)
+			} else {
+				log.Info("asked the leader to record this node's new HTTP address", "was", self.HTTPAddr, "http_addr", cfg.HTTPAdvertise)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }

@@ -113,6 +113,42 @@ func TestCluster_RestartKeepsData(t *testing.T) {
 	}
 }
 
+// TestCluster_RestartWithNewHTTPAddress: a member restarted on its data directory with a new --http-addr
+// gets the cluster to record it, so that the leader's /nodes, forwarding and leadership confirmation reach it
+// there (it was recorded at its old address for good).
+func TestCluster_RestartWithNewHTTPAddress(t *testing.T) {
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	f := c.Followers(leader)[0]
+	f.Stop()
+	moved := fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t))
+	f.SetArgs("--http-addr", moved) // after the one Define gave it: the last one counts
+	f.HTTPAddr = moved
+	f.Start()
+	f.WaitReady(t, wait)
+	cluster.Eventually(t, wait, "the leader to record "+f.ID+"'s new HTTP address", func() bool {
+		var view nodesView
+		return leader.GetJSON("/nodes", &view) == nil && view[f.ID].APIAddr == f.URL()
+	})
+	var st struct {
+		MemberLag []struct {
+			ID        string `json:"id"`
+			Reachable bool   `json:"reachable"`
+		} `json:"member_lag"`
+	}
+	cluster.Eventually(t, wait, f.ID+" reachable in the leader's /status", func() bool {
+		if leader.GetJSON("/status", &st) != nil {
+			return false
+		}
+		for _, m := range st.MemberLag {
+			if m.ID == f.ID {
+				return m.Reachable
+			}
+		}
+		return false
+	})
+}
+
 func TestCluster_JoinLater(t *testing.T) {
 	c := cluster.Start(t, 3)
 	leader := c.Leader(t, wait)
