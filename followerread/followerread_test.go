@@ -192,8 +192,9 @@ func TestRouter_Stats(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := r.Stats()
-	if st.ReadIndexReads != 8 || st.ReadIndexRounds != uint64(calls.Load()) || st.ReadIndexRounds < 1 || st.ReadIndexRounds > 8 {
-		t.Fatalf("stats %+v after 8 linearizable reads in %d rounds", st, calls.Load())
+	if st.ReadIndexReads != 8 || st.ReadIndexRounds != uint64(calls.Load()) || st.ReadIndexRounds < 1 || st.ReadIndexRounds > 2 {
+		// One round at a time: the first read's round is held by the gate while the other seven gather in the next.
+		t.Fatalf("stats %+v after 8 linearizable reads in %d rounds, want at most 2", st, calls.Load())
 	}
 	if st.ForwardedReads != 2 {
 		t.Fatalf("forwarded_reads = %d, want 2 (a weak read and one behind its min_index)", st.ForwardedReads)

@@ -200,8 +200,11 @@ func (c *inmemCluster) write(sql string, args ...any) WriteResult {
 func rows(tb testing.TB, n *Node) [][]logical.Value {
 	tb.Helper()
 	res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT id, v FROM t ORDER BY id"}})
-	if err != nil || res[0].Error != "" {
-		tb.Fatalf("read t on %s: %v %s", n.ID(), err, res[0].Error)
+	if err != nil {
+		tb.Fatalf("read t on %s: %v", n.ID(), err)
+	}
+	if res[0].Error != "" {
+		tb.Fatalf("read t on %s: %s", n.ID(), res[0].Error)
 	}
 	return res[0].Rows
 }

@@ -380,10 +380,16 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 	w := exec1(t, n1, "CREATE TABLE t(x)")
 	waitFor(t, "the replica to catch up", func() bool { ok, _ := r.Ready(); return ok && r.AppliedIndex() >= w.Index })
 	// Once the replica has announced it is ready, it no longer polls its readiness by itself.
-	for e := range r.Events() {
-		if e.Type == EventReady {
-			break
+	for deadline := time.After(20 * time.Second); ; {
+		select {
+		case e := <-r.Events():
+			if e.Type != EventReady {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("the replica never announced it was ready")
 		}
+		break
 	}
 	if r.Removed() || r.Status().Removed {
 		t.Fatal("a member says it was removed")

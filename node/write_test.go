@@ -62,6 +62,11 @@ func TestNode_LoadWaitsForWritesInFlight(t *testing.T) {
 		_, err := n.Load(context.Background(), []byte("CREATE TABLE loaded(x);"))
 		loaded <- err
 	}()
+	waitFor(t, "the load to wait for the write in flight", func() bool {
+		n.exclusive.mu.Lock()
+		defer n.exclusive.mu.Unlock()
+		return n.exclusive.wanting == 1
+	})
 	n.busy.Unlock()
 	if err := <-ddl; err != nil {
 		t.Fatal(err)

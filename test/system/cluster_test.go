@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,6 +248,7 @@ func TestCluster_DataDirInUse(t *testing.T) {
 	n := c.Nodes[0]
 	cmd := exec.Command(cluster.Binary(t), "--id", "other", "--data-dir", n.DataDir,
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t)), "--raft-addr", fmt.Sprintf("127.0.0.1:%d", cluster.FreePort(t)))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // not left behind if the test binary dies
 	done := make(chan []byte, 1)
 	go func() {
 		out, _ := cmd.CombinedOutput()

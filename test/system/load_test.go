@@ -18,11 +18,12 @@ import (
 // acknowledged (INSERT OR IGNORE makes a retry of a write whose outcome was unknown harmless). It records
 // every acknowledged row, the highest index acknowledged and how attempts failed.
 type load struct {
-	c     *cluster.Cluster
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	acked map[[2]int]bool
+	c        *cluster.Cluster
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	acked    map[[2]int]bool
 	// pending is each client's row in flight when the load stopped: tried, not acknowledged, so it may or may
 	// not be there. Every other row a node holds must have been acknowledged.
 	pending map[int]int
@@ -38,6 +39,7 @@ func startLoad(t *testing.T, c *cluster.Cluster, clients int) *load {
 	t.Helper()
 	l := &load{c: c, stop: make(chan struct{}), acked: map[[2]int]bool{}, pending: map[int]int{}, fails: map[string]int{}}
 	c.Leader(t, wait).Execute(t, "", "CREATE TABLE IF NOT EXISTS load(client INTEGER, seq INTEGER, PRIMARY KEY(client, seq))")
+	t.Cleanup(l.halt) // a test that fails before finish must not leave clients writing for the rest of the run
 	for i := range clients {
 		l.wg.Add(1)
 		go l.client(i)
@@ -116,10 +118,15 @@ func (l *load) waitOKs(t *testing.T, n int64, timeout time.Duration) {
 }
 
 // finish stops the clients and returns the acknowledged rows and the highest acknowledged index.
+// halt stops the clients and waits for them; it may be called more than once.
+func (l *load) halt() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
 func (l *load) finish(t *testing.T) (map[[2]int]bool, uint64) {
 	t.Helper()
-	close(l.stop)
-	l.wg.Wait()
+	l.halt()
 	t.Logf("acknowledged %d writes; failed attempts by kind: %v", len(l.acked), l.fails)
 	if n := len(l.latencies); n > 0 {
 		slices.Sort(l.latencies)

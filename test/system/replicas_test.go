@@ -54,6 +54,14 @@ func TestReplicas(t *testing.T) {
 	if err != nil || r.Status != http.StatusOK {
 		t.Fatalf("remove: %v %d %s", err, r.Status, r.Body)
 	}
+	cluster.Eventually(t, wait, r2.ID+" gone from /nodes", func() bool {
+		var view nodesView
+		if leader.GetJSON("/nodes", &view) != nil {
+			return false
+		}
+		_, listed := view[r2.ID]
+		return !listed
+	})
 	r2.Kill()
 	l.waitOKs(t, 30, wait)
 	_, idx := l.finish(t)
@@ -62,25 +70,21 @@ func TestReplicas(t *testing.T) {
 	// Three voters and a replica: losing two voters stops writes, whatever the replicas do.
 	c.Add(false).WaitReady(t, wait)
 	leader = c.Leader(t, wait)
+	killed := 0
 	for _, f := range c.Followers(leader) {
 		var fs struct {
 			Voter bool `json:"voter"`
 		}
-		f.GetJSON("/status?probe", &fs)
-		if fs.Voter {
+		if err := f.GetJSON("/status?probe", &fs); err != nil {
+			t.Fatalf("%s's status: %v", f.ID, err)
+		}
+		if fs.Voter && killed < 2 {
 			f.Kill()
-			break
+			killed++
 		}
 	}
-	for _, f := range c.Followers(leader) {
-		var fs struct {
-			Voter bool `json:"voter"`
-		}
-		f.GetJSON("/status?probe", &fs)
-		if fs.Voter {
-			f.Kill()
-			break
-		}
+	if killed != 2 {
+		t.Fatalf("killed %d voters besides the leader, want 2", killed)
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {

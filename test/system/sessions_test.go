@@ -105,11 +105,22 @@ func TestSessions_ConsistentPrefix(t *testing.T) {
 	}
 	lag(c, leader, c.Followers(leader)[1], 200*time.Millisecond)
 	done := make(chan struct{})
+	var writeErr error // set before done is closed
 	go func() {
 		defer close(done)
 		for i := range 150 {
-			leader.Execute(t, "", []any{"INSERT INTO chat(kind, pair) VALUES('question', ?)", i})
-			leader.Execute(t, "", []any{"INSERT INTO chat(kind, pair) VALUES('answer', ?)", i})
+			for _, kind := range []string{"question", "answer"} {
+				// In order, each acknowledged before the next is sent; an election in between is retried.
+				if writeErr = writeInOrder(c, []any{"INSERT INTO chat(kind, pair) VALUES(?, ?)", kind, i}); writeErr != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		<-done
+		if writeErr != nil {
+			t.Errorf("writing the questions and answers: %v", writeErr)
 		}
 	}()
 	q := "SELECT count(*) FROM chat a WHERE kind = 'answer' AND NOT EXISTS (SELECT 1 FROM chat q WHERE q.kind = 'question' AND q.pair = a.pair)"
@@ -168,5 +179,34 @@ func TestSessions_LinearizableFollowerReads(t *testing.T) {
 		if by := resp.Header.Get("X-Rowboat-Served-By"); by != n.ID {
 			t.Fatalf("served by %q, want %s", by, n.ID)
 		}
+	}
+}
+
+// writeInOrder executes one statement on the leader, retrying while the cluster has no leader or answers with
+// a retryable error (not while the outcome is unknown: that could write it twice), for up to a minute. It is
+// safe to call from any goroutine.
+func writeInOrder(c *cluster.Cluster, stmt []any) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var last string
+		for _, n := range c.Running() {
+			r, err := n.Do(http.MethodPost, "/db/execute", []any{stmt})
+			if err != nil {
+				last = err.Error()
+				continue
+			}
+			var d cluster.DataResponse
+			if r.JSON(&d) == nil && r.Status == http.StatusOK && len(d.Results) == 1 && d.Results[0].Error == "" {
+				return nil
+			}
+			if d.Code == "unknown_outcome" {
+				return fmt.Errorf("%v: outcome unknown: %s", stmt, r.Body)
+			}
+			last = string(r.Body)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%v: no success within a minute; last answer: %s", stmt, last)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
