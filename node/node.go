@@ -300,6 +300,13 @@ func (n *Node) open() (err error) {
 	if !existing && cfg.Bootstrap && cfg.NonVoter {
 		return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
 	}
+	if existing {
+		// Before it went down, this node, as a follower, would not vote for another leader until a heartbeat
+		// timeout after its last contact with its leader, and that leader's lease for weak reads counts on it
+		// (see renewLease). Restarted, it has forgotten its leader and would vote at once: waiting a heartbeat
+		// timeout before Raft starts keeps the promise. (A node without state refuses votes until it joins.)
+		time.Sleep(cfg.HeartbeatTimeout)
+	}
 	if !existing && !cfg.Bootstrap {
 		// It will join a cluster (or form one with --bootstrap-expect): no votes until it has (see voteGuard).
 		if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {

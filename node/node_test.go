@@ -498,3 +498,28 @@ func TestNode_JoinStoresHostPortAndStatusKnowsAJoiningVoter(t *testing.T) {
 		t.Fatalf("stored http_addr %q, want n2:80", got)
 	}
 }
+
+// A node restarted on its state starts Raft only a heartbeat timeout after it starts: before it went down it
+// would not vote for another leader until then, and its leader's lease for weak reads counts on that.
+func TestNode_RestartWaitsAHeartbeatTimeoutBeforeVoting(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, "n1", dir, true)
+	cfg.HeartbeatTimeout = 400 * time.Millisecond
+	cfg.ElectionTimeout = 400 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 400 * time.Millisecond
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leadership", n.IsLeader)
+	n.Close()
+	start := time.Now()
+	n, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if took := time.Since(start); took < cfg.HeartbeatTimeout {
+		t.Fatalf("reopened and running in %s, less than the heartbeat timeout %s", took, cfg.HeartbeatTimeout)
+	}
+}
