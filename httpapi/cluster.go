@@ -284,7 +284,36 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Join(ctx, req) })
+	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) {
+		if err := s.addressInUse(ctx, req); err != nil {
+			return nil, err
+		}
+		return s.done(), s.store.Join(ctx, req)
+	})
+}
+
+// addressInUse refuses a join whose Raft address is another member's while that member still answers as
+// itself. Join takes a new id at a known address for the address reused (the member is gone) and removes
+// the member; a mistyped address would evict a live voter. Its Raft port answers the leader's reachability
+// check too, so only its HTTP API can tell.
+func (s *Server) addressInUse(ctx context.Context, req node.JoinRequest) error {
+	members, err := s.store.Members()
+	if err != nil {
+		return nil // Join reports it
+	}
+	for _, m := range members {
+		if m.ID == req.ID || m.RaftAddr != req.RaftAddr || m.HTTPAddr == "" || m.ID == s.store.ID() {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		p := s.probeOne(pctx, m.ID, m.HTTPAddr)
+		cancel()
+		if p.reachable {
+			return fmt.Errorf("%w: raft_addr %s is member %s's, which is running: give %s its own address, or remove %s first",
+				errBadRequest, req.RaftAddr, m.ID, req.ID, m.ID)
+		}
+	}
+	return nil
 }
 
 // handleNotify serves POST /notify {"id","raft_addr","http_addr"}: a node started with --bootstrap-expect

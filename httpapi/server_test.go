@@ -1737,3 +1737,30 @@ func TestServer_RemoveForce(t *testing.T) {
 		t.Fatalf("409 without the reason: %q", msg)
 	}
 }
+
+// TestServer_JoinAtALiveMembersAddress: a join naming another member's Raft address is refused while that
+// member still answers as itself (Join would evict it), and goes through once it is gone.
+func TestServer_JoinAtALiveMembersAddress(t *testing.T) {
+	n2 := serve(t, newFake("n2").follower("n1", "127.0.0.1:1"), Options{})
+	f := newFake("n1")
+	f.members = []node.Member{
+		{ID: "n1", HTTPAddr: "127.0.0.1:1", RaftAddr: "127.0.0.1:7001", Voter: true, Leader: true},
+		{ID: "n2", HTTPAddr: strings.TrimPrefix(n2.URL, "http://"), RaftAddr: "127.0.0.1:7002", Voter: true},
+	}
+	srv := serve(t, f, Options{})
+	body := `{"id":"n9","raft_addr":"127.0.0.1:7002","http_addr":"127.0.0.1:7003"}`
+	if msg := wantError(t, call(t, srv, http.MethodPost, "/join", body), http.StatusBadRequest, "bad_request"); !strings.Contains(msg, "n2") {
+		t.Fatalf("the refusal does not name the member: %q", msg)
+	}
+	// The same id rejoining at its own address, and a new id at an address nobody has, are not affected.
+	for _, ok := range []string{`{"id":"n2","raft_addr":"127.0.0.1:7002","http_addr":"127.0.0.1:7003"}`,
+		`{"id":"n9","raft_addr":"127.0.0.1:7009","http_addr":"127.0.0.1:7003"}`} {
+		if a := call(t, srv, http.MethodPost, "/join", ok); a.status != http.StatusOK {
+			t.Fatalf("join %s: %s", ok, a)
+		}
+	}
+	n2.Close() // n2 is gone: its address may be reused
+	if a := call(t, srv, http.MethodPost, "/join", body); a.status != http.StatusOK {
+		t.Fatalf("join at a departed member's address: %s", a)
+	}
+}
