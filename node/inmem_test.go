@@ -718,6 +718,15 @@ func TestInmem_RemoveKeepsAQuorum(t *testing.T) {
 	if servers := l.raft.GetConfiguration().Configuration().Servers; len(servers) != 3 {
 		t.Fatalf("a refused removal changed the configuration: %+v", servers)
 	}
+	// A read replica does not count: removing one is fine with a voter down.
+	c.open("r1", false)
+	if err := l.Join(context.Background(), JoinRequest{ID: "r1", RaftAddr: "r1", HTTPAddr: "r1:http", Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes["r1"].Joined()
+	if err := l.Remove(context.Background(), "r1", false); err != nil {
+		t.Fatalf("removing a read replica with a voter down: %v", err)
+	}
 	c.heal(down)
 	waitFor(t, "the leader to reach "+down+" again", func() bool { return !l.failing(down) })
 	if err := l.Remove(context.Background(), healthy, false); err != nil {

@@ -92,6 +92,7 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 			return translate(err, true)
 		}
 		n.log.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", req.Voter)
+		n.setFailing(req.ID, false) // raft starts a new heartbeat loop for it, which reports no recovery
 	}
 	m := fsm.Member{ID: req.ID, HTTPAddr: hostPort(req.HTTPAddr), RaftAddr: req.RaftAddr, Voter: req.Voter}
 	if old, ok := n.fsm.Members()[req.ID]; ok && old == m {
@@ -139,9 +140,10 @@ func (n *Node) checkMember(ctx context.Context, req JoinRequest) error {
 // Remove removes a member from the cluster and forgets its metadata. Leader only. A leader may remove itself:
 // it steps down once the removal commits, and the next leader forgets its metadata.
 //
-// Unless force is set, a removal that would leave voters of which too few answer to make a quorum (this
-// leader, and the voters its heartbeats reach) is refused with ErrWouldLoseQuorum: removing a healthy voter
-// of three while another is down left the cluster without a leader until that one came back.
+// Unless force is set, removing a voter that would leave voters of which too few answer to make a quorum is
+// refused with ErrWouldLoseQuorum: removing a healthy voter of three while another was down left the cluster
+// without a leader until that one came back. The voters left are asked for their term at the time (see
+// SetConfirmer; without a Confirmer, the leader's failing heartbeats tell).
 func (n *Node) Remove(ctx context.Context, id string, force bool) error {
 	if id == "" {
 		return fmt.Errorf("%w: remove needs an id", ErrBadRequest)
@@ -153,25 +155,28 @@ func (n *Node) Remove(ctx context.Context, id string, force bool) error {
 	if err := cf.Error(); err != nil {
 		return translate(err, false)
 	}
-	found := false
-	var left, answering []string // the voters left after the removal, and those of them that answer
+	found, voter := false, false
+	var left []raft.Server // the voters left after the removal
 	for _, s := range cf.Configuration().Servers {
-		found = found || s.ID == raft.ServerID(id)
-		if s.ID == raft.ServerID(id) || s.Suffrage != raft.Voter {
-			continue
-		}
-		left = append(left, string(s.ID))
-		if string(s.ID) == n.cfg.ID || !n.failing(string(s.ID)) {
-			answering = append(answering, string(s.ID))
+		if s.ID == raft.ServerID(id) {
+			found, voter = true, s.Suffrage == raft.Voter
+		} else if s.Suffrage == raft.Voter {
+			left = append(left, s)
 		}
 	}
 	_, known := n.fsm.Members()[id]
 	if !found && !known {
 		return fmt.Errorf("%w: %s", ErrUnknownMember, id)
 	}
-	if found && !force && len(left) > 0 && len(answering) < len(left)/2+1 {
-		return fmt.Errorf("%w: removing %s would leave the voters %v, of which only %v answer, and the cluster without a leader until the others return: bring them back first, or force the removal",
-			ErrWouldLoseQuorum, id, left, answering)
+	if voter && !force && len(left) > 0 {
+		if answering := n.answering(ctx, left); len(answering) < len(left)/2+1 {
+			ids := make([]string, len(left))
+			for i, s := range left {
+				ids[i] = string(s.ID)
+			}
+			return fmt.Errorf("%w: removing %s would leave the voters %v, of which only %v answer, and the cluster without a leader until the others return: bring them back first, or force the removal",
+				ErrWouldLoseQuorum, id, ids, answering)
+		}
 	}
 	timeout := n.timeout(ctx)
 	if found {
@@ -180,6 +185,7 @@ func (n *Node) Remove(ctx context.Context, id string, force bool) error {
 		}
 	}
 	n.log.Info("member removed", "member", id)
+	n.setFailing(id, false)
 	if id == n.cfg.ID && found {
 		// The leader removed itself and has stepped down: the next leader forgets its metadata (pruneMembers).
 		return nil
@@ -407,4 +413,32 @@ func hostPort(addr string) string {
 		}
 	}
 	return addr
+}
+
+// answering returns the ids of the voters among servers that answer now: this node, and the others that
+// answer this leader's term (through the Confirmer; without one, those its heartbeats reach).
+func (n *Node) answering(ctx context.Context, servers []raft.Server) []string {
+	var ids []string
+	var peers []Peer
+	members := n.fsm.Members()
+	for _, s := range servers {
+		switch {
+		case string(s.ID) == n.cfg.ID:
+			ids = append(ids, n.cfg.ID)
+		case n.confirmer.Load() == nil:
+			if !n.failing(string(s.ID)) {
+				ids = append(ids, string(s.ID))
+			}
+		default:
+			peers = append(peers, Peer{ID: string(s.ID), HTTPAddr: members[string(s.ID)].HTTPAddr})
+		}
+	}
+	if c := n.confirmer.Load(); c != nil && len(peers) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, 2*n.cfg.HeartbeatTimeout)
+		defer cancel()
+		for _, a := range (*c)(cctx, n.raft.CurrentTerm(), peers, len(peers)) {
+			ids = append(ids, a.ID)
+		}
+	}
+	return ids
 }

@@ -2,6 +2,7 @@ package system
 
 import (
 	"fmt"
+	"net/http"
 	"os/exec"
 	"reflect"
 	"regexp"
@@ -148,6 +149,25 @@ func TestCluster_RestartWithNewHTTPAddress(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestCluster_RemoveKeepsAQuorum: with one voter of three down, removing a healthy one would leave no leader
+// until the down one returned: refused with 409 (unless forced). Removing the one that is down is fine.
+func TestCluster_RemoveKeepsAQuorum(t *testing.T) {
+	c := cluster.Start(t, 3)
+	leader := c.Leader(t, wait)
+	fs := c.Followers(leader)
+	healthy, down := fs[0], fs[1]
+	down.Kill()
+	r, err := leader.Do(http.MethodDelete, "/remove", map[string]string{"id": healthy.ID})
+	if err != nil || r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "no_quorum") {
+		t.Fatalf("removing %s with %s down: %v %d %s, want 409 no_quorum", healthy.ID, down.ID, err, r.Status, r.Body)
+	}
+	cluster.Eventually(t, wait, "removing "+down.ID+", which is down", func() bool {
+		r, err := leader.Do(http.MethodDelete, "/remove", map[string]string{"id": down.ID})
+		return err == nil && r.Status == http.StatusOK
+	})
+	leader.Execute(t, "", "CREATE TABLE still_writable(x)")
 }
 
 func TestCluster_JoinLater(t *testing.T) {
