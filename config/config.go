@@ -45,6 +45,9 @@ type Config struct {
 	// BootstrapExpect (--bootstrap-expect) is how many voters, found through Join, form a new cluster
 	// together. 0 or 1: a node with no Join bootstraps a cluster of one.
 	BootstrapExpect int
+	// VoteBeforeJoin (--vote-before-join) lets a node started without data vote before it has joined (see
+	// node.Config.VoteBeforeJoin).
+	VoteBeforeJoin bool
 
 	HeartbeatTimeout   time.Duration // --heartbeat-timeout: follower's wait for the leader before it campaigns
 	ElectionTimeout    time.Duration // --election-timeout: candidate's wait before a new election
@@ -119,6 +122,8 @@ var options = []option{
 		func(c *Config) any { return &c.Voter }},
 	{"bootstrap-expect", "voters, found through --join, that form a new cluster together; 0 or 1: a node with no --join bootstraps alone",
 		func(c *Config) any { return &c.BootstrapExpect }},
+	{"vote-before-join", "a node started without data votes at once, not only once it has joined; only for when the voters left cannot elect a leader without it (two voters, one of which lost its data): it risks losing writes only the lost data held",
+		func(c *Config) any { return &c.VoteBeforeJoin }},
 	{"heartbeat-timeout", "how long a follower goes without hearing from the leader before it starts an election",
 		func(c *Config) any { return &c.HeartbeatTimeout }},
 	{"election-timeout", "how long a candidate waits before starting a new election",

@@ -105,6 +105,7 @@ func TestLoad_EveryOption(t *testing.T) {
 		"join":                 "a:1,http://b:2",
 		"voter":                "false",
 		"bootstrap-expect":     "1",
+		"vote-before-join":     "true",
 		"heartbeat-timeout":    "1s",
 		"election-timeout":     "2s",
 		"leader-lease-timeout": "300ms",
@@ -124,7 +125,7 @@ func TestLoad_EveryOption(t *testing.T) {
 	want := Config{
 		ID: "n9", HTTPAddr: "10.0.0.1:5001", HTTPAdvertise: "node9:5001",
 		RaftAddr: "10.0.0.1:5002", RaftAdvertise: "node9:5002", DataDir: "/data/n9",
-		Join: []string{"a:1", "http://b:2"}, Voter: false, BootstrapExpect: 1,
+		Join: []string{"a:1", "http://b:2"}, Voter: false, BootstrapExpect: 1, VoteBeforeJoin: true,
 		HeartbeatTimeout: time.Second, ElectionTimeout: 2 * time.Second, LeaderLeaseTimeout: 300 * time.Millisecond,
 		CommitTimeout: 20 * time.Millisecond, ApplyTimeout: 3 * time.Second, MaxTimeout: time.Hour,
 		SnapshotThreshold: 100, SnapshotInterval: time.Minute, SnapshotLogBytes: 1000, TrailingLogs: 50,

@@ -22,9 +22,9 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
 	Voter    bool   `json:"voter"`
-	// Fresh says the joining node has no Raft state: a new node, or one whose data directory was wiped. A
-	// voter known by its id has then lost entries it acknowledged, so its old membership must stop counting
-	// (see Join). rowboatd sets it on every join it sends, since it joins only without state.
+	// Fresh says the joining node started without Raft state (a new node, or one whose data directory was
+	// wiped) and has neither joined nor formed a cluster since (Node.Fresh). A voter known by its id has then
+	// lost entries it acknowledged, so its old membership must stop counting (see Join).
 	Fresh bool `json:"fresh,omitempty"`
 }
 

@@ -44,7 +44,12 @@ type Config struct {
 	// BootstrapExpect > 1 makes a node without Raft state wait for notifications (Notify) from that many voters,
 	// itself included, and then form a new cluster with all of them. Bootstrap must be false then.
 	BootstrapExpect int
-	NonVoter        bool // this node is a read replica, which cannot bootstrap a cluster
+	// VoteBeforeJoin lets a node started without Raft state vote at once. By default it refuses votes until
+	// it has joined (Joined) or formed a cluster: its id may be a voter's that lost its data, whose vote
+	// could elect a node missing writes only the lost data held. When the voters left cannot elect a leader
+	// without it (two voters, one of which lost its data), that risk is the only way back.
+	VoteBeforeJoin bool
+	NonVoter       bool // this node is a read replica, which cannot bootstrap a cluster
 
 	HeartbeatTimeout   time.Duration // default 500ms
 	ElectionTimeout    time.Duration // default 500ms
@@ -307,7 +312,7 @@ func (n *Node) open() (err error) {
 		// timeout before Raft starts keeps the promise. (A node without state refuses votes until it joins.)
 		time.Sleep(cfg.HeartbeatTimeout)
 	}
-	if !existing && !cfg.Bootstrap {
+	if !existing && !cfg.Bootstrap && !cfg.VoteBeforeJoin {
 		// It will join a cluster (or form one with --bootstrap-expect): no votes until it has (see voteGuard).
 		if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {
 			n.guard, n.transport = g, g

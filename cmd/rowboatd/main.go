@@ -84,7 +84,7 @@ func run(cfg config.Config) error {
 	}
 	n, err := node.Open(node.Config{
 		ID: cfg.ID, RaftAddr: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise, HTTPAdvertise: cfg.HTTPAdvertise,
-		DataDir: cfg.DataDir, Bootstrap: len(cfg.Join) == 0, BootstrapExpect: cfg.BootstrapExpect, NonVoter: !cfg.Voter,
+		DataDir: cfg.DataDir, Bootstrap: len(cfg.Join) == 0, BootstrapExpect: cfg.BootstrapExpect, VoteBeforeJoin: cfg.VoteBeforeJoin, NonVoter: !cfg.Voter,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, CommitTimeout: cfg.CommitTimeout, ApplyTimeout: cfg.ApplyTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
