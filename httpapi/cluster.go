@@ -317,7 +317,8 @@ func (s *Server) addressInUse(ctx context.Context, req node.JoinRequest) error {
 }
 
 // handleNotify serves POST /notify {"id","raft_addr","http_addr"}: a node started with --bootstrap-expect
-// tells this one it is waiting to form a new cluster. Answered by this node, never forwarded.
+// tells this one it is waiting to form a new cluster. Answered by this node, never forwarded; a node that
+// formed one in this run answers with its voters too.
 func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 	req := node.JoinRequest{Voter: true}
 	if _, err := decodeBody(r, &req, false); err != nil {
@@ -330,7 +331,13 @@ func (s *Server) handleNotify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, pretty := r.URL.Query()["pretty"]
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": s.store.ID(), "formed": formed}, pretty)
+	out := map[string]any{"ok": true, "id": s.store.ID(), "formed": formed}
+	if v := s.store.BootVoters(); formed && len(v) > 0 {
+		// For a voter that has not heard from all the others (one died while the cluster formed): it can
+		// form the same configuration from this list (node.AdoptVoters).
+		out["voters"] = v
+	}
+	writeJSON(w, http.StatusOK, out, pretty)
 }
 
 // handleRemove serves DELETE /remove {"id"[, "force": true]} (or ?force): a removal that would leave the

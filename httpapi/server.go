@@ -58,6 +58,8 @@ type Store interface {
 	// Notify records a voter waiting to form a new cluster (--bootstrap-expect) and reports whether this node
 	// has formed one.
 	Notify(req node.JoinRequest) (bool, error)
+	// BootVoters is the configuration this node formed a new cluster with in this run; nil if none.
+	BootVoters() []node.JoinRequest
 	// Remove removes a member; force skips the check that the voters left can still make a quorum.
 	Remove(ctx context.Context, id string, force bool) error
 	Members() ([]node.Member, error)

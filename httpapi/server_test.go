@@ -162,6 +162,7 @@ func (f *fakeStore) Query(ctx context.Context, stmts []logical.Statement) ([]log
 
 func (f *fakeStore) Join(context.Context, node.JoinRequest) error { return nil }
 func (f *fakeStore) Notify(node.JoinRequest) (bool, error)        { return false, nil }
+func (f *fakeStore) BootVoters() []node.JoinRequest               { return nil }
 func (f *fakeStore) Remove(_ context.Context, id string, force bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hashicorp/raft"
@@ -53,6 +54,51 @@ func (n *Node) Notify(req JoinRequest) (bool, error) {
 	if n.boot.done {
 		return true, nil
 	}
+	return n.learnVoter(req)
+}
+
+// BootVoters returns the voters of the cluster this node formed in this run with BootstrapExpect (Notify),
+// for a voter that has not heard from all of them yet (AdoptVoters); nil if it formed none.
+func (n *Node) BootVoters() []JoinRequest {
+	n.boot.Lock()
+	defer n.boot.Unlock()
+	var out []JoinRequest
+	for _, s := range n.boot.servers {
+		out = append(out, JoinRequest{ID: string(s.ID), RaftAddr: string(s.Address), Voter: true})
+	}
+	return out
+}
+
+// AdoptVoters takes voters, the configuration another node formed a new cluster with (its BootVoters), as
+// notifications: a node waiting with BootstrapExpect that has not heard from some of them (one died while
+// the cluster formed) then forms the same configuration, and votes, instead of waiting for them forever.
+// Voters that do not list this node under its address are ignored. It reports whether this node has formed
+// (or is in) a cluster.
+func (n *Node) AdoptVoters(voters []JoinRequest) (bool, error) {
+	if n.hadState || n.cfg.BootstrapExpect < 2 {
+		return n.hadState, nil
+	}
+	n.boot.Lock()
+	defer n.boot.Unlock()
+	self := slices.IndexFunc(voters, func(v JoinRequest) bool {
+		return v.ID == n.cfg.ID && raft.ServerAddress(v.RaftAddr) == n.transport.LocalAddr()
+	})
+	if n.boot.done || self < 0 || len(voters) != n.cfg.BootstrapExpect {
+		return n.boot.done, nil
+	}
+	for _, v := range voters {
+		if n.boot.done {
+			break
+		}
+		if _, err := n.learnVoter(v); err != nil {
+			return false, err
+		}
+	}
+	return n.boot.done, nil
+}
+
+// learnVoter is Notify's work once req is known to be reachable, with n.boot held.
+func (n *Node) learnVoter(req JoinRequest) (bool, error) {
 	id := raft.ServerID(req.ID)
 	if id == raft.ServerID(n.cfg.ID) && raft.ServerAddress(req.RaftAddr) != n.transport.LocalAddr() {
 		return false, fmt.Errorf("%w: %s is this node's id, with another address (%s)", ErrBadRequest, req.ID, req.RaftAddr)
@@ -73,12 +119,13 @@ func (n *Node) Notify(req JoinRequest) (bool, error) {
 	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
 	switch {
 	case errors.Is(err, raft.ErrCantBootstrap):
-		// A voter that bootstrapped first asked for this node's vote: the configuration comes from its leader.
+		// A leader of that cluster has sent this node entries already: the configuration comes from it.
 		n.log.Info("bootstrap: already in a cluster forming", "voters", len(servers))
 	case err != nil:
 		return false, fmt.Errorf("bootstrap: %w", translate(err, false))
 	default:
 		n.log.Info("bootstrapped a new cluster", "voters", len(servers))
+		n.boot.servers = servers
 	}
 	n.boot.done = true
 	n.Joined() // a voter of a cluster being formed: it must vote for there to be a leader

@@ -121,3 +121,51 @@ func TestNode_IsVoterBeforeJoining(t *testing.T) {
 		n.Close()
 	}
 }
+
+// TestNode_BootstrapExpectAdoptsTheVotersFormed: with --bootstrap-expect 3, n3 notifies n1 and dies before it
+// notifies n2. n1 forms the cluster and needs n2's vote, but n2, which has heard of only two voters, refuses
+// votes until it has formed or joined a cluster: no leader until n3 returns. Given n1's voters (its answer to
+// a notification), n2 forms the same configuration, votes, and the two elect a leader.
+func TestNode_BootstrapExpectAdoptsTheVotersFormed(t *testing.T) {
+	c := &inmemCluster{tb: t, nodes: map[string]*Node{}, trans: map[string]*raft.InmemTransport{},
+		dirs: map[string]string{}, cut: map[string]bool{},
+		opts: inmemOptions{timeout: 50 * time.Millisecond, commitTimeout: 5 * time.Millisecond, bootstrapExpect: 3}}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Close()
+		}
+	})
+	for _, id := range []string{"n1", "n2", "n3"} {
+		c.open(id, false)
+	}
+	voter := func(id string) JoinRequest { return JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true} }
+	n1, n2 := c.nodes["n1"], c.nodes["n2"]
+	for _, v := range []string{"n2", "n3"} {
+		if _, err := n1.Notify(voter(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := n1.BootVoters(); len(got) != 3 {
+		t.Fatalf("n1 formed a cluster with %v, want three voters", got)
+	}
+	c.nodes["n3"].Close()
+	delete(c.nodes, "n3")
+	c.partition("n3")
+	if formed, err := n2.Notify(voter("n1")); err != nil || formed {
+		t.Fatalf("n2 after n1's notification: formed %v, %v; want waiting", formed, err)
+	}
+	if !n2.Fresh() {
+		t.Fatal("n2 votes before it has formed or joined a cluster")
+	}
+	if formed, err := n2.AdoptVoters(n1.BootVoters()); err != nil || !formed {
+		t.Fatalf("n2 given n1's voters: formed %v, %v", formed, err)
+	}
+	if n2.Fresh() {
+		t.Fatal("n2 still refuses votes after forming the cluster")
+	}
+	c.leader("n1", "n2")
+	// A list that does not name n2 at its address is not taken.
+	if formed, err := c.nodes["n2"].AdoptVoters([]JoinRequest{voter("n1"), voter("x"), voter("y")}); err != nil || !formed {
+		t.Fatalf("a node in a cluster: formed %v, %v; want true, nil", formed, err)
+	}
+}

@@ -166,8 +166,9 @@ type Node struct {
 	hadState bool // Raft had state when the node opened: it was a member of a cluster before
 	boot     struct {
 		sync.Mutex
-		known map[raft.ServerID]raft.ServerAddress // voters that notified (see Notify), this node included
-		done  bool
+		known   map[raft.ServerID]raft.ServerAddress // voters that notified (see Notify), this node included
+		done    bool
+		servers []raft.Server // the configuration this node bootstrapped in this run; nil if it did not
 	}
 
 	observer *raft.Observer

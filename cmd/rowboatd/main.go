@@ -170,6 +170,8 @@ func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
 type joiner interface {
 	Fresh() bool // started without Raft state, and not in a cluster yet
 	Joined()     // a cluster added it
+	// AdoptVoters forms the configuration another node formed a new cluster with (--bootstrap-expect).
+	AdoptVoters(voters []node.JoinRequest) (bool, error)
 }
 
 // joinClient sends join requests and bootstrap notifications.
@@ -178,6 +180,12 @@ var joinClient = &http.Client{Timeout: 15 * time.Second}
 // postJoin POSTs req to path (/join or /notify) on the node at addr (host:port or a URL) and returns the
 // answer's status code and its status line and body, for a log.
 func postJoin(ctx context.Context, addr, path string, req node.JoinRequest) (int, string, error) {
+	code, msg, _, err := postJoinBody(ctx, addr, path, req)
+	return code, msg, err
+}
+
+// postJoinBody is postJoin that also returns the answer's body.
+func postJoinBody(ctx context.Context, addr, path string, req node.JoinRequest) (int, string, []byte, error) {
 	body, _ := json.Marshal(req)
 	url := strings.TrimSuffix(addr, "/")
 	if !strings.Contains(url, "://") {
@@ -187,27 +195,61 @@ func postJoin(ctx context.Context, addr, path string, req node.JoinRequest) (int
 	hr.Header.Set("Content-Type", "application/json")
 	resp, err := joinClient.Do(hr)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return resp.StatusCode, resp.Status + ": " + string(bytes.TrimSpace(msg)), nil
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, resp.Status + ": " + string(bytes.TrimSpace(answer)), answer, nil
 }
 
 // join asks the members in cfg.Join, in turn, to add this node, until one accepts or ctx ends. With
-// --bootstrap-expect, a round in which no member accepts also tells every one of them (POST /notify) that this
-// node is waiting to form a new cluster; once they have formed it, the join that follows records this node's
-// HTTP address like any other.
+// --bootstrap-expect, each round first tells every one of them (POST /notify) that this node is waiting to
+// form a new cluster; once they have formed it, the join that follows records this node's HTTP address like
+// any other.
 func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) error {
 	post := func(addr, path string) (int, string, error) {
 		// Fresh until this node has joined or formed a cluster (see node.JoinRequest).
 		return postJoin(ctx, addr, path, node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise, HTTPAddr: cfg.HTTPAdvertise,
 			Voter: cfg.Voter, Fresh: n.Fresh()})
 	}
+	// notifyAll tells every member that this node waits to form a new cluster (--bootstrap-expect).
+	notifyAll := func() error {
+		for _, addr := range cfg.Join {
+			code, msg, body, err := postJoinBody(ctx, addr, "/notify", node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise,
+				HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter, Fresh: n.Fresh()})
+			switch {
+			case err != nil:
+				log.Info("bootstrap: notify failed; retrying", "to", addr, "err", err)
+			case code == http.StatusBadRequest:
+				return fmt.Errorf("bootstrap: %s refused this node: %s", addr, msg)
+			case code != http.StatusOK:
+				log.Info("bootstrap: notify failed; retrying", "to", addr, "err", msg)
+			default:
+				// A node that formed the cluster lists its voters: one this node has not heard from may have
+				// died meanwhile, and this node's vote is needed for a leader.
+				var formed struct {
+					Voters []node.JoinRequest `json:"voters"`
+				}
+				if json.Unmarshal(body, &formed) == nil && len(formed.Voters) > 0 && n.Fresh() {
+					if _, err := n.AdoptVoters(formed.Voters); err != nil {
+						log.Warn("bootstrap: could not take the voters of the cluster formed", "from", addr, "err", err)
+					}
+				}
+			}
+		}
+		return nil
+	}
 	delay := 200 * time.Millisecond
 	deadline := time.Now().Add(5 * time.Minute)
 	hinted := map[string]bool{}
 	for attempt := 1; ; attempt++ {
+		// Notifications first: a node that formed the cluster meanwhile answers with its voters, so this one
+		// joins it as a voter it formed, not as a stranger without data (which is removed and added again).
+		if cfg.BootstrapExpect > 1 {
+			if err := notifyAll(); err != nil {
+				return err
+			}
+		}
 		for _, addr := range cfg.Join {
 			code, msg, err := post(addr, "/join")
 			if code == http.StatusOK {
@@ -234,7 +276,8 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 		}
 		if cfg.BootstrapExpect > 1 {
 			for _, addr := range cfg.Join {
-				code, msg, err := post(addr, "/notify")
+				code, msg, body, err := postJoinBody(ctx, addr, "/notify", node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise,
+					HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter, Fresh: n.Fresh()})
 				switch {
 				case err != nil:
 					log.Info("bootstrap: notify failed; retrying", "to", addr, "err", err)
@@ -242,6 +285,17 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 					return fmt.Errorf("bootstrap: %s refused this node: %s", addr, msg)
 				case code != http.StatusOK:
 					log.Info("bootstrap: notify failed; retrying", "to", addr, "err", msg)
+				default:
+					// A node that formed the cluster lists its voters: one this node has not heard from may have
+					// died meanwhile, and this node's vote is needed for a leader.
+					var formed struct {
+						Voters []node.JoinRequest `json:"voters"`
+					}
+					if json.Unmarshal(body, &formed) == nil && len(formed.Voters) > 0 && n.Fresh() {
+						if _, err := n.AdoptVoters(formed.Voters); err != nil {
+							log.Warn("bootstrap: could not take the voters of the cluster formed", "from", addr, "err", err)
+						}
+					}
 				}
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rowboatdb/rowboat/config"
+	"github.com/rowboatdb/rowboat/node"
 )
 
 type syncBuffer struct {
@@ -34,8 +35,9 @@ func (s *syncBuffer) String() string {
 // freshNode is a node that has not joined.
 type freshNode struct{}
 
-func (freshNode) Fresh() bool { return true }
-func (freshNode) Joined()     {}
+func (freshNode) Fresh() bool                                  { return true }
+func (freshNode) Joined()                                      {}
+func (freshNode) AdoptVoters([]node.JoinRequest) (bool, error) { return false, nil }
 
 // A --join address that is not a rowboat HTTP API (here: a port that hangs up, as a Raft port does to an
 // HTTP request) gets a warning that says what --join takes, and a signal while joining ends join cleanly.
