@@ -138,7 +138,9 @@ func TestNode_BootstrapExpectAdoptsTheVotersFormed(t *testing.T) {
 	for _, id := range []string{"n1", "n2", "n3"} {
 		c.open(id, false)
 	}
-	voter := func(id string) JoinRequest { return JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true} }
+	voter := func(id string) JoinRequest {
+		return JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true}
+	}
 	n1, n2 := c.nodes["n1"], c.nodes["n2"]
 	for _, v := range []string{"n2", "n3"} {
 		if _, err := n1.Notify(voter(v)); err != nil {
