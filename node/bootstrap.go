@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -16,8 +18,11 @@ import (
 func (n *Node) HadState() bool { return n.hadState }
 
 // Fresh reports whether this node started without Raft state and has neither joined nor formed a cluster
-// since (Joined): what its join requests say in JoinRequest.Fresh.
+// since (Joined), in this run or an earlier one: what its join requests say in JoinRequest.Fresh.
 func (n *Node) Fresh() bool { return n.guard != nil && n.guard.guarding.Load() }
+
+// joiningFile, in the data dir, marks a node that started without Raft state and has not joined since.
+const joiningFile = "joining"
 
 // Joined tells a node that started without Raft state that a cluster has added it (its join succeeded): it
 // votes from then on. Until then it refuses every vote (see voteGuard). A node that forms a new cluster
@@ -25,6 +30,9 @@ func (n *Node) Fresh() bool { return n.guard != nil && n.guard.guarding.Load() }
 func (n *Node) Joined() {
 	if n.guard != nil {
 		n.guard.lift()
+		if err := os.Remove(filepath.Join(n.cfg.DataDir, joiningFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			n.log.Warn("remove the joining mark", "err", err)
+		}
 	}
 }
 

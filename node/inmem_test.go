@@ -734,3 +734,26 @@ func TestInmem_RemoveKeepsAQuorum(t *testing.T) {
 	}
 	c.write("INSERT INTO t(v) VALUES('still writable')")
 }
+
+// TestInmem_JoiningSurvivesARestart: a node that started without data and stopped before its join finished
+// may hold part of the log by then; restarted, it is still a node without its data (it refuses votes and
+// rejoins fresh) until a join succeeds.
+func TestInmem_JoiningSurvivesARestart(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	n4 := c.open("n4", false)
+	c.retry("join n4", func(l *Node) error {
+		return l.Join(context.Background(), JoinRequest{ID: "n4", RaftAddr: "n4", HTTPAddr: "n4:http", Voter: true, Fresh: n4.Fresh()})
+	})
+	waitFor(t, "n4 holding part of the log", func() bool { return n4.AppliedIndex() > 0 })
+	n4.Close() // before it learned that its join succeeded
+	n4 = c.open("n4", false)
+	if !n4.HadState() || !n4.Fresh() {
+		t.Fatalf("restarted before its join finished: state %v, fresh %v; want state, and still fresh", n4.HadState(), n4.Fresh())
+	}
+	n4.Joined()
+	n4.Close()
+	if n4 = c.open("n4", false); n4.Fresh() {
+		t.Fatal("a node that joined is fresh again after a restart")
+	}
+}

@@ -313,10 +313,17 @@ func (n *Node) open() (err error) {
 		// timeout before Raft starts keeps the promise. (A node without state refuses votes until it joins.)
 		time.Sleep(cfg.HeartbeatTimeout)
 	}
-	if !existing && !cfg.Bootstrap && !cfg.VoteBeforeJoin {
+	// A node that started without state and has not joined since (its marker is left from a run that stopped
+	// before the join finished, by which time it may hold part of the log) is still one without its data.
+	joining := filepath.Join(cfg.DataDir, joiningFile)
+	_, statErr := os.Stat(joining)
+	if (!existing && !cfg.Bootstrap || statErr == nil) && !cfg.VoteBeforeJoin {
 		// It will join a cluster (or form one with --bootstrap-expect): no votes until it has (see voteGuard).
 		if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {
 			n.guard, n.transport = g, g
+			if err := os.WriteFile(joining, nil, 0o644); err != nil {
+				return fmt.Errorf("mark the data dir as joining: %w", err)
+			}
 		}
 	}
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.store, n.snaps, n.transport); err != nil {

@@ -116,7 +116,7 @@ func run(cfg config.Config) error {
 	if n.HadState() {
 		go announce(ctx, log, cfg, n)
 	}
-	if len(cfg.Join) > 0 && !n.HadState() {
+	if len(cfg.Join) > 0 && (!n.HadState() || n.Fresh()) {
 		if err := join(ctx, log, cfg, n); err != nil {
 			shutdown(log, n, srv, false)
 			if ctx.Err() != nil { // a signal while joining: a clean stop
