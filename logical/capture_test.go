@@ -361,6 +361,8 @@ func TestCapture_Refused(t *testing.T) {
 		"UPDATE sqlite_dbpage SET data = zeroblob(4096) WHERE pgno = 2",
 		"INSERT INTO sqlite_dbpage(pgno, data) VALUES (1, zeroblob(4096))",
 		"DELETE FROM sqlite_dbpage WHERE pgno = 3",
+		"CREATE VIRTUAL TABLE temp.pg USING sqlite_dbpage", // an alias whose writes the name check would miss
+		"CREATE VIRTUAL TABLE temp.s USING dbstat",
 	} {
 		res := p.exec(sql)
 		if res[0].Error == "" {
