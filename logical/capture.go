@@ -57,6 +57,7 @@ type Capturer struct {
 	// (values' sizes, roughly), bounded together by MaxChangeBytes.
 	batchBytes, stmtBytes int
 	vtabConfig            bool // the batch changed a table named *_config (see forgetVirtualState)
+	tempUsed              bool // the request being executed changed the temp schema (see dropTemp)
 	// unreplicable is why the running statement changed a table whose changes cannot be replicated (see
 	// table.replicable): the statement fails with it.
 	unreplicable error
@@ -413,6 +414,7 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 	c.budget = MaxResultBytes
 	c.batchBytes, c.stmtBytes, c.overflow = 0, 0, nil
 	c.raw = c.raw[:0]
+	c.tempUsed = false
 	if err := c.run(c.begin); err != nil {
 		return nil, nil, fmt.Errorf("begin: %w", err)
 	}
@@ -503,6 +505,11 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 				return nil, nil, fmt.Errorf("release request: %w", err)
 			}
 		}
+		if c.tempUsed {
+			if err := c.dropTemp(); err != nil {
+				return nil, nil, err
+			}
+		}
 		results[ri] = res
 	}
 	// Opening a savepoint makes FTS5 (and FTS3/4) write the terms they hold in memory to their shadow tables,
@@ -523,6 +530,41 @@ func (c *Capturer) executeOnce(ctx context.Context, reqs []Request, failed map[[
 		return nil, nil, fmt.Errorf("flush: %w", err)
 	}
 	return results, nil, nil
+}
+
+// dropTemp drops every temp table, view and trigger at the end of the request that made them. Requests of one
+// batch share the connection: a temp table one request made hid the main table of the same name from the
+// next (whose insert went into it, acknowledged and never replicated), and a temp trigger ran on another
+// request's writes. Alone, a request's temp objects would not outlive the batch's transaction either.
+func (c *Capturer) dropTemp() error {
+	c.tempUsed = false
+	c.internal = true
+	defer func() { c.internal = false }()
+	list, _, err := c.conn.Prepare("SELECT type, name FROM temp.sqlite_schema WHERE type IN ('trigger', 'view', 'table') ORDER BY type = 'table', type = 'view'")
+	if err != nil {
+		return fmt.Errorf("list temp objects: %w", err)
+	}
+	var drops []string
+	for {
+		ok, err := list.Step()
+		if err != nil {
+			list.Close()
+			return fmt.Errorf("list temp objects: %w", err)
+		}
+		if !ok {
+			break
+		}
+		kind, _ := list.Column(0).(string)
+		name, _ := list.Column(1).(string)
+		drops = append(drops, "DROP "+strings.ToUpper(kind)+" IF EXISTS temp."+quoteIdent(name))
+	}
+	list.Close()
+	for _, d := range drops {
+		if err := c.conn.Exec(d); err != nil {
+			return fmt.Errorf("drop temp objects: %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // forgetVirtualState is called before a rollback. When the changes being rolled back may have set a virtual
@@ -672,6 +714,9 @@ func (c *Capturer) runOne(s *sqlite3.Stmt, info stmtInfo, args *[]any, named map
 	kw := firstKeyword(text)
 	if kw == "VACUUM" {
 		return false, fmt.Errorf("%w: VACUUM is not allowed: it may renumber rowids, so nodes running it independently would diverge", ErrRefused)
+	}
+	if info.tempDDL {
+		c.tempUsed = true
 	}
 	replicate := info.ddl && kw != "EXPLAIN" && !s.ReadOnly()
 	ctas := replicate && info.create != "" && info.selects

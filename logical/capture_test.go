@@ -652,3 +652,31 @@ func TestCapture_EmptyPragmaValue(t *testing.T) {
 		t.Fatalf("the read path ran PRAGMA trusted_schema = '': %+v", res)
 	}
 }
+
+// TestCapture_TempObjectsEndWithTheirRequest: requests of one batch share the capture connection, so a temp
+// table one request made hid the main table of the same name from the next (its insert, acknowledged, went
+// into the temp table and was never replicated), and a temp trigger ran on another request's writes. Temp
+// objects now end with the request that made them, which can still use them.
+func TestCapture_TempObjectsEndWithTheirRequest(t *testing.T) {
+	p := newPair(t)
+	p.mustExec("CREATE TABLE t(id INTEGER PRIMARY KEY, v)", "CREATE TABLE audit(x)")
+	p.mustExec("CREATE TEMP TABLE t(id INTEGER PRIMARY KEY, v)", "INSERT INTO t(v) VALUES('b')",
+		"CREATE TEMP TRIGGER tr AFTER INSERT ON main.audit BEGIN DELETE FROM main.audit; END", "INSERT INTO audit VALUES('d')")
+	p.execRequests(Request{Statements: []Statement{{SQL: "CREATE TEMP TABLE s(x)"}, {SQL: "INSERT INTO s VALUES('own')"},
+		{SQL: "INSERT INTO t(v) SELECT x FROM s"}}})
+	p.check()
+	for q, want := range map[string]string{"SELECT group_concat(v) FROM (SELECT v FROM t ORDER BY id)": "b,own", "SELECT group_concat(x) FROM audit": "d"} {
+		s, _, err := p.replica.Prepare(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.Step(); !ok || err != nil {
+			t.Fatalf("%s: %v %v", q, ok, err)
+		}
+		got, _ := s.Column(0).(string)
+		s.Close()
+		if got != want {
+			t.Errorf("replica: %s = %q, want %q", q, got, want)
+		}
+	}
+}
