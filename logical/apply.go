@@ -215,6 +215,16 @@ func (a *Applier) change(c *Change) *DivergenceError {
 		return &DivergenceError{Detail: fmt.Sprintf("%s %s: key has %d values, primary key has %d columns", c.Op, c.Table, len(c.Key), len(t.pk))}
 	}
 	key := stmtKey{table: c.Table, op: c.Op, rowid: c.Op == OpUpdate && c.OldRowID != c.NewRowID && !t.withoutRowID}
+	if key.rowid && len(t.storedNames)+1 > maxSetColumns {
+		// Setting every column and the rowid would be more than an UPDATE may set. With triggers and foreign
+		// keys off, deleting the old row and inserting the new one is the same change.
+		del, ins := *c, *c
+		del.Op, ins.Op = OpDelete, OpInsert
+		if e := a.change(&del); e != nil {
+			return e
+		}
+		return a.change(&ins)
+	}
 	s := a.stmts[key]
 	if s == nil {
 		if s, err = prepareOne(a.conn, changeSQL(t, key)); err != nil {

@@ -29,8 +29,19 @@ func (t *table) replicable() error {
 	if !t.withoutRowID && t.rowid == "" {
 		return fmt.Errorf("table %s: %w", t.name, errNoRowIDName)
 	}
+	if t.withoutRowID && len(t.pk) > maxKeyColumns {
+		// A key lookup is a chain of k1 = ? AND k2 = ? ..., and SQLite bounds an expression's depth (1000).
+		return fmt.Errorf("table %s: %w: its primary key has %d columns; rowboat replicates rows of a WITHOUT ROWID table by key, with at most %d",
+			t.name, ErrRefused, len(t.pk), maxKeyColumns)
+	}
 	return nil
 }
+
+// maxKeyColumns bounds the primary key of a WITHOUT ROWID table whose rows replicate.
+const maxKeyColumns = 500
+
+// maxSetColumns is SQLite's bound on the columns an UPDATE sets (SQLITE_MAX_COLUMN as this build has it).
+const maxSetColumns = 2000
 
 // RowIDName returns the name that reaches the rowid of a table with the given columns (every column, generated
 // and hidden ones included): SQLite's three names for it, rowid, _rowid_ and oid, mean the column instead when
