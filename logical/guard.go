@@ -122,12 +122,18 @@ func (s *stmtInfo) authorize(action int, arg1, arg2, database, trigger string) i
 		s.ddl = true
 		s.alter = true
 		return s.reservedName(arg2)
-	case sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex:
+	case sqlite3.ActionCreateIndex, sqlite3.ActionDropIndex: // arg1 is the index, arg2 the table
 		s.ddl = true
+		if r := s.reservedName(arg1); r != sqlite3.AuthOK {
+			return r
+		}
 		return s.reservedName(arg2)
 	case sqlite3.ActionCreateTrigger: // arg1 is the trigger, arg2 the table it is on
 		s.ddl = true
 		s.viewOrTrg = true
+		if r := s.reservedName(arg1); r != sqlite3.AuthOK {
+			return r
+		}
 		return s.reservedName(arg2)
 	case sqlite3.ActionCreateView: // arg1 is the view
 		s.ddl = true

@@ -37,8 +37,9 @@ func (t *table) replicable() error {
 	return nil
 }
 
-// maxKeyColumns bounds the primary key of a WITHOUT ROWID table whose rows replicate.
-const maxKeyColumns = 500
+// maxKeyColumns bounds the primary key of a WITHOUT ROWID table whose rows replicate: the longest key whose
+// lookup stays within SQLite's expression depth (so apply refuses nothing SQLite would have run).
+const maxKeyColumns = 998
 
 // maxSetColumns is SQLite's bound on the columns an UPDATE sets (SQLITE_MAX_COLUMN as this build has it).
 const maxSetColumns = 2000
