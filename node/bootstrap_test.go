@@ -14,14 +14,7 @@ import (
 // voters once each has heard of the others, whatever the order; bad notifications are refused and change
 // nothing; a node that had state ignores notifications.
 func TestNode_BootstrapExpect(t *testing.T) {
-	c := &inmemCluster{tb: t, nodes: map[string]*Node{}, trans: map[string]*raft.InmemTransport{},
-		dirs: map[string]string{}, cut: map[string]bool{},
-		opts: inmemOptions{timeout: 50 * time.Millisecond, commitTimeout: 5 * time.Millisecond, bootstrapExpect: 3}}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.Close()
-		}
-	})
+	c := newBootstrapCluster(t)
 	ids := []string{"n1", "n2", "n3"}
 	for _, id := range ids {
 		if n := c.open(id, false); n.HadState() {
@@ -127,14 +120,7 @@ func TestNode_IsVoterBeforeJoining(t *testing.T) {
 // votes until it has formed or joined a cluster: no leader until n3 returns. Given n1's voters (its answer to
 // a notification), n2 forms the same configuration, votes, and the two elect a leader.
 func TestNode_BootstrapExpectAdoptsTheVotersFormed(t *testing.T) {
-	c := &inmemCluster{tb: t, nodes: map[string]*Node{}, trans: map[string]*raft.InmemTransport{},
-		dirs: map[string]string{}, cut: map[string]bool{},
-		opts: inmemOptions{timeout: 50 * time.Millisecond, commitTimeout: 5 * time.Millisecond, bootstrapExpect: 3}}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			n.Close()
-		}
-	})
+	c := newBootstrapCluster(t)
 	for _, id := range []string{"n1", "n2", "n3"} {
 		c.open(id, false)
 	}
@@ -170,4 +156,17 @@ func TestNode_BootstrapExpectAdoptsTheVotersFormed(t *testing.T) {
 	if formed, err := c.nodes["n2"].AdoptVoters([]JoinRequest{voter("n1"), voter("x"), voter("y")}); err != nil || !formed {
 		t.Fatalf("a node in a cluster: formed %v, %v; want true, nil", formed, err)
 	}
+}
+
+// newBootstrapCluster is an empty in-process cluster whose nodes start with BootstrapExpect 3.
+func newBootstrapCluster(t *testing.T) *inmemCluster {
+	c := &inmemCluster{tb: t, nodes: map[string]*Node{}, trans: map[string]*raft.InmemTransport{},
+		dirs: map[string]string{}, cut: map[string]bool{},
+		opts: inmemOptions{timeout: 50 * time.Millisecond, commitTimeout: 5 * time.Millisecond, bootstrapExpect: 3}}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Close()
+		}
+	})
+	return c
 }

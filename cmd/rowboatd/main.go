@@ -274,31 +274,6 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 			}
 			log.Info("join attempt failed; retrying", "via", addr, "attempt", attempt, "err", err)
 		}
-		if cfg.BootstrapExpect > 1 {
-			for _, addr := range cfg.Join {
-				code, msg, body, err := postJoinBody(ctx, addr, "/notify", node.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise,
-					HTTPAddr: cfg.HTTPAdvertise, Voter: cfg.Voter, Fresh: n.Fresh()})
-				switch {
-				case err != nil:
-					log.Info("bootstrap: notify failed; retrying", "to", addr, "err", err)
-				case code == http.StatusBadRequest:
-					return fmt.Errorf("bootstrap: %s refused this node: %s", addr, msg)
-				case code != http.StatusOK:
-					log.Info("bootstrap: notify failed; retrying", "to", addr, "err", msg)
-				default:
-					// A node that formed the cluster lists its voters: one this node has not heard from may have
-					// died meanwhile, and this node's vote is needed for a leader.
-					var formed struct {
-						Voters []node.JoinRequest `json:"voters"`
-					}
-					if json.Unmarshal(body, &formed) == nil && len(formed.Voters) > 0 && n.Fresh() {
-						if _, err := n.AdoptVoters(formed.Voters); err != nil {
-							log.Warn("bootstrap: could not take the voters of the cluster formed", "from", addr, "err", err)
-						}
-					}
-				}
-			}
-		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("could not join via %v", cfg.Join)
 		}
