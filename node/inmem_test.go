@@ -757,3 +757,74 @@ func TestInmem_JoiningSurvivesARestart(t *testing.T) {
 		t.Fatal("a node that joined is fresh again after a restart")
 	}
 }
+
+// TestInmem_SuffrageChangesInOneStep: a member joining again with the other suffrage is promoted or demoted by
+// one configuration change, never removed and added (which left it out of the cluster if the leader failed
+// in between), and a demotion that would leave no quorum of answering voters is refused.
+func TestInmem_SuffrageChangesInOneStep(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	l := c.leader()
+	r1 := c.open("r1", false)
+	join := func(voter bool) error {
+		return l.Join(context.Background(), JoinRequest{ID: "r1", RaftAddr: "r1", HTTPAddr: "r1:http", Voter: voter, Fresh: r1.Fresh()})
+	}
+	if err := join(false); err != nil {
+		t.Fatal(err)
+	}
+	r1.Joined()
+	suffrage := func() (raft.ServerSuffrage, uint64) {
+		f := l.raft.GetConfiguration()
+		if err := f.Error(); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range f.Configuration().Servers {
+			if s.ID == "r1" {
+				return s.Suffrage, l.raft.LastIndex()
+			}
+		}
+		t.Fatal("r1 is not in the configuration")
+		return 0, 0
+	}
+	for _, voter := range []bool{true, false} {
+		_, before := suffrage()
+		if err := join(voter); err != nil {
+			t.Fatalf("join as voter=%v: %v", voter, err)
+		}
+		got, after := suffrage()
+		if n := configurationsBetween(t, l, before, after); (got == raft.Voter) != voter || n != 1 {
+			t.Fatalf("join as voter=%v: suffrage %v after %d configuration changes; want one change", voter, got, n)
+		}
+	}
+	// Promoted again, in place of a voter removed: with another voter cut off, demoting it would leave two
+	// voters of which one answers.
+	if err := join(true); err != nil {
+		t.Fatal(err)
+	}
+	followers := slices.DeleteFunc(c.others(l.ID()), func(id string) bool { return id == "r1" })
+	if err := l.Remove(context.Background(), followers[1], false); err != nil {
+		t.Fatal(err)
+	}
+	down := followers[0]
+	c.partition(down)
+	waitFor(t, "the leader to notice "+down+" is down", func() bool { return l.failing(down) })
+	if err := join(false); !errors.Is(err, ErrWouldLoseQuorum) {
+		t.Fatalf("demoting r1 with %s down: %v, want ErrWouldLoseQuorum", down, err)
+	}
+}
+
+// configurationsBetween counts the configuration entries in l's log in (from, to].
+func configurationsBetween(t *testing.T, l *Node, from, to uint64) int {
+	t.Helper()
+	n := 0
+	for i := from + 1; i <= to; i++ {
+		var e raft.Log
+		if err := l.logs.GetLog(i, &e); err != nil {
+			t.Fatalf("log entry %d: %v", i, err)
+		}
+		if e.Type == raft.LogConfiguration {
+			n++
+		}
+	}
+	return n
+}

@@ -71,6 +71,26 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 			}
 		case sameID && sameAddr && (s.Suffrage == raft.Voter) == req.Voter:
 			member = true
+		case sameID && sameAddr:
+			// Only the suffrage changes: one configuration change, so the member is never out of the cluster
+			// (a removal and then an add left it out if the leader failed in between).
+			if s.ID == raft.ServerID(n.cfg.ID) {
+				return fmt.Errorf("%w: %s is the leader's own id", ErrBadRequest, req.ID)
+			}
+			var f raft.IndexFuture
+			if req.Voter {
+				f = n.raft.AddVoter(s.ID, s.Address, 0, timeout) // a non-voter becomes a voter
+			} else {
+				if err := n.keepsQuorum(ctx, cf.Configuration().Servers, req.ID); err != nil {
+					return err
+				}
+				f = n.raft.DemoteVoter(s.ID, 0, timeout)
+			}
+			if err := n.await(nil, f); err != nil {
+				return translate(err, true)
+			}
+			n.log.Info("member's suffrage changed", "member", req.ID, "voter", req.Voter)
+			member = true
 		case sameID || sameAddr:
 			// The id moved to a new address, an address is reused by a new id, or the suffrage changes.
 			if s.ID == raft.ServerID(n.cfg.ID) {
@@ -156,26 +176,18 @@ func (n *Node) Remove(ctx context.Context, id string, force bool) error {
 		return translate(err, false)
 	}
 	found, voter := false, false
-	var left []raft.Server // the voters left after the removal
 	for _, s := range cf.Configuration().Servers {
 		if s.ID == raft.ServerID(id) {
 			found, voter = true, s.Suffrage == raft.Voter
-		} else if s.Suffrage == raft.Voter {
-			left = append(left, s)
 		}
 	}
 	_, known := n.fsm.Members()[id]
 	if !found && !known {
 		return fmt.Errorf("%w: %s", ErrUnknownMember, id)
 	}
-	if voter && !force && len(left) > 0 {
-		if answering := n.answering(ctx, left); len(answering) < len(left)/2+1 {
-			ids := make([]string, len(left))
-			for i, s := range left {
-				ids[i] = string(s.ID)
-			}
-			return fmt.Errorf("%w: removing %s would leave the voters %v, of which only %v answer, and the cluster without a leader until the others return: bring them back first, or force the removal",
-				ErrWouldLoseQuorum, id, ids, answering)
+	if voter && !force {
+		if err := n.keepsQuorum(ctx, cf.Configuration().Servers, id); err != nil {
+			return err
 		}
 	}
 	timeout := n.timeout(ctx)
@@ -413,6 +425,29 @@ func hostPort(addr string) string {
 		}
 	}
 	return addr
+}
+
+// keepsQuorum returns ErrWouldLoseQuorum unless the voters of servers other than id include a quorum of them
+// that answer now: taking id's vote away (removing or demoting it) must not leave the cluster without one.
+func (n *Node) keepsQuorum(ctx context.Context, servers []raft.Server, id string) error {
+	var left []raft.Server
+	for _, s := range servers {
+		if s.ID != raft.ServerID(id) && s.Suffrage == raft.Voter {
+			left = append(left, s)
+		}
+	}
+	if len(left) == 0 {
+		return nil // raft refuses to remove the last voter itself
+	}
+	if answering := n.answering(ctx, left); len(answering) < len(left)/2+1 {
+		ids := make([]string, len(left))
+		for i, s := range left {
+			ids[i] = string(s.ID)
+		}
+		return fmt.Errorf("%w: without %s's vote the voters would be %v, of which only %v answer, and the cluster without a leader until the others return: bring them back first (a removal can be forced)",
+			ErrWouldLoseQuorum, id, ids, answering)
+	}
+	return nil
 }
 
 // answering returns the ids of the voters among servers that answer now: this node, and the others that
