@@ -663,3 +663,26 @@ func TestFSM_VirtualTableSettingOfARolledBackWrite(t *testing.T) {
 		t.Fatalf("the same committed log gives different FTS5 tables:\n%.300s\n%.300s", plain, after)
 	}
 }
+
+// An R*Tree table can be read on the read path: R*Tree prepares the statements that write its shadow tables
+// as soon as it connects, and the read path's authorizer refused them, so every read of one failed, and so did
+// PRAGMA integrity_check once the database had one. Writes to those tables are still refused there.
+func TestFSM_ReadsOfVirtualTables(t *testing.T) {
+	f := open(t, t.TempDir())
+	write(t, f, 1, "CREATE VIRTUAL TABLE r USING rtree(id, x0, x1)")
+	write(t, f, 2, "INSERT INTO r VALUES(1, 0, 1)")
+	write(t, f, 3, "CREATE VIRTUAL TABLE s USING fts5(body)")
+	write(t, f, 4, "INSERT INTO s VALUES('hello world')")
+	for sql, want := range map[string]any{"SELECT id FROM r WHERE x0 <= 0.5 AND x1 >= 0.5": int64(1),
+		"SELECT body FROM s WHERE s MATCH 'hello'": "hello world", "PRAGMA integrity_check": "ok", "PRAGMA main.quick_check(5)": "ok"} {
+		rows, _ := query(t, f, sql)
+		if len(rows) != 1 || rows[0][0] != want {
+			t.Fatalf("%s: %v, want %v", sql, rows, want)
+		}
+	}
+	for _, sql := range []string{"INSERT INTO r_node VALUES(9, x'00')", "DELETE FROM r_rowid", "UPDATE r_parent SET parentnode = 1"} {
+		if _, _, err := f.Query(context.Background(), []logical.Statement{{SQL: sql}}); !errors.Is(err, logical.ErrNotReadOnly) {
+			t.Fatalf("%s on the read path: %v, want ErrNotReadOnly", sql, err)
+		}
+	}
+}

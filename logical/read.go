@@ -97,6 +97,14 @@ func (r *Reader) authorize(action int, arg1, arg2, database, trigger string) int
 		return sqlite3.AuthDeny
 	}
 	switch action {
+	case sqlite3.ActionInsert, sqlite3.ActionUpdate, sqlite3.ActionDelete:
+		// R*Tree prepares the statements that write its shadow tables as soon as it connects, for a read too.
+		// Preparing is not running: a user's write is still refused as not read-only before it runs, and the
+		// connection is opened read-only.
+		if shadowTable(arg1) {
+			return sqlite3.AuthOK
+		}
+		return deny("send writes to /db/execute")
 	case sqlite3.ActionRead, sqlite3.ActionSelect, sqlite3.ActionRecursive:
 		return sqlite3.AuthOK
 	case sqlite3.ActionFunction:
@@ -354,4 +362,14 @@ func (r *Reader) remember(sql string, s *sqlite3.Stmt) {
 	}
 	r.tick++
 	r.cache[sql] = &cachedStmt{s: s, used: r.tick}
+}
+
+// shadowTable reports whether name could be one of an R*Tree's shadow tables (x_node, x_rowid, x_parent).
+func shadowTable(name string) bool {
+	for _, suffix := range []string{"_node", "_rowid", "_parent"} {
+		if len(name) > len(suffix) && strings.EqualFold(name[len(name)-len(suffix):], suffix) {
+			return true
+		}
+	}
+	return false
 }
