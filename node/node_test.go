@@ -49,6 +49,17 @@ func openNode(tb testing.TB, id string, bootstrap bool) *Node {
 	return n
 }
 
+// openLeading opens a node that bootstraps (cfg.Bootstrap) and waits until it leads. The caller closes it.
+func openLeading(tb testing.TB, cfg Config) *Node {
+	tb.Helper()
+	n, err := Open(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	waitFor(tb, "leadership", n.IsLeader)
+	return n
+}
+
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -292,11 +303,7 @@ func TestNode_CloseUnderWritesReturns(t *testing.T) {
 func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, "n1", dir, true)
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "leadership", n.IsLeader)
+	n := openLeading(t, cfg)
 	exec1(t, n, "CREATE TABLE t(x)")
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
@@ -304,7 +311,7 @@ func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "raft")); err != nil {
 		t.Fatal(err)
 	}
-	n, err = Open(cfg)
+	n, err := Open(cfg)
 	if err == nil {
 		n.Close()
 		t.Fatal("Open accepted a database without its Raft state")
@@ -419,11 +426,7 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 func TestNode_LogBelowTheSnapshotIsEmptied(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, "n1", dir, true)
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "leadership", n.IsLeader)
+	n := openLeading(t, cfg)
 	exec1(t, n, "CREATE TABLE t(x)")
 	for i := range 10 {
 		exec1(t, n, "INSERT INTO t VALUES (?)", i)
@@ -507,14 +510,10 @@ func TestNode_RestartWaitsAHeartbeatTimeoutBeforeVoting(t *testing.T) {
 	cfg.HeartbeatTimeout = 400 * time.Millisecond
 	cfg.ElectionTimeout = 400 * time.Millisecond
 	cfg.LeaderLeaseTimeout = 400 * time.Millisecond
-	n, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "leadership", n.IsLeader)
+	n := openLeading(t, cfg)
 	n.Close()
 	start := time.Now()
-	n, err = Open(cfg)
+	n, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
