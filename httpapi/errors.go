@@ -25,6 +25,8 @@ var (
 	errLoop = errors.New("forwarded request reached a node that is not the leader")
 	// errNotFound: a route or member that does not exist.
 	errNotFound = errors.New("not found")
+	// errBodyTimeout: the client stopped sending its body before the request's time ran out.
+	errBodyTimeout = errors.New("request body timed out")
 )
 
 // errorKind is how one kind of error is answered.
@@ -43,6 +45,7 @@ var errorKinds = []errorKind{
 	{logical.ErrNotReadOnly, http.StatusBadRequest, "not_read_only", false, true},
 	{followerread.ErrBadLevel, http.StatusBadRequest, "bad_request", false, true},
 	{errNotFound, http.StatusNotFound, "not_found", false, true},
+	{errBodyTimeout, http.StatusRequestTimeout, "body_timeout", false, true},
 	{node.ErrUnknownMember, http.StatusNotFound, "unknown_member", false, true},
 	{node.ErrUnreachable, http.StatusServiceUnavailable, "unreachable", true, true},
 	{node.ErrWouldLoseQuorum, http.StatusConflict, "no_quorum", false, true},

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -134,11 +135,15 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, bodyError(err)
 }
 
-// bodyError makes a body that ended before its declared length a bad request; the body limit's error and any
-// other pass as they are.
+// bodyError makes a body that ended before its declared length a bad request, and one that stopped arriving
+// until the connection's read deadline passed a request timeout; the body limit's error and any other pass as
+// they are.
 func bodyError(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: the request body ended before its declared length", errBadRequest)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: the request body stopped arriving", errBodyTimeout)
 	}
 	return err
 }

@@ -1686,7 +1686,8 @@ func TestServer_StalledBodyIsCut(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("the stalled request held the connection for %s (answer %q)", time.Since(start), answer)
 	}
-	if len(answer) > 0 && !bytes.HasPrefix(answer, []byte("HTTP/1.1 4")) {
+	// The answer races the write deadline, which falls at the same moment: a 408, or nothing.
+	if len(answer) > 0 && !bytes.HasPrefix(answer, []byte("HTTP/1.1 408")) {
 		t.Fatalf("answer to a stalled body: %q", answer)
 	}
 }
