@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -493,6 +494,7 @@ func TestServer_ErrorTable(t *testing.T) {
 		{wrap(node.ErrTimeout), 504, "timeout", false},
 		{wrap(context.DeadlineExceeded), 504, "timeout", false},
 		{&http.MaxBytesError{Limit: 10}, 413, "too_large", false},
+		{bodyError(&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), 408, "body_timeout", false},
 		{errors.New("sqlite: disk I/O error at /secret/path"), 500, "internal", false},
 	} {
 		t.Run(tc.code+" "+tc.err.Error(), func(t *testing.T) {
