@@ -371,13 +371,25 @@ func (f *FSM) Apply(l *raft.Log) any {
 // cannot be applied exactly is fatal: Options.Diverged is called. The responses are nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	resps := make([]any, len(logs))
-	applied := f.applied.Load()
+	applied, appliedTerm := f.applied.Load(), f.appliedTerm.Load()
 	var last *raft.Log
 	var memberChanges []func(map[string]Member)
 	for i, l := range logs {
+		if l.Index <= applied {
+			// Already applied, so this must be the same entry the database saw: the entry at the applied index
+			// has its term, and terms never decrease along a log. Anything else is a log that lost entries
+			// this database applied, and whose indexes now hold new ones: skipping them would acknowledge
+			// writes that are never applied.
+			if appliedTerm > 0 && (l.Index == applied && l.Term != appliedTerm || l.Term > appliedTerm) {
+				f.diverged(l, fmt.Errorf("entry %d of term %d is at or below the applied index %d of term %d: the log is not the one this database applied",
+					l.Index, l.Term, applied, appliedTerm))
+				return resps
+			}
+			continue
+		}
 		// Configuration entries change nothing here, but they move the applied index: a read index may point at
 		// one. (Raft's own no-op and barrier entries never reach the FSM; see node's leader barrier.)
-		if (l.Type != raft.LogCommand && l.Type != raft.LogConfiguration) || l.Index <= applied {
+		if l.Type != raft.LogCommand && l.Type != raft.LogConfiguration {
 			continue
 		}
 		if last == nil {

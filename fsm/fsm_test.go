@@ -242,6 +242,45 @@ func TestFSM_Diverged(t *testing.T) {
 	}
 }
 
+// An entry at or below the applied index is skipped only if it can be the entry the database applied: the one
+// at the applied index has the applied term, and none below it has a later term. Otherwise the log lost entries
+// this database applied, and the new ones at their indexes would be acknowledged without being applied.
+func TestFSM_ReplayedEntryOfAnotherTermDiverges(t *testing.T) {
+	var got error
+	f, err := Open(t.TempDir(), Options{Diverged: func(err error) { got = err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	write(t, f, 1, "CREATE TABLE t(x)")
+	write(t, f, 2, "INSERT INTO t VALUES (1)")
+	write(t, f, 3, "INSERT INTO t VALUES (2)") // applied index 3, term 1
+	payload := func() []byte {
+		_, p, err := f.Execute(context.Background(), 2, []logical.Request{{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES (9)"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, l := range []raft.Log{{Index: 2, Term: 1}, {Index: 3, Term: 1}} {
+		got = nil
+		f.Apply(&raft.Log{Index: l.Index, Term: l.Term, Type: raft.LogCommand, Data: payload()})
+		if got != nil {
+			t.Fatalf("replay of entry %d of term %d: Diverged(%v)", l.Index, l.Term, got)
+		}
+	}
+	for _, l := range []raft.Log{{Index: 3, Term: 2}, {Index: 2, Term: 2}, {Index: 3, Term: 0}} {
+		got = nil
+		f.Apply(&raft.Log{Index: l.Index, Term: l.Term, Type: raft.LogCommand, Data: payload()})
+		if !errors.Is(got, ErrDiverged) {
+			t.Fatalf("entry %d of term %d over applied index 3 of term 1: Diverged(%v), want ErrDiverged", l.Index, l.Term, got)
+		}
+	}
+	if rows, idx := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(2) || idx != 3 {
+		t.Fatalf("after the refused entries: %v rows at index %d, want 2 at 3", rows[0][0], idx)
+	}
+}
+
 type sink struct {
 	bytes.Buffer
 	cancelled bool

@@ -296,13 +296,6 @@ func (n *Node) open() (err error) {
 	if err != nil {
 		return err
 	}
-	if applied := n.fsm.AppliedIndex(); !existing && applied > 0 {
-		// The entries of whatever log this node gets next would be skipped up to that index as already applied,
-		// though they are not the ones this database saw.
-		return fmt.Errorf("data dir %s: the database holds the log up to index %d but Raft has no state (was %s removed?); "+
-			"remove %s as well to join a cluster afresh (it then gets the data from the cluster), or restore the Raft directory",
-			cfg.DataDir, applied, raftDir, filepath.Join(cfg.DataDir, "db"))
-	}
 	if !existing && cfg.Bootstrap && cfg.NonVoter {
 		return fmt.Errorf("%w: a read replica (not a voter) cannot bootstrap a new cluster: give it a member to join", ErrBadRequest)
 	}
@@ -357,8 +350,11 @@ func (n *Node) open() (err error) {
 // Raft had stored it, but the database had not been replaced yet).
 func (n *Node) catchUpFromSnapshot() error {
 	list, err := n.snaps.List()
-	if err != nil || len(list) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(list) == 0 {
+		return n.checkLogReachesDatabase()
 	}
 	latest := list[0]
 	// Raft empties the log after it installs a snapshot; a crash in between leaves a log that ends below the
@@ -375,7 +371,7 @@ func (n *Node) catchUpFromSnapshot() error {
 		}
 	}
 	if latest.Index <= n.fsm.AppliedIndex() {
-		return nil
+		return n.checkLogReachesDatabase()
 	}
 	n.log.Info("database is behind the latest snapshot: restoring it", "applied_index", n.fsm.AppliedIndex(),
 		"snapshot_index", latest.Index)
@@ -387,6 +383,35 @@ func (n *Node) catchUpFromSnapshot() error {
 		return fmt.Errorf("restore snapshot %s: %w", latest.ID, err)
 	}
 	return nil
+}
+
+// checkLogReachesDatabase refuses a database that has applied entries the Raft log and snapshots no longer
+// hold. Raft writes an entry to its log before anything applies it, so the database's applied index can only be
+// past the log's end if entries were lost from it (its directory removed or damaged, a disk that dropped
+// writes). Started, the node would take the indexes of the lost entries for new ones, which the database
+// skips as applied: writes acknowledged and never applied. (A node without any Raft state is refused in Open.)
+func (n *Node) checkLogReachesDatabase() error {
+	applied := n.fsm.AppliedIndex()
+	if applied == 0 {
+		return nil
+	}
+	last, err := n.logs.LastIndex()
+	if err != nil {
+		return err
+	}
+	if list, err := n.snaps.List(); err != nil {
+		return err
+	} else if len(list) > 0 {
+		last = max(last, list[0].Index)
+	}
+	if applied <= last {
+		return nil
+	}
+	raftDir := filepath.Join(n.cfg.DataDir, "raft")
+	return fmt.Errorf("data dir %s: the database has applied the log up to index %d, but the Raft log and snapshots in %s end at %d "+
+		"(was it removed, or did the disk drop writes?): the entries of whatever log this node gets next would be skipped "+
+		"as already applied. Remove %s as well to join a cluster afresh (it then gets the data from the cluster), or restore "+
+		"the Raft directory", n.cfg.DataDir, applied, raftDir, last, filepath.Join(n.cfg.DataDir, "db"))
 }
 
 // Close stops the node: queued writes fail with ErrShuttingDown, Raft shuts down, files are closed. It does not

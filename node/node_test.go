@@ -316,7 +316,7 @@ func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 		n.Close()
 		t.Fatal("Open accepted a database without its Raft state")
 	}
-	if !strings.Contains(err.Error(), "Raft has no state") {
+	if !strings.Contains(err.Error(), "Raft log and snapshots") {
 		t.Fatalf("Open: %v, want an error that says the Raft state is missing", err)
 	}
 	// Removing the database as the error says makes the data dir usable again.
@@ -334,6 +334,50 @@ func TestNode_DatabaseWithoutRaftStateRefused(t *testing.T) {
 	n.Close()
 	if _, err := os.Stat(upload); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a leftover upload survived Open: %v", err)
+	}
+}
+
+// A database that has applied entries its Raft log no longer holds is refused, whether the log's directory was
+// removed (with the term and vote kept) or its tail was lost: started, a lone node reused the lost indexes for
+// new writes, which the database skipped as applied, and acknowledged them (4 of 5 writes lost).
+func TestNode_DatabaseAheadOfRaftLogRefused(t *testing.T) {
+	for _, damage := range []string{"log removed", "log tail lost"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := testConfig(t, "n1", dir, true)
+			n := openLeading(t, cfg)
+			exec1(t, n, "CREATE TABLE t(x)")
+			for i := range 10 {
+				exec1(t, n, fmt.Sprintf("INSERT INTO t VALUES(%d)", i))
+			}
+			applied := n.FSM().AppliedIndex()
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+			logDir := filepath.Join(dir, "raft", "log")
+			if damage == "log removed" {
+				if err := os.RemoveAll(logDir); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				logs, err := raftlog.Open(logDir, raftlog.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := logs.DeleteRange(applied-5, applied+100); err != nil {
+					t.Fatal(err)
+				}
+				logs.Close()
+			}
+			n, err := Open(cfg)
+			if err == nil {
+				n.Close()
+				t.Fatalf("Open accepted a database at index %d with the Raft log damaged (%s)", applied, damage)
+			}
+			if want := fmt.Sprintf("applied the log up to index %d", applied); !strings.Contains(err.Error(), want) {
+				t.Fatalf("Open: %v, want an error that says %q", err, want)
+			}
+		})
 	}
 }
 
