@@ -33,8 +33,13 @@ import (
 var (
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("database closed")
-	// ErrDiverged wraps the error given to Options.Diverged: an entry could not be applied exactly.
+	// ErrDiverged wraps the error given to Options.Halt when an entry could not be applied exactly: the
+	// database no longer matches the leader's, and only a copy from the cluster repairs it.
 	ErrDiverged = logical.ErrDiverged
+	// ErrStorage wraps the error given to Options.Halt when an entry could not be applied because storage
+	// failed (the disk is full, an I/O error, out of memory): the transaction rolled back, the database is
+	// intact, and a restart applies the entry again once the cause is fixed.
+	ErrStorage = errors.New("storage failed")
 )
 
 // DBFile is the name of the SQLite database inside the data directory.
@@ -56,10 +61,10 @@ type Options struct {
 	ReadConns int
 	// NoForeignKeys turns off enforcement of foreign-key constraints on client writes (on by default).
 	NoForeignKeys bool
-	// Diverged is called on the goroutine applying the log when an entry cannot be applied exactly: the
-	// database no longer matches the leader's. It must stop the node; it must not return normally. The default
-	// panics.
-	Diverged func(err error)
+	// Halt is called on the goroutine applying the log when an entry cannot be applied, with an error that
+	// wraps ErrDiverged (the database no longer matches the leader's) or ErrStorage (the disk is full, or
+	// failed). It must stop the node; it must not return normally. The default panics.
+	Halt func(err error)
 	// OnSnapshot and OnRestore, if set, are called after a snapshot was written or installed, with its index.
 	OnSnapshot, OnRestore func(index uint64, took time.Duration)
 }
@@ -119,8 +124,8 @@ func Open(dir string, opts Options) (*FSM, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
 	}
-	if opts.Diverged == nil {
-		opts.Diverged = func(err error) { panic(err) }
+	if opts.Halt == nil {
+		opts.Halt = func(err error) { panic(err) }
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -368,7 +373,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 
 // ApplyBatch applies committed log entries in one SQLite transaction, together with the new applied index.
 // Entries at or below the stored applied index are already in the database and are skipped. An entry that
-// cannot be applied exactly is fatal: Options.Diverged is called. The responses are nil.
+// cannot be applied is fatal: Options.Halt is called. The responses are nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	resps := make([]any, len(logs))
 	applied, appliedTerm := f.applied.Load(), f.appliedTerm.Load()
@@ -479,12 +484,34 @@ func (f *FSM) ApplyTimes() (appendedAt, appliedAt time.Time) {
 }
 
 func (f *FSM) diverged(l *raft.Log, err error) {
+	if se := storageFailure(err); se != nil {
+		// What SQLite said: on its way up it may have been wrapped as a divergence, which it is not.
+		err = fmt.Errorf("apply log entry %d (term %d): %w: %s", l.Index, l.Term, ErrStorage, se.Msg)
+		f.log.Error("cannot apply the log: storage failed; stopping (the database is intact)", "index", l.Index, "term", l.Term, "err", err)
+		f.opts.Halt(err)
+		return
+	}
 	if !errors.Is(err, ErrDiverged) {
 		err = fmt.Errorf("%w: %w", ErrDiverged, err)
 	}
 	err = fmt.Errorf("apply log entry %d (term %d): %w", l.Index, l.Term, err)
 	f.log.Error("replica diverged: stopping", "index", l.Index, "term", l.Term, "err", err)
-	f.opts.Diverged(err)
+	f.opts.Halt(err)
+}
+
+// storageFailure returns SQLite's error if it refused for want of disk, memory or a working file system rather
+// than for anything about the data, and nil otherwise: a full disk is not a diverged replica, and removing the
+// data directory, which is the cure for one, would be the wrong advice for the other.
+func storageFailure(err error) *sqlite3.Error {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return nil
+	}
+	switch se.Code {
+	case sqlite3.Full, sqlite3.IOErr, sqlite3.NoMem, sqlite3.CantOpen, sqlite3.ReadOnly:
+		return se
+	}
+	return nil
 }
 
 // applyOne applies one command inside the open transaction. It returns the change to the in-memory member

@@ -21,7 +21,7 @@ import (
 
 func open(tb testing.TB, dir string) *FSM {
 	tb.Helper()
-	f, err := Open(dir, Options{Diverged: func(err error) { tb.Errorf("diverged: %v", err) }})
+	f, err := Open(dir, Options{Halt: func(err error) { tb.Errorf("diverged: %v", err) }})
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestFSM_FencedEntry(t *testing.T) {
 		t.Fatalf("entry logged in its own term: rows %v", rows)
 	}
 	var got error
-	g, err := Open(t.TempDir(), Options{Diverged: func(err error) { got = err }})
+	g, err := Open(t.TempDir(), Options{Halt: func(err error) { got = err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestFSM_ApplyWaitsForExecute(t *testing.T) {
 
 func TestFSM_Diverged(t *testing.T) {
 	var got error
-	f, err := Open(t.TempDir(), Options{Diverged: func(err error) { got = err }})
+	f, err := Open(t.TempDir(), Options{Halt: func(err error) { got = err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestFSM_Diverged(t *testing.T) {
 // this database applied, and the new ones at their indexes would be acknowledged without being applied.
 func TestFSM_ReplayedEntryOfAnotherTermDiverges(t *testing.T) {
 	var got error
-	f, err := Open(t.TempDir(), Options{Diverged: func(err error) { got = err }})
+	f, err := Open(t.TempDir(), Options{Halt: func(err error) { got = err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,6 +278,46 @@ func TestFSM_ReplayedEntryOfAnotherTermDiverges(t *testing.T) {
 	}
 	if rows, idx := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(2) || idx != 3 {
 		t.Fatalf("after the refused entries: %v rows at index %d, want 2 at 3", rows[0][0], idx)
+	}
+}
+
+// A full disk while applying is a storage failure, not a diverged replica: Halt gets ErrStorage, the database
+// keeps its state, and once there is room the same entry applies. (max_page_count makes SQLite's file full.)
+func TestFSM_FullDiskIsNotDivergence(t *testing.T) {
+	dir := t.TempDir()
+	var got error
+	f, err := Open(dir, Options{Halt: func(err error) { got = err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	write(t, f, 1, "CREATE TABLE t(x)")
+	req := logical.Request{Statements: []logical.Statement{{SQL: "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 300) INSERT INTO t SELECT zeroblob(4096) FROM c"}}}
+	res, payload, err := f.Execute(context.Background(), 1, []logical.Request{req})
+	if err != nil || res[0][0].Error != "" {
+		t.Fatalf("Execute: %v %+v", err, res)
+	}
+	rows, _ := query(t, f, "PRAGMA page_count")
+	if err := f.applier.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", rows[0][0].(int64)+2)); err != nil {
+		t.Fatal(err)
+	}
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: payload})
+	if !errors.Is(got, ErrStorage) || errors.Is(got, ErrDiverged) {
+		t.Fatalf("apply on a full disk: Halt(%v), want ErrStorage and not ErrDiverged", got)
+	}
+	if rows, idx := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(0) || idx != 1 {
+		t.Fatalf("after the failed apply: %v rows at index %d, want 0 at 1", rows[0][0], idx)
+	}
+	if err := f.applier.Exec("PRAGMA max_page_count = 4294967294"); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: payload})
+	if got != nil {
+		t.Fatalf("the same entry with room on the disk: Halt(%v)", got)
+	}
+	if rows, idx := query(t, f, "SELECT count(*) FROM t"); rows[0][0] != int64(300) || idx != 2 {
+		t.Fatalf("after the entry applied: %v rows at index %d, want 300 at 2", rows[0][0], idx)
 	}
 }
 
@@ -366,7 +406,7 @@ func TestFSM_WaitApplied(t *testing.T) {
 
 func TestFSM_ForeignKeys(t *testing.T) {
 	for _, off := range []bool{false, true} {
-		f, err := Open(t.TempDir(), Options{NoForeignKeys: off, Diverged: func(err error) { t.Errorf("diverged: %v", err) }})
+		f, err := Open(t.TempDir(), Options{NoForeignKeys: off, Halt: func(err error) { t.Errorf("diverged: %v", err) }})
 		if err != nil {
 			t.Fatal(err)
 		}

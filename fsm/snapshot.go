@@ -327,7 +327,10 @@ func (f *FSM) install(tmp string) error {
 	reopen := func(cause error) error {
 		if err := f.openConns(); err != nil {
 			f.closed = true
-			f.opts.Diverged(fmt.Errorf("reopen the database after installing a snapshot (%v): %w", cause, err))
+			if storageFailure(err) != nil {
+				err = fmt.Errorf("%w: %w", ErrStorage, err)
+			}
+			f.opts.Halt(fmt.Errorf("reopen the database after installing a snapshot (%v): %w", cause, err))
 			return err
 		}
 		return cause

@@ -91,7 +91,7 @@ func (c *inmemCluster) open(id string, bootstrap bool) *Node {
 		LeaderLeaseTimeout: c.opts.timeout, CommitTimeout: c.opts.commitTimeout, ApplyTimeout: 5 * time.Second,
 		TrailingLogs: c.opts.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
-		Diverged: func(err error) { c.tb.Errorf("%s diverged: %v", id, err) },
+		Halt: func(err error) { c.tb.Errorf("%s diverged: %v", id, err) },
 	})
 	if err != nil {
 		c.tb.Fatalf("open %s: %v", id, err)

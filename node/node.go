@@ -68,7 +68,7 @@ type Config struct {
 	LogLevel  string    // Raft's log level (default info)
 	LogJSON   bool
 	// Diverged is called when this node's database can no longer apply the log. It must stop the process.
-	Diverged func(error)
+	Halt func(error)
 	// Transport, if set, replaces the TCP transport (tests use raft's in-memory one). The node closes it if it
 	// is an io.Closer.
 	Transport raft.Transport
@@ -234,7 +234,7 @@ func (n *Node) open() (err error) {
 		os.Remove(name)
 	}
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "db"), fsm.Options{
-		Logger: cfg.Logger, Diverged: cfg.Diverged, NoForeignKeys: cfg.NoForeignKeys,
+		Logger: cfg.Logger, Halt: cfg.Halt, NoForeignKeys: cfg.NoForeignKeys,
 		OnSnapshot: func(index uint64, took time.Duration) {
 			n.events.publish(Event{Type: EventSnapshotTaken, Node: cfg.ID, Term: n.fsm.AppliedTerm(), Index: index, Detail: "took " + took.String()})
 		},

@@ -35,7 +35,7 @@ func testConfig(tb testing.TB, id, dir string, bootstrap bool) Config {
 		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond, ApplyTimeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LogOutput: io.Discard, LogLevel: "error",
-		Diverged: func(err error) { tb.Errorf("%s diverged: %v", id, err) },
+		Halt: func(err error) { tb.Errorf("%s diverged: %v", id, err) },
 	}
 }
 

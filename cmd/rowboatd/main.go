@@ -25,6 +25,7 @@ import (
 
 	"github.com/rowboatdb/rowboat/config"
 	"github.com/rowboatdb/rowboat/failover"
+	"github.com/rowboatdb/rowboat/fsm"
 	"github.com/rowboatdb/rowboat/httpapi"
 	"github.com/rowboatdb/rowboat/internal/version"
 	"github.com/rowboatdb/rowboat/node"
@@ -90,8 +91,16 @@ func run(cfg config.Config) error {
 		SnapshotThreshold: cfg.SnapshotThreshold, SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 		SnapshotLogBytes: cfg.SnapshotLogBytes, NoForeignKeys: !cfg.ForeignKeys,
 		MaxBatch: cfg.MaxBatch, Logger: log, LogOutput: os.Stderr, LogLevel: cfg.LogLevel, LogJSON: cfg.LogFormat == "json",
-		Diverged: func(err error) {
-			log.Error("FATAL: this node's database has diverged from the cluster; stopping. Remove its data directory and rejoin it to rebuild it from the leader.", "err", err)
+		Halt: func(err error) {
+			switch {
+			case errors.Is(err, fsm.ErrStorage):
+				log.Error("FATAL: this node cannot apply the log because its storage failed (a full disk, an I/O error); stopping. "+
+					"Its database is intact: fix the cause and restart the node, which applies the entry again. Do not remove the data directory.", "err", err)
+			case errors.Is(err, fsm.ErrDiverged):
+				log.Error("FATAL: this node's database has diverged from the cluster; stopping. Remove its data directory and rejoin it to rebuild it from the leader.", "err", err)
+			default:
+				log.Error("FATAL: this node cannot apply the log; stopping.", "err", err)
+			}
 			os.Exit(3)
 		},
 	})

@@ -48,6 +48,7 @@ const (
 	Full       = lib.SQLITE_FULL
 	IOErr      = lib.SQLITE_IOERR
 	NoMem      = lib.SQLITE_NOMEM
+	CantOpen   = lib.SQLITE_CANTOPEN
 )
 
 // transient tells SQLite to copy bound text and blobs before the bind call returns (SQLITE_TRANSIENT).
