@@ -245,7 +245,7 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 			return seg, nil
 		}
 		if n < fixedSize || n > maxRecord {
-			return cut(fmt.Sprintf("bad length %d", n), hasZeroSector(hdr[:], seg.size))
+			return cut(fmt.Sprintf("bad length %d", n), hasZeroSector(f, hdr[:], seg.size))
 		}
 		if seg.size+headerSize+int64(n) > fileSize {
 			return cut("short record", true) // checked before allocating: a damaged length may be huge
@@ -263,7 +263,7 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 		}
 		body := rec[headerSize:]
 		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
-			return cut("checksum mismatch", hasZeroSector(rec, seg.size))
+			return cut("checksum mismatch", hasZeroSector(f, rec, seg.size))
 		}
 		want := base + uint64(len(seg.offs))
 		if idx := binary.LittleEndian.Uint64(body[0:8]); idx != want {
@@ -277,17 +277,32 @@ func (s *Store) openSegment(base uint64, newest bool) (*segment, error) {
 // sectorSize is the unit a disk writes whole or not at all.
 const sectorSize = 512
 
-// hasZeroSector reports whether b, which starts at offset off of its file, holds a piece between sector
-// boundaries that is all zeros: part of a record that an interrupted append never wrote. (As in etcd's WAL,
-// a record torn by a crash shows unwritten sectors as zeros, because the file's free space reads as zeros.)
-func hasZeroSector(b []byte, off int64) bool {
+// hasZeroSector reports whether b, a record or its header read from offset off of file f, lies in a sector that
+// an interrupted append never wrote. (As in etcd's WAL, a record torn by a crash shows unwritten sectors as
+// zeros, because the file's free space reads as zeros.) The record's first sector may also hold the end of the
+// record before it, written earlier, so only the record's own piece of it can tell. Its other sectors are
+// judged whole, with what follows the record in its last one: every record ends with zeros (the length of
+// its absent extensions), so that piece alone read as unwritten whenever a record ended a few bytes into a
+// sector, and damage to the record, followed by records an earlier append wrote, was taken for a torn
+// tail and the acknowledged records after it were cut off.
+func hasZeroSector(f io.ReaderAt, b []byte, off int64) bool {
+	first := true
 	for len(b) > 0 {
-		n := int(sectorSize - off%sectorSize)
-		n = min(n, len(b))
-		if allZero(b[:n]) {
-			return true
-		}
+		n := min(int(sectorSize-off%sectorSize), len(b))
+		piece := b[:n]
 		b, off = b[n:], off+int64(n)
+		if !allZero(piece) {
+			first = false
+			continue
+		}
+		if first || off%sectorSize == 0 {
+			return true // the record's own piece of its first sector, or a whole sector
+		}
+		// The record's last piece ends inside a sector: the rest of that sector decides (beyond the file's
+		// end it reads as zeros, as it would on the disk).
+		rest := make([]byte, sectorSize-off%sectorSize)
+		k, _ := f.ReadAt(rest, off)
+		return allZero(rest[:k])
 	}
 	return false
 }
@@ -479,23 +494,32 @@ func (s *Store) DeleteRange(min, max uint64) error {
 }
 
 // dropBefore makes first the first index served and deletes the segments that hold only earlier entries.
+//
+// The oldest goes first, and each removal is made durable before the next: a crash part way leaves a log that
+// is still contiguous (a newer segment's removal reaching the disk before an older one's would leave a gap that
+// Open refuses). On error the in-memory state matches what is left, so a retry (raft compacts again) goes on.
 func (s *Store) dropBefore(first uint64) error {
-	keep := 0
-	for keep < len(s.segs)-1 && s.segs[keep].lastIndex() < first {
-		keep++
-	}
-	for _, seg := range s.segs[:keep] {
+	for len(s.segs) > 1 && s.segs[0].lastIndex() < first {
+		seg := s.segs[0]
 		seg.f.Close()
-		if err := os.Remove(seg.path); err != nil {
+		if err := removeFile(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			// Still listed, so a retry (raft compacts again) removes it; its entries are gone all the same
+			// (ErrLogNotFound, so that raft sends a follower that needs them a snapshot).
+			s.first = max(s.first, seg.lastIndex()+1)
+			return err
+		}
+		s.segs = s.segs[1:]
+		s.first = s.segs[0].base
+		if err := syncDir(s.dir); err != nil {
 			return err
 		}
 	}
-	s.segs = append(s.segs[:0], s.segs[keep:]...)
-	s.first = first
 	if first > s.segs[0].base {
-		return s.writeFirst(first) // syncs the directory, covering the removals too
+		s.first = first
+		return s.writeFirst(first)
 	}
-	return syncDir(s.dir)
+	s.first = max(s.first, first)
+	return nil
 }
 
 const firstFile = "first"
@@ -560,9 +584,11 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 		}
 		s.segs = s.segs[:j]
 		s.resetBounds()
-	}
-	if err := syncDir(s.dir); err != nil {
-		return err
+		// Durable before the next (older) one goes: otherwise a crash could keep a newer segment whose
+		// older neighbour is gone.
+		if err := syncDir(s.dir); err != nil {
+			return err
+		}
 	}
 	if drop == i+1 {
 		k := index - seg.base

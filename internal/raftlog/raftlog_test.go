@@ -335,6 +335,49 @@ func TestStore_RefusesDamageACrashCannotLeave(t *testing.T) {
 	}
 }
 
+// Every record ends with zeros (its extensions' length). A record that ends a few bytes into a sector therefore
+// has an all-zero piece there, which read as a sector a crash never wrote: damage to such a record, followed by
+// records appended earlier, was taken for a torn tail, and the acknowledged records after it were cut off.
+func TestStore_RefusesDamageToARecordEndingInZeros(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	for i := uint64(1); i <= 200; i++ {
+		e := entry(i, 1, 90+int(i*7)%200)
+		e.Extensions, e.Type = nil, raft.LogCommand
+		if err := s.StoreLog(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seg := s.segs[len(s.segs)-1]
+	path, offs := seg.path, slices.Clone(seg.offs)
+	s.Close()
+	victim := -1
+	for k := 0; k+1 < len(offs); k++ {
+		if end := offs[k+1]; end%sectorSize >= 1 && end%sectorSize <= 4 && end/sectorSize > offs[k]/sectorSize {
+			victim = k
+			break
+		}
+	}
+	if victim < 0 || victim > 150 {
+		t.Fatalf("no record ends 1-4 bytes into a sector early in the log (found %d): change the sizes", victim)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xff}, offs[victim]+headerSize+20)
+	f.Close()
+	s, err = Open(dir, Options{SegmentSize: 1 << 20, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		last, _ := s.LastIndex()
+		s.Close()
+		t.Fatalf("Open accepted damage to record %d of 200 and now ends at %d", victim+1, last)
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open: %v, want ErrCorrupt", err)
+	}
+}
+
 func TestStore_RefusesDamageBeforeTheTail(t *testing.T) {
 	dir := t.TempDir()
 	fill(t, dir, 40)
@@ -495,4 +538,52 @@ func TestStore_SuffixRemovalStoppedPartWay(t *testing.T) {
 		t.Fatalf("last index after the retried removal and a restart %d, want %d", last, min-1)
 	}
 	s.Close()
+}
+
+// A compaction whose removal of a segment fails leaves a log that serves what it should: the entries it was
+// asked to drop are not found (raft sends a lagging follower a snapshot instead of giving up on a closed
+// file), later ones read, and raft's next compaction, retried, completes. The old loop removed segments from a
+// list it changed only at the end, so every retry failed on a file already gone.
+func TestStore_PrefixRemovalStoppedPartWay(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 40)
+	s := open(t, dir, 1024)
+	if len(s.segs) < 4 {
+		t.Fatalf("want several segments, got %d", len(s.segs))
+	}
+	second := s.segs[1]
+	upto := s.segs[2].base + 1 // inside the third segment: the two older ones go
+	failure := errors.New("unlink failed")
+	removeFile = func(path string) error {
+		if path == second.path {
+			return failure
+		}
+		return os.Remove(path)
+	}
+	defer func() { removeFile = os.Remove }()
+	if err := s.DeleteRange(1, upto); !errors.Is(err, failure) {
+		t.Fatalf("DeleteRange: %v, want the unlink's failure", err)
+	}
+	var l raft.Log
+	if err := s.GetLog(second.base, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("an entry of the segment whose removal failed: %v, want ErrLogNotFound", err)
+	}
+	if err := s.GetLog(upto+1, &l); err != nil {
+		t.Fatalf("entry %d, past the removal: %v", upto+1, err)
+	}
+	removeFile = os.Remove
+	if err := s.DeleteRange(1, upto); err != nil {
+		t.Fatalf("the retried compaction: %v", err)
+	}
+	if first, _ := s.FirstIndex(); first != upto+1 {
+		t.Fatalf("first index after the retried compaction %d, want %d", first, upto+1)
+	}
+	s.Close()
+	s = open(t, dir, 1024)
+	if first, _ := s.FirstIndex(); first != upto+1 {
+		t.Fatalf("first index after a restart %d, want %d", first, upto+1)
+	}
+	if _, err := os.Stat(second.path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the segment whose removal failed is still there: %v", err)
+	}
 }
