@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rowboatdb/rowboat/internal/durable"
 	"github.com/rowboatdb/rowboat/internal/sqlite3"
 )
 
@@ -335,17 +336,20 @@ func (f *FSM) install(tmp string) error {
 		}
 		return cause
 	}
+	// The old WAL's removal is durable before the new file takes the database's name: after a power loss,
+	// the new database must not be opened with the old one's WAL, whose frames SQLite would read into it.
 	for _, suffix := range []string{"-wal", "-shm"} {
-		if err := os.Remove(f.path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := durable.Remove(f.path + suffix); err != nil {
 			return reopen(fmt.Errorf("remove %s: %w", suffix, err))
 		}
 	}
 	if err := os.Rename(tmp, f.path); err != nil {
 		return reopen(fmt.Errorf("install snapshot: %w", err))
 	}
-	if d, err := os.Open(filepath.Dir(f.path)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := durable.SyncDir(filepath.Dir(f.path)); err != nil {
+		// The rename may not survive a power loss, in which case the old database comes back, with an applied
+		// index below the snapshot's: catchUpFromSnapshot installs it again at start.
+		f.log.Warn("sync the data dir after installing a snapshot", "err", err)
 	}
 	if err := reopen(nil); err != nil {
 		return fmt.Errorf("reopen after restore: %w", err)

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/internal/durable"
 )
 
 // HadState reports whether Raft had state when the node opened: the node has been a member of a cluster (or
@@ -30,7 +31,7 @@ const joiningFile = "joining"
 func (n *Node) Joined() {
 	if n.guard != nil {
 		n.guard.lift()
-		if err := os.Remove(filepath.Join(n.cfg.DataDir, joiningFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := durable.Remove(filepath.Join(n.cfg.DataDir, joiningFile)); err != nil {
 			n.log.Warn("remove the joining mark", "err", err)
 		}
 	}

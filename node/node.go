@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/rowboatdb/rowboat/internal/durable"
 	"github.com/rowboatdb/rowboat/internal/raftlog"
 	"github.com/rowboatdb/rowboat/internal/rounds"
 	"go.etcd.io/bbolt"
@@ -215,7 +216,7 @@ func (n *Node) open() (err error) {
 		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), Output: cfg.LogOutput, JSONFormat: cfg.LogJSON,
 	})
 	raftDir := filepath.Join(cfg.DataDir, "raft")
-	if err = os.MkdirAll(raftDir, 0o755); err != nil {
+	if err = durable.MkdirAll(raftDir, 0o755); err != nil {
 		return err
 	}
 	// bbolt locks its file: a second rowboatd on the same data dir fails here at once instead of waiting.
@@ -314,7 +315,9 @@ func (n *Node) open() (err error) {
 		// It will join a cluster (or form one with --bootstrap-expect): no votes until it has (see voteGuard).
 		if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {
 			n.guard, n.transport = g, g
-			if err := os.WriteFile(joining, nil, 0o644); err != nil {
+			// Durable before Raft can store anything: after a power loss, entries and a term without the mark
+			// would make this node one that votes with part of the log.
+			if err := durable.WriteFile(joining, nil, 0o644); err != nil {
 				return fmt.Errorf("mark the data dir as joining: %w", err)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/internal/durable"
 )
 
 // OpenFrom opens the store in dir like Open, first moving into it the entries of old, another log store
@@ -60,7 +62,7 @@ func OpenFrom(dir string, old raft.LogStore, opts Options) (*Store, error) {
 		if err := os.Rename(tmp, dir); err != nil {
 			return nil, err
 		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 		if opts.Logger != nil {

@@ -53,6 +53,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/rowboatdb/rowboat/internal/durable"
 )
 
 // ErrCorrupt is returned when a record is damaged somewhere other than a torn tail: the store refuses to open
@@ -112,7 +114,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	s := &Store{dir: dir, opts: opts, log: opts.Logger}
@@ -176,7 +178,7 @@ func (s *Store) load() error {
 			s.first = first
 		}
 	}
-	return syncDir(s.dir)
+	return durable.SyncDir(s.dir)
 }
 
 // openSegment scans one segment file. In an older segment a damaged record is an error. In the newest one a
@@ -461,7 +463,7 @@ func (s *Store) active(next uint64) (*segment, error) {
 		return nil, err
 	}
 	preallocate(f, s.opts.SegmentSize)
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -510,7 +512,7 @@ func (s *Store) dropBefore(first uint64) error {
 		}
 		s.segs = s.segs[1:]
 		s.first = s.segs[0].base
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
@@ -545,7 +547,7 @@ func (s *Store) writeFirst(first uint64) error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, firstFile)); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return durable.SyncDir(s.dir)
 }
 
 // readFirst returns the recorded first index, or 0 if none was recorded.
@@ -586,7 +588,7 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 		s.resetBounds()
 		// Durable before the next (older) one goes: otherwise a crash could keep a newer segment whose
 		// older neighbour is gone.
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
@@ -607,7 +609,7 @@ func (s *Store) truncateFrom(i int, index uint64) error {
 		if err := os.Remove(filepath.Join(s.dir, firstFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		return syncDir(s.dir)
+		return durable.SyncDir(s.dir)
 	}
 	return nil
 }
@@ -700,13 +702,4 @@ func decode(p []byte, l *raft.Log) error {
 		l.Extensions = rest[:en:en]
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
