@@ -312,14 +312,10 @@ func TestInmem_WriteSpanningLeadershipChanges(t *testing.T) {
 				return true
 			})
 
-			if err := l.raft.LeadershipTransferToServer(raft.ServerID(other.ID()), raft.ServerAddress(other.ID())).Error(); err != nil {
-				t.Fatalf("transfer to %s: %v", other.ID(), err)
-			}
+			transfer(t, l, other)
 			waitFor(t, other.ID()+" leading", other.IsLeader)
 			exec1(t, other, "UPDATE t SET v = v + 100 WHERE id = 1")
-			if err := other.raft.LeadershipTransferToServer(raft.ServerID(l.ID()), raft.ServerAddress(l.ID())).Error(); err != nil {
-				t.Fatalf("transfer back to %s: %v", l.ID(), err)
-			}
+			transfer(t, other, l)
 			waitFor(t, l.ID()+" elected again", func() bool { return l.raft.State() == raft.Leader })
 			select {
 			case err := <-done:
@@ -603,9 +599,7 @@ func TestInmem_MemberEventsAreNews(t *testing.T) {
 	old := c.leader()
 	next := c.nodes[c.others(old.ID())[0]]
 	events := next.Events()
-	if err := old.raft.LeadershipTransferToServer(raft.ServerID(next.ID()), raft.ServerAddress(next.ID())).Error(); err != nil {
-		t.Fatal(err)
-	}
+	transfer(t, old, next)
 	waitFor(t, next.ID()+" leading", next.IsLeader)
 	n4 := c.open("n4", false)
 	if err := next.Join(context.Background(), JoinRequest{ID: "n4", RaftAddr: "n4", HTTPAddr: "n4:http", Voter: true, Fresh: true}); err != nil {
@@ -827,4 +821,21 @@ func configurationsBetween(t *testing.T, l *Node, from, to uint64) int {
 		}
 	}
 	return n
+}
+
+// transfer hands leadership from from to to over the in-memory transport (addresses are ids). A transfer
+// fails once an election timeout passes without to taking over, which a loaded machine can exceed (it
+// flaked so): it is tried again until a deadline.
+func transfer(tb testing.TB, from, to *Node) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := from.raft.LeadershipTransferToServer(raft.ServerID(to.ID()), raft.ServerAddress(to.ID())).Error()
+		if err == nil || to.raft.State() == raft.Leader {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("transfer of leadership from %s to %s: %v", from.ID(), to.ID(), err)
+		}
+	}
 }
