@@ -69,7 +69,7 @@ type Store interface {
 	Subscribe() ([]node.Event, <-chan node.Event, func())
 	WriteBackup(w io.Writer) (node.Position, error)
 	DumpSQL(w interface{ Write([]byte) (int, error) }) (node.Position, error)
-	Load(ctx context.Context, data []byte) (node.LoadResult, error)
+	Load(ctx context.Context, data []byte, replace bool) (node.LoadResult, error)
 	Snapshot() error
 }
 
@@ -567,27 +567,34 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleLoad serves POST /db/load: the body (a SQLite database file or SQL text) replaces the database on
-// every node, all or nothing.
+// handleLoad serves POST /db/load (and /boot): a SQLite database file replaces the database on every node; SQL
+// text runs as one transaction (with ?replace, it too replaces the database). All or nothing.
 func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.readRequest(w, r, nil)
 	if !ok {
 		return
 	}
 	p, body := req.p, req.body
+	replace, err := flag(r.URL.Query(), "replace")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	ctx, cancel := s.context(r, p)
 	defer cancel()
 	if !s.store.IsLeader() {
 		s.toLeader(ctx, w, r, p, body, true)
 		return
 	}
-	res, err := s.store.Load(ctx, body)
+	res, err := s.store.Load(ctx, body, replace)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.setPosition(w, res.Index, res.Term)
-	writeJSON(w, http.StatusOK, res, p.pretty)
+	// rqlite's answer: the SQL's results as /db/execute gives them (none for a database file).
+	out := responseJSON{Results: encodeResults(res.Results, encoding{write: true, associative: p.associative, blobArray: p.blobArray, timings: p.timings}), RaftIndex: res.Index}
+	writeJSON(w, http.StatusOK, out, p.pretty)
 }
 
 // readIndexJSON is the answer of GET /readindex.

@@ -65,6 +65,7 @@ type fakeStore struct {
 	onLeader func() // called by Leader, when set
 
 	removed   []string // "id force=bool" of each Remove call
+	loads     []string // "data replace=bool" of each Load call
 	removeErr error    // what Remove fails with, when set
 }
 
@@ -1437,8 +1438,14 @@ func (f *fakeStore) DumpSQL(w interface{ Write([]byte) (int, error) }) (node.Pos
 	return node.Position{Index: f.AppliedIndex(), Term: f.appliedTerm}, err
 }
 
-func (f *fakeStore) Load(ctx context.Context, data []byte) (node.LoadResult, error) {
-	return node.LoadResult{Statements: 1, Index: 11}, ctx.Err()
+func (f *fakeStore) Load(ctx context.Context, data []byte, replace bool) (node.LoadResult, error) {
+	f.mu.Lock()
+	f.loads = append(f.loads, fmt.Sprintf("%s replace=%v", data, replace))
+	f.mu.Unlock()
+	if bytes.HasPrefix(data, []byte("SQLite format 3\x00")) {
+		return node.LoadResult{Statements: 1, Index: 11}, ctx.Err()
+	}
+	return node.LoadResult{Statements: 1, Results: []logical.Result{{RowsAffected: 2, LastInsertID: 5}}, Index: 11}, ctx.Err()
 }
 
 func (f *fakeStore) Snapshot() error { return nil }
@@ -1598,6 +1605,26 @@ func TestServer_RqliteAliases(t *testing.T) {
 	boot := call(t, srv, http.MethodPost, "/boot", "not sql, not sqlite")
 	if boot.status == http.StatusNotFound || boot.status != load.status || string(boot.body) != string(load.body) {
 		t.Fatalf("/boot answered %s, /db/load %s", boot, load)
+	}
+}
+
+// /db/load answers as rqlite does: SQL text's results as /db/execute gives them, and an empty list for a
+// database file; ?replace reaches the store.
+func TestServer_LoadAnswers(t *testing.T) {
+	f := newFake("n1")
+	srv := serve(t, f, Options{})
+	a := call(t, srv, http.MethodPost, "/db/load", "INSERT INTO t VALUES (1), (2)")
+	if a.status != http.StatusOK || !strings.Contains(string(a.body), `"results":[{"last_insert_id":5,"rows_affected":2}]`) || !strings.Contains(string(a.body), `"raft_index":11`) {
+		t.Fatalf("load of SQL text: %s", a)
+	}
+	if a := call(t, srv, http.MethodPost, "/db/load?replace", "SQLite format 3\x00..."); a.status != http.StatusOK || !strings.HasPrefix(string(a.body), `{"results":[],`) {
+		t.Fatalf("load of a database file: %s", a)
+	}
+	wantError(t, call(t, srv, http.MethodPost, "/db/load?replace=maybe", "SELECT 1"), http.StatusBadRequest, "bad_request")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if want := []string{"INSERT INTO t VALUES (1), (2) replace=false", "SQLite format 3\x00... replace=true"}; !slices.Equal(f.loads, want) {
+		t.Fatalf("loads %q, want %q", f.loads, want)
 	}
 }
 

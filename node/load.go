@@ -22,16 +22,21 @@ var skipOnLoad = regexp.MustCompile(`(?is)^\s*(BEGIN(\s+(DEFERRED|IMMEDIATE|EXCL
 
 // LoadResult is the outcome of a load.
 type LoadResult struct {
-	Statements int    `json:"statements"`
-	Index      uint64 `json:"raft_index"`
-	Term       uint64 `json:"-"` // the term of the entry at Index
+	Statements int              // the statements run, after those the load manages itself were left out
+	Results    []logical.Result // SQL text's own statements' results (none for a database file)
+	Index      uint64           // the entry that holds the load
+	Term       uint64           // the term of the entry at Index
 }
 
-// Load replaces the whole database with data, a SQLite database file or SQL text (a dump), as one write:
-// every existing table, view and trigger is dropped and the content created, in one transaction replicated
-// like any other write. It is all or nothing: a statement that fails (or a file SQLite cannot read) returns an
-// error wrapping ErrBadRequest and changes nothing. Leader only.
-func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
+// Load loads data, a SQLite database file or SQL text, as one write, all or nothing: a statement that fails
+// (or a file SQLite cannot read) returns an error wrapping ErrBadRequest and changes nothing. Leader only.
+//
+// A database file replaces the whole database: every existing table, view and trigger is dropped and the
+// file's content created, in one transaction replicated like any other write. SQL text runs against the
+// database as it is, as rqlite runs it, in one transaction; with replace it too replaces the database (a dump
+// loaded over the database it came from). The transaction statements and foreign-key pragmas of a dump are
+// left out: the load is its own transaction.
+func (n *Node) Load(ctx context.Context, data []byte, replace bool) (LoadResult, error) {
 	if !n.IsLeader() {
 		return LoadResult{}, n.notLeaderErr()
 	}
@@ -42,6 +47,7 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 		if text, err = n.dumpUpload(data); err != nil {
 			return LoadResult{}, err
 		}
+		replace = true
 	}
 	var stmts []logical.Statement
 	for _, s := range fsm.SplitSQL(text) {
@@ -51,6 +57,17 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 	}
 	if len(stmts) == 0 && !file { // an empty database file is a valid load: it empties the database
 		return LoadResult{}, fmt.Errorf("%w: nothing to load: the body holds no SQL statement and is not a SQLite database", ErrBadRequest)
+	}
+	if !replace {
+		res, err := n.execute(ctx, logical.Request{Statements: stmts, Transaction: true})
+		if err != nil {
+			return LoadResult{}, err
+		}
+		if err := loadFailed(res.Results, stmts, 0); err != nil {
+			return LoadResult{}, err
+		}
+		n.log.Info("SQL loaded", "statements", len(stmts), "index", res.Index)
+		return LoadResult{Statements: len(stmts), Results: res.Results, Index: res.Index, Term: res.Term}, nil
 	}
 	// No other write may run between reading the schema to drop and the load's own write: a table created
 	// meanwhile would survive the load.
@@ -71,17 +88,30 @@ func (n *Node) Load(ctx context.Context, data []byte) (LoadResult, error) {
 	if err != nil {
 		return LoadResult{}, err
 	}
-	for i, r := range res.Results {
+	if err := loadFailed(res.Results, req.Statements, len(drops)); err != nil {
+		return LoadResult{}, err
+	}
+	n.log.Info("database replaced by a load", "statements", len(stmts), "index", res.Index)
+	var results []logical.Result
+	if !file {
+		results = res.Results[len(drops):]
+	}
+	return LoadResult{Statements: len(stmts), Results: results, Index: res.Index, Term: res.Term}, nil
+}
+
+// loadFailed returns the error of a load whose transaction a statement failed (and rolled back), numbering
+// the statements after the first skip, which the load added itself.
+func loadFailed(results []logical.Result, stmts []logical.Statement, skip int) error {
+	for i, r := range results {
 		if r.Error != "" {
-			sql := req.Statements[i].SQL
+			sql := stmts[i].SQL
 			if len(sql) > 120 {
 				sql = sql[:120] + "..."
 			}
-			return LoadResult{}, fmt.Errorf("%w: load refused, nothing was changed: statement %d (%s): %s", ErrBadRequest, i+1-len(drops), sql, r.Error)
+			return fmt.Errorf("%w: load refused, nothing was changed: statement %d (%s): %s", ErrBadRequest, i+1-skip, sql, r.Error)
 		}
 	}
-	n.log.Info("database loaded", "statements", len(stmts), "index", res.Index)
-	return LoadResult{Statements: len(stmts), Index: res.Index, Term: res.Term}, nil
+	return nil
 }
 
 // dumpUpload turns an uploaded SQLite file into SQL text. A file in WAL mode is refused: its newest content

@@ -59,7 +59,7 @@ func TestNode_LoadWaitsForWritesInFlight(t *testing.T) {
 	})
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := n.Load(context.Background(), []byte("CREATE TABLE loaded(x);"))
+		_, err := n.Load(context.Background(), []byte("CREATE TABLE loaded(x);"), true)
 		loaded <- err
 	}()
 	waitFor(t, "the load to wait for the write in flight", func() bool {
@@ -103,7 +103,7 @@ func TestNode_LoadRefusesAWALModeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.Load(context.Background(), data)
+	_, err = n.Load(context.Background(), data, false)
 	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "WAL mode") {
 		t.Fatalf("Load of a WAL-mode file: %v, want ErrBadRequest naming WAL mode", err)
 	}
@@ -133,5 +133,49 @@ func TestNode_WriteBehindALoadTimesOut(t *testing.T) {
 	}
 	if waited := time.Since(start); waited > 5*time.Second {
 		t.Fatalf("the write waited %s, far past its 100ms deadline", waited)
+	}
+}
+
+// SQL text loads as rqlite loads it: run against the database as it is, in one transaction, its results
+// answered; nothing else is dropped (a load of a script used to replace the whole database). A failing
+// statement changes nothing. With replace, the text replaces the database, as a database file does.
+func TestNode_LoadSQLText(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE kept(x)")
+	exec1(t, n, "INSERT INTO kept VALUES (1)")
+	tables := func() string {
+		t.Helper()
+		res, _, err := n.Query(context.Background(), []logical.Statement{{SQL: `SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema
+			WHERE type = 'table' AND name NOT LIKE '\_rowboat\_%' ESCAPE '\' ORDER BY name)`}})
+		if err != nil || res[0].Error != "" {
+			t.Fatalf("%v %+v", err, res)
+		}
+		s, _ := res[0].Rows[0][0].(string)
+		return s
+	}
+	res, err := n.Load(context.Background(), []byte("BEGIN TRANSACTION;\nCREATE TABLE extra(x);\nINSERT INTO extra VALUES (7), (8);\nPRAGMA foreign_keys=ON;\nCOMMIT;\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Statements != 2 || len(res.Results) != 2 || res.Results[1].RowsAffected != 2 || res.Index == 0 {
+		t.Fatalf("load result %+v, want 2 statements, the second inserting 2 rows", res)
+	}
+	if got := tables(); got != "extra,kept" {
+		t.Fatalf("tables after loading SQL text: %q, want extra,kept", got)
+	}
+	_, err = n.Load(context.Background(), []byte("INSERT INTO kept VALUES (2); INSERT INTO nosuch VALUES (1);"), false)
+	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "statement 2") {
+		t.Fatalf("a load with a failing statement: %v, want ErrBadRequest naming statement 2", err)
+	}
+	res2, _, err := n.Query(context.Background(), []logical.Statement{{SQL: "SELECT count(*) FROM kept"}})
+	if err != nil || res2[0].Rows[0][0] != int64(1) {
+		t.Fatalf("the failed load changed kept: %v %v", res2, err)
+	}
+	if _, err := n.Load(context.Background(), []byte("CREATE TABLE only(x);"), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := tables(); got != "only" {
+		t.Fatalf("tables after a replacing load: %q, want only", got)
 	}
 }

@@ -37,13 +37,13 @@ func (c *Client) Backup(ctx context.Context, format string, w io.Writer) (int64,
 	return io.Copy(w, resp.Body)
 }
 
-// LoadResult is the answer of POST /db/load.
+// LoadResult is the part of POST /db/load's answer the shell shows.
 type LoadResult struct {
-	Statements int    `json:"statements"`
-	Index      uint64 `json:"raft_index"`
+	Index uint64 `json:"raft_index"`
 }
 
-// Load uploads a SQLite file or a SQL dump, replacing the database on every node. progress, if set, is
+// Load uploads a SQLite file or a SQL dump, replacing the database on every node (?replace: SQL text would
+// otherwise run against the database as it is). progress, if set, is
 // called with the bytes sent so far while the upload runs. It is sent once, to the current node (which
 // forwards it to the leader): a failed load changes nothing, so the caller may simply run it again.
 func (c *Client) Load(ctx context.Context, path string, progress func(sent, total int64)) (*LoadResult, error) {
@@ -72,7 +72,7 @@ func (c *Client) Load(ctx context.Context, path string, progress func(sent, tota
 			}
 		}()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hosts[c.cur]+"/db/load?timeout="+min(10*c.timeout, 10*time.Minute).String(), cr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hosts[c.cur]+"/db/load?replace&timeout="+min(10*c.timeout, 10*time.Minute).String(), cr)
 	if err != nil {
 		close(done)
 		return nil, err
@@ -169,8 +169,7 @@ func (s *shell) load(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "loaded %d statements in %s (raft index %d)\n", res.Statements,
-		time.Since(start).Round(time.Millisecond), res.Index)
+	fmt.Fprintf(s.out, "loaded in %s (raft index %d)\n", time.Since(start).Round(time.Millisecond), res.Index)
 	return nil
 }
 
