@@ -206,6 +206,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if _, noLeader := r.URL.Query()["noleader"]; noLeader {
+		// rqlite's liveness probe: the node answers, whether or not there is a leader (a cluster that is
+		// forming, or has lost its quorum, must not have its nodes restarted for it).
+		writeJSON(w, http.StatusOK, map[string]any{"node": "ok", "id": s.store.ID(), "applied_index": s.store.AppliedIndex()}, false)
+		return
+	}
 	ok, why := s.store.Ready()
 	_, sync := r.URL.Query()["sync"]
 	// A follower's own commit index is capped at the end of its local log, so while it is still fetching the

@@ -1171,6 +1171,10 @@ func TestServer_Readyz(t *testing.T) {
 	if !strings.Contains(msg, "no leader") || a.header.Get("Retry-After") == "" {
 		t.Fatalf("/readyz not ready: %s (Retry-After %q)", a, a.header.Get("Retry-After"))
 	}
+	// rqlite's liveness probe asks only whether the node answers.
+	if a := call(t, srv, http.MethodGet, "/readyz?noleader", ""); a.status != http.StatusOK || decode(t, a)["node"] != "ok" {
+		t.Fatalf("/readyz?noleader without a leader: %s", a)
+	}
 }
 
 func TestServer_StatusAndNodes(t *testing.T) {
