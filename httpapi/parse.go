@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,18 +207,22 @@ func parseStatement(m any) (logical.Statement, error) {
 	if len(args) == 1 {
 		if named, ok := args[0].(map[string]any); ok {
 			for k, v := range named {
-				if err := checkValue(v); err != nil {
+				val, err := paramValue(v)
+				if err != nil {
 					return st, fmt.Errorf("parameter %s: %v", k, err)
 				}
+				named[k] = val
 			}
 			st.Named = named
 			return st, nil
 		}
 	}
 	for i, v := range args {
-		if err := checkValue(v); err != nil {
+		val, err := paramValue(v)
+		if err != nil {
 			return st, fmt.Errorf("parameter %d: %v", i+1, err)
 		}
+		args[i] = val
 	}
 	st.Args = args
 	return st, nil
@@ -239,21 +244,55 @@ func jsonKind(v any) string {
 	}
 }
 
-func checkValue(v any) error {
+// paramValue checks a decoded parameter and gives the value to bind. As in rqlite, a BLOB is an array of byte
+// values ([222, 173], what pyrqlite sends for bytes) or a string written as an SQL BLOB literal (x'DEAD').
+func paramValue(v any) (any, error) {
 	switch x := v.(type) {
-	case nil, string, bool:
-		return nil
+	case nil, bool:
+		return v, nil
+	case string:
+		if b, ok := blobLiteral(x); ok {
+			return b, nil
+		}
+		return v, nil
 	case json.Number:
 		if _, err := x.Int64(); err == nil {
-			return nil
+			return v, nil
 		}
 		if _, err := x.Float64(); err != nil {
-			return fmt.Errorf("number %s is out of range", x)
+			return nil, fmt.Errorf("number %s is out of range", x)
 		}
-		return nil
+		return v, nil
+	case []any:
+		b := make([]byte, len(x))
+		for i, e := range x {
+			n, ok := e.(json.Number)
+			if !ok {
+				return nil, fmt.Errorf("an array is a BLOB of byte values 0 to 255, and element %d is %s", i+1, jsonKind(e))
+			}
+			k, err := n.Int64()
+			if err != nil || k < 0 || k > 255 {
+				return nil, fmt.Errorf("an array is a BLOB of byte values 0 to 255, and element %d is %s", i+1, n)
+			}
+			b[i] = byte(k)
+		}
+		return b, nil
 	default:
-		return fmt.Errorf("unsupported value %T: use a string, number, boolean or null", v)
+		return nil, fmt.Errorf("unsupported value %s: use a string, number, boolean, null or an array of byte values (a BLOB)", jsonKind(v))
 	}
+}
+
+// blobLiteral decodes a string written as an SQL BLOB literal, x'0A1B' (surrounding spaces allowed).
+func blobLiteral(s string) ([]byte, bool) {
+	t := strings.TrimSpace(s)
+	if len(t) < 3 || t[0] != 'x' && t[0] != 'X' || t[1] != '\'' || t[len(t)-1] != '\'' {
+		return nil, false
+	}
+	b, err := hex.DecodeString(t[2 : len(t)-1])
+	if err != nil {
+		return nil, false
+	}
+	return b, true
 }
 
 // queryStatements are the statements of a query: ?q=SQL on GET, the body otherwise.

@@ -313,6 +313,11 @@ func TestParseStatements(t *testing.T) {
 			[]logical.Statement{{SQL: "SELECT 1"}, {SQL: "SELECT ?", Args: []any{num("7")}}, {SQL: "SELECT :n", Named: map[string]any{"n": nil}}}},
 		{"big integer kept exact", `[["SELECT ?", 9007199254740993]]`,
 			[]logical.Statement{{SQL: "SELECT ?", Args: []any{num("9007199254740993")}}}},
+		// rqlite's BLOB parameters: an array of byte values (pyrqlite's bytes), or a BLOB literal as a string.
+		{"blob as byte values", `[["INSERT INTO t VALUES(?, ?)", [222, 173, 190, 239], []]]`,
+			[]logical.Statement{{SQL: "INSERT INTO t VALUES(?, ?)", Args: []any{[]byte{0xde, 0xad, 0xbe, 0xef}, []byte{}}}}},
+		{"blob literal", `[["INSERT INTO t VALUES(:a, :b, :c)", {"a": "x'DEADbeef'", "b": " X'00' ", "c": "x'abc'"}]]`,
+			[]logical.Statement{{SQL: "INSERT INTO t VALUES(:a, :b, :c)", Named: map[string]any{"a": []byte{0xde, 0xad, 0xbe, 0xef}, "b": []byte{0}, "c": "x'abc'"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseStatements([]byte(tc.body))
@@ -342,10 +347,13 @@ func TestParseStatements_Bad(t *testing.T) {
 		{"number statement", `[42]`},
 		{"empty statement array", `[[]]`},
 		{"SQL not a string", `[[1, 2]]`},
-		{"nested array parameter", `[["SELECT ?", [1, 2]]]`},
+		{"array of arrays parameter", `[["SELECT ?", [[1], 2]]]`},
+		{"array with a value past a byte", `[["SELECT ?", [1, 256]]]`},
+		{"array with a negative value", `[["SELECT ?", [-1]]]`},
+		{"array with a string", `[["SELECT ?", [1, "a"]]]`},
 		{"object among positional parameters", `[["SELECT ?, ?", 1, {"a": 1}]]`},
 		{"named object value", `[["SELECT :a", {"a": {"b": 1}}]]`},
-		{"named array value", `[["SELECT :a", {"a": [1]}]]`},
+		{"named array value", `[["SELECT :a", {"a": [1.5]}]]`},
 		{"number out of range", `[["SELECT ?", 1e400]]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -361,7 +369,7 @@ func TestServer_BadStatements(t *testing.T) {
 	store := newFake("n1")
 	srv := serve(t, store, Options{})
 	for _, path := range []string{"/db/execute", "/db/query", "/db/request"} {
-		for _, body := range []string{`[not json`, `[]`, `{"a":1}`, `[["SELECT ?", [1]]]`, `[["SELECT :a", {"a": {"b": 1}}]]`} {
+		for _, body := range []string{`[not json`, `[]`, `{"a":1}`, `[["SELECT ?", [1000]]]`, `[["SELECT :a", {"a": {"b": 1}}]]`} {
 			t.Run(path+" "+body, func(t *testing.T) {
 				msg := wantError(t, call(t, srv, http.MethodPost, path, body), http.StatusBadRequest, "bad_request")
 				if !strings.Contains(msg, "bad request") {
