@@ -3,6 +3,7 @@ package httpapi
 import (
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rowboatdb/rowboat/logical"
@@ -61,11 +62,25 @@ func encodeResult(r *logical.Result, enc encoding) resultJSON {
 		return resultJSON{}
 	}
 	types := make([]string, len(r.Types))
+	// rqlite's conversions by declared type, nil for none. (Not its BOOLEAN as true/false: gorqlite's Scan
+	// into a bool takes 0 and 1 but refuses a JSON boolean.)
+	conv := make([]func(any) any, len(r.Types))
+	anyConv := false
 	for c := range types {
 		types[c] = r.Types[c]
 		if types[c] == "" && len(r.Rows) > 0 {
 			types[c] = typeOf(r.Rows[0][c]) // an expression has no declared type: name its value's
 		}
+		switch r.Types[c] {
+		case "date", "datetime", "timestamp":
+			conv[c], anyConv = timeValue, true
+		}
+	}
+	value := func(c int, v any) any {
+		if anyConv && conv[c] != nil {
+			v = conv[c](v)
+		}
+		return jsonValue(v, enc.blobArray)
 	}
 	if enc.associative {
 		tm := make(map[string]string, len(r.Columns))
@@ -76,7 +91,7 @@ func encodeResult(r *logical.Result, enc encoding) resultJSON {
 		for j, row := range r.Rows {
 			m := make(map[string]any, len(row))
 			for c, v := range row {
-				m[r.Columns[c]] = jsonValue(v, enc.blobArray)
+				m[r.Columns[c]] = value(c, v)
 			}
 			res.Rows[j] = m
 		}
@@ -91,7 +106,7 @@ func encodeResult(r *logical.Result, enc encoding) resultJSON {
 		for j, row := range r.Rows {
 			vals := make([]any, len(row))
 			for c, v := range row {
-				vals[c] = jsonValue(v, enc.blobArray)
+				vals[c] = value(c, v)
 			}
 			res.Values[j] = vals
 		}
@@ -112,6 +127,44 @@ func typeOf(v any) string {
 	default:
 		return ""
 	}
+}
+
+// sqliteTimeFormats are the text forms of a time that rqlite's SQLite driver reads in a column declared DATE,
+// DATETIME or TIMESTAMP (mattn/go-sqlite3's SQLiteTimestampFormats), after a trailing "Z" is dropped.
+var sqliteTimeFormats = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02T15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02",
+}
+
+// timeValue is a value of a column declared DATE, DATETIME or TIMESTAMP as rqlite answers it: a time in
+// RFC 3339 (UTC unless the text gave an offset), from text in one of SQLite's time formats or from an integer
+// of Unix seconds (milliseconds past ±1e12). rqlite's clients parse these columns as times (gorqlite's Scan
+// into a time.Time, pyrqlite's converters). Text that is not a time is answered as it is, where rqlite
+// answers the zero time: the value is not lost.
+func timeValue(v any) any {
+	switch x := v.(type) {
+	case int64:
+		t := time.Unix(x, 0)
+		if x > 1e12 || x < -1e12 {
+			t = time.UnixMilli(x)
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	case string:
+		s := strings.TrimSuffix(x, "Z")
+		for _, f := range sqliteTimeFormats {
+			if t, err := time.ParseInLocation(f, s, time.UTC); err == nil {
+				return t.Format(time.RFC3339Nano)
+			}
+		}
+	}
+	return v
 }
 
 // jsonValue makes a SQLite value encodable: JSON has no infinities. BLOBs become base64 strings (the

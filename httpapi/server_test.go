@@ -1807,3 +1807,37 @@ func TestServer_JoinAtALiveMembersAddress(t *testing.T) {
 		t.Fatalf("join at a departed member's address: %s", a)
 	}
 }
+
+// Columns declared DATE, DATETIME or TIMESTAMP answer times in RFC 3339, as rqlite's driver answers them
+// (gorqlite's Scan into a time.Time failed on "2024-01-02"); other columns, and text that is not a time, are
+// answered as they are. BOOLEAN stays 0 and 1, which gorqlite's Scan into a bool takes (rqlite's true and
+// false it refuses).
+func TestEncode_RqliteTypeConversions(t *testing.T) {
+	r := logical.Result{
+		Columns: []string{"d", "dt", "ts", "ok", "n"},
+		Types:   []string{"date", "datetime", "timestamp", "boolean", "integer"},
+		Rows: [][]logical.Value{
+			{"2024-01-02", "2024-01-02 03:04:05", int64(1704164645), int64(1), int64(7)},
+			{"2024-01-02T03:04:05.5Z", "2021-10-22T19:39:32", int64(1704164645123), int64(0), int64(0)},
+			{"2024-01-02 03:04:05-07:00", "not a time", 1.5, "yes", nil},
+			{nil, "2024-01-02 03:04", int64(-5), int64(2), int64(1)},
+		},
+	}
+	got := encodeResult(&r, encoding{})
+	want := [][]any{
+		{"2024-01-02T00:00:00Z", "2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z", int64(1), int64(7)},
+		{"2024-01-02T03:04:05.5Z", "2021-10-22T19:39:32Z", "2024-01-02T03:04:05.123Z", int64(0), int64(0)},
+		{"2024-01-02T03:04:05-07:00", "not a time", 1.5, "yes", nil},
+		{nil, "2024-01-02T03:04:00Z", "1969-12-31T23:59:55Z", int64(2), int64(1)},
+	}
+	if !reflect.DeepEqual(got.Values, want) {
+		t.Fatalf("values:\n got %v\nwant %v", got.Values, want)
+	}
+	if !reflect.DeepEqual(got.Types, []string{"date", "datetime", "timestamp", "boolean", "integer"}) {
+		t.Fatalf("types %v", got.Types)
+	}
+	assoc := encodeResult(&r, encoding{associative: true})
+	if row := assoc.Rows[0]; row["d"] != "2024-01-02T00:00:00Z" || row["ok"] != int64(1) {
+		t.Fatalf("associative row %v", row)
+	}
+}

@@ -264,6 +264,26 @@ func (g *gorqliteRun) query(t *testing.T) {
 		t.Fatalf("Map()=%v", m)
 	}
 
+	// A DATE and a TIMESTAMP of Unix seconds come as times, as rqlite answers them: gorqlite could not scan
+	// "2024-01-02" into a time.Time.
+	if wr, err := g.conn.WriteOne(g.sql("CREATE TABLE {t}_d (day DATE, at TIMESTAMP)")); err != nil || wr.Err != nil {
+		t.Fatalf("CREATE TABLE: %v / %v", err, wr.Err)
+	}
+	if wr, err := g.conn.WriteOne(g.sql("INSERT INTO {t}_d VALUES ('2024-01-02', 1704164645)")); err != nil || wr.Err != nil {
+		t.Fatalf("INSERT: %v / %v", err, wr.Err)
+	}
+	qr, err = g.conn.QueryOne(g.sql("SELECT day, at FROM {t}_d"))
+	if err != nil || !qr.Next() {
+		t.Fatalf("QueryOne: %v", err)
+	}
+	var day, at time.Time
+	if err := qr.Scan(&day, &at); err != nil {
+		t.Fatalf("Scan of DATE and TIMESTAMP: %v", err)
+	}
+	if !day.Equal(time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)) || !at.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Fatalf("DATE %v, TIMESTAMP %v", day, at)
+	}
+
 	qrs, err := g.conn.Query([]string{g.sql("SELECT COUNT(*) AS n FROM {t}"), g.sql("SELECT name FROM {t} WHERE 0")})
 	if err != nil || len(qrs) != 2 {
 		t.Fatalf("Query: %d results, %v", len(qrs), err)
