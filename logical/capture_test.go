@@ -717,3 +717,37 @@ func TestCapture_WideTables(t *testing.T) {
 		t.Fatalf("a write to a WITHOUT ROWID table with a 999-column key: %q", res[0].Error)
 	}
 }
+
+// The connection settings a client sets as it connects (pyrqlite sends them to /db/query) do nothing on the
+// read path and answer no rows, as on rqlite, where they were refused as writes; the shared read connection
+// keeps its own settings. Other settings are still refused there.
+func TestReader_SessionPragmasDoNothing(t *testing.T) {
+	p := newPair(t)
+	r, err := NewReader(p.leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(sql string) []Result {
+		t.Helper()
+		res, _, err := r.ReadTx(context.Background(), "", []Statement{{SQL: sql}})
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return res
+	}
+	before := read("PRAGMA foreign_keys")[0].Rows[0][0]
+	for _, sql := range []string{"PRAGMA foreign_keys = ON", "PRAGMA foreign_keys=OFF", "pragma busy_timeout = 5000", "PRAGMA main.cache_size = -2000"} {
+		if res := read(sql); res[0].Error != "" || len(res[0].Rows) != 0 {
+			t.Errorf("%s on the read path: %+v, want no error and no rows", sql, res[0])
+		}
+	}
+	if after := read("PRAGMA foreign_keys")[0].Rows[0][0]; after != before {
+		t.Fatalf("PRAGMA foreign_keys on the read connection went from %v to %v", before, after)
+	}
+	for _, sql := range []string{"PRAGMA case_sensitive_like = 1", "PRAGMA journal_mode = DELETE", "PRAGMA query_only = 0"} {
+		res, _, err := r.ReadTx(context.Background(), "", []Statement{{SQL: sql}})
+		if !errors.Is(err, ErrNotReadOnly) && (len(res) == 0 || res[0].Error == "") {
+			t.Errorf("%s on the read path: %v %+v, want a refusal", sql, err, res)
+		}
+	}
+}

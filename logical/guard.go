@@ -30,6 +30,15 @@ var introspectionPragmas = map[string]bool{
 	"freelist_count": true, "page_count": true,
 }
 
+// sessionPragmas are the connection settings a client sets as it connects (pyrqlite sends every PRAGMA to
+// /db/query, so SQLAlchemy's "PRAGMA foreign_keys=ON" on connect came back as an error). On the read path,
+// whose connections are shared and belong to no client, setting one does nothing and answers no rows, as it
+// answers on rqlite; reading one answers the read connection's value.
+var sessionPragmas = map[string]bool{
+	"foreign_keys": true, "defer_foreign_keys": true, "recursive_triggers": true, "busy_timeout": true,
+	"read_uncommitted": true, "synchronous": true, "cache_size": true, "temp_store": true,
+}
+
 // actionPragmas do something even without an argument, so they are refused in every form.
 var actionPragmas = map[string]bool{
 	"wal_checkpoint": true, "optimize": true, "shrink_memory": true, "incremental_vacuum": true,

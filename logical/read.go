@@ -117,6 +117,9 @@ func (r *Reader) authorize(action int, arg1, arg2, database, trigger string) int
 		if actionPragmas[name] {
 			return deny("PRAGMA %s changes the database", name)
 		}
+		if arg2 != "" && sessionPragmas[name] {
+			return sqlite3.AuthIgnore // the statement compiles to nothing
+		}
 		if arg2 != "" && !introspectionPragmas[name] {
 			return deny("setting PRAGMA %s is not allowed on the read path", name)
 		}
