@@ -501,6 +501,24 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	_, noLeader := q["noleader"]
+	if !noLeader && !s.store.IsLeader() {
+		// As rqlite's backup (which a follower forwards to the leader unless ?noleader): the copy includes
+		// every write committed before the request, not only what this node had applied.
+		ctx, cancel := s.context(r, p)
+		idx, err := s.leaderReadIndex(ctx)
+		if err == nil {
+			if err = s.store.WaitApplied(ctx, idx); err != nil {
+				err = fmt.Errorf("%w: applied index %d has not reached the leader's commit index %d (?noleader backs up what this node has)",
+					followerread.ErrStale, s.store.AppliedIndex(), idx)
+			}
+		}
+		cancel()
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if p.read.MinIndex > 0 { // a session's backup includes its own writes
 		ctx, cancel := s.context(r, p)
 		err := s.store.WaitApplied(ctx, p.read.MinIndex)

@@ -1841,3 +1841,36 @@ func TestEncode_RqliteTypeConversions(t *testing.T) {
 		t.Fatalf("associative row %v", row)
 	}
 }
+
+// A follower's backup includes every write committed before the request, as rqlite's does (it forwards to the
+// leader): the follower waits until it has applied the leader's commit index. ?noleader backs up what it has.
+func TestServer_FollowerBackupIsCurrent(t *testing.T) {
+	leader := startLeader(t, "n1") // answers /readindex with its applied index, 10
+	f := newFake("n2").follower("n1", leader.addr())
+	f.mu.Lock()
+	f.applied = 7
+	f.mu.Unlock()
+	srv := serve(t, f, Options{})
+	wantError(t, call(t, srv, http.MethodGet, "/db/backup?timeout=100ms", ""), http.StatusServiceUnavailable, "stale")
+	if a := call(t, srv, http.MethodGet, "/db/backup?noleader", ""); a.status != http.StatusOK || string(a.body) != fakeBackup {
+		t.Fatalf("a follower's ?noleader backup: %s", a)
+	}
+	f.mu.Lock()
+	f.applied = 10
+	f.mu.Unlock()
+	if a := call(t, srv, http.MethodGet, "/db/backup", ""); a.status != http.StatusOK || string(a.body) != fakeBackup {
+		t.Fatalf("a caught-up follower's backup: %s", a)
+	}
+	asked := 0
+	for _, r := range leader.requests() {
+		if r.URL.Path == "/readindex" {
+			asked++
+		}
+	}
+	if asked != 2 {
+		t.Fatalf("the follower asked the leader for its commit index %d times, want 2 (not for ?noleader)", asked)
+	}
+	// Without a leader there is no telling what was committed.
+	srv = serve(t, newFake("n3").follower("", ""), Options{})
+	wantError(t, call(t, srv, http.MethodGet, "/db/backup", ""), http.StatusServiceUnavailable, "no_leader")
+}
