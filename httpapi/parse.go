@@ -44,6 +44,15 @@ func flag(q url.Values, name string) (bool, error) {
 	}
 }
 
+// requestTimeout is ?timeout, or rqlite's ?db_timeout (its bound on running the statements) when there is no
+// ?timeout: the request's own bound is the nearest thing here.
+func requestTimeout(q url.Values) (time.Duration, error) {
+	if _, ok := q["timeout"]; !ok && q.Has("db_timeout") {
+		return duration(q, "db_timeout")
+	}
+	return duration(q, "timeout")
+}
+
 // maxSeconds is the longest duration, in seconds, that a time.Duration holds (about 292 years).
 const maxSeconds = float64(math.MaxInt64 / int64(time.Second))
 
@@ -83,7 +92,7 @@ func parseParams(r *http.Request) (p params, err error) {
 			return p, err
 		}
 	}
-	if p.timeout, err = duration(q, "timeout"); err != nil {
+	if p.timeout, err = requestTimeout(q); err != nil {
 		return p, err
 	}
 	if p.read.Level, err = followerread.ParseLevel(strings.ToLower(q.Get("level"))); err != nil {

@@ -211,7 +211,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		rc := http.NewResponseController(w)
 		d := s.opts.Timeout
 		if strings.Contains(r.URL.RawQuery, "timeout=") { // parse the query only when it may say
-			if v, err := duration(r.URL.Query(), "timeout"); err == nil && v > 0 {
+			if v, err := requestTimeout(r.URL.Query()); err == nil && v > 0 {
 				if v > s.opts.MaxTimeout {
 					s.writeError(w, r, fmt.Errorf("%w: ?timeout=%s is longer than this node allows (--max-timeout %s)", errBadRequest, v, s.opts.MaxTimeout))
 					return

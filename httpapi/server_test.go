@@ -571,6 +571,9 @@ func TestServer_StoreErrors(t *testing.T) {
 		if msg := wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&timeout=1ns", ""), 504, "timeout"); !strings.Contains(msg, "?timeout") {
 			t.Fatalf("a 504 that does not say which timeout ran out: %q", msg)
 		}
+		// rqlite's ?db_timeout bounds the request when there is no ?timeout.
+		wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&db_timeout=1ms", ""), 504, "timeout")
+		wantError(t, call(t, srv, http.MethodGet, "/db/query?q=SELECT+1&db_timeout=11m", ""), http.StatusBadRequest, "bad_request")
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("?timeout did not bound the requests: took %s", d)
 		}
