@@ -209,6 +209,9 @@ func TestFSM_ApplyWaitsForExecute(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the long write never took the write lock")
 		}
+		// Poll slower than the busy timeout: a probe that held the lock half the time made the capture's own
+		// BEGIN give up (busy after 20 ms), and the long write never started.
+		time.Sleep(3 * time.Duration(busyTimeoutMS) * time.Millisecond)
 	}
 	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: EncodeMember(CmdSetMember, Member{ID: "n2", HTTPAddr: "h:2"})})
 	if err := <-executed; !errors.Is(err, context.DeadlineExceeded) {

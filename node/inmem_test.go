@@ -33,12 +33,16 @@ type inmemCluster struct {
 	dirs  map[string]string
 	cut   map[string]bool // nodes disconnected from all others
 	opts  inmemOptions
+	// voteBeforeJoin is the VoteBeforeJoin of the nodes open starts.
+	voteBeforeJoin bool
 }
 
 type inmemOptions struct {
 	// trailingLogs, if set, is every node's TrailingLogs: small values make a snapshot compact the log.
 	trailingLogs uint64
-	// timeout is the heartbeat, election and lease timeout (default 50 ms).
+	// timeout is the heartbeat, election and lease timeout (default 250 ms: with 50 ms, a test process sharing
+	// the machine's cores with others saw an election every few seconds, and tests that called the leader
+	// they had found failed with "leadership lost").
 	timeout time.Duration
 	// commitTimeout is how often the leader sends followers an append even with nothing new (default 5 ms).
 	commitTimeout time.Duration
@@ -50,7 +54,7 @@ type inmemOptions struct {
 func newInmemCluster(tb testing.TB, size int, opts inmemOptions) *inmemCluster {
 	tb.Helper()
 	if opts.timeout == 0 {
-		opts.timeout = 50 * time.Millisecond
+		opts.timeout = 250 * time.Millisecond
 	}
 	if opts.commitTimeout == 0 {
 		opts.commitTimeout = 5 * time.Millisecond
@@ -66,8 +70,16 @@ func newInmemCluster(tb testing.TB, size int, opts inmemOptions) *inmemCluster {
 	waitFor(tb, "n1 leading", n1.IsLeader)
 	for i := 2; i <= size; i++ {
 		id := fmt.Sprintf("n%d", i)
+		// A brand-new node never held another's acknowledgements, so it may vote before its join returns: with
+		// the vote guard, a leader that lost its lease right after adding the second voter (before that voter
+		// got the configuration) waited for the new voter's vote for good.
+		c.voteBeforeJoin = true
 		n := c.open(id, false)
+		c.voteBeforeJoin = false
 		c.retry("join "+id, func(l *Node) error {
+			if l.ID() == id {
+				return nil // it got the configuration and was elected: it is a member
+			}
 			return l.Join(context.Background(), JoinRequest{ID: id, RaftAddr: id, HTTPAddr: id + ":http", Voter: true, Fresh: n.Fresh()})
 		})
 		n.Joined()
@@ -86,7 +98,7 @@ func (c *inmemCluster) open(id string, bootstrap bool) *Node {
 	c.connect(id)
 	n, err := Open(Config{
 		ID: id, HTTPAdvertise: id + ":http", DataDir: c.dirs[id], Bootstrap: bootstrap, Transport: tr,
-		BootstrapExpect:  c.opts.bootstrapExpect,
+		BootstrapExpect: c.opts.bootstrapExpect, VoteBeforeJoin: c.voteBeforeJoin,
 		HeartbeatTimeout: c.opts.timeout, ElectionTimeout: c.opts.timeout,
 		LeaderLeaseTimeout: c.opts.timeout, CommitTimeout: c.opts.commitTimeout, ApplyTimeout: 5 * time.Second,
 		TrailingLogs: c.opts.trailingLogs, SnapshotThreshold: 1 << 30, SnapshotInterval: time.Hour,
@@ -427,6 +439,11 @@ func TestInmem_VoterReadIndexNeedsNoRound(t *testing.T) {
 	idx, err := l.ReadIndexFor(context.Background(), voter, term)
 	if err != nil || idx < w.Index {
 		t.Fatalf("ReadIndexFor(%s, term %d) on a cut-off leader = %d, %v; want an answer >= %d without a round trip", voter, term, idx, err, w.Index)
+	}
+	// A heartbeat in flight when the link was cut could still be answered, and count for the round below:
+	// wait until the leader has seen its heartbeats to both fail.
+	for _, p := range c.others(l.ID()) {
+		waitFor(t, "heartbeats to "+p+" failing", func() bool { return l.failing(p) })
 	}
 	if _, err := l.ReadIndexFor(context.Background(), "stranger", term); err == nil {
 		t.Fatal("a cut-off leader confirmed its leadership for a stranger's request")

@@ -56,7 +56,8 @@ func TestCluster_WritesAndReads(t *testing.T) {
 			t.Run(n.ID+"/"+level, func(t *testing.T) {
 				q := "level=" + level
 				if level == "none" || level == "auto" {
-					q += fmt.Sprintf("&min_index=%d", d2.RaftIndex)
+					// A long min_index wait: past the default 2 s the read is forwarded, and served by another.
+					q += fmt.Sprintf("&min_index=%d&min_index_timeout=30s", d2.RaftIndex)
 				}
 				res, resp := n.Query(t, "SELECT id, v FROM t ORDER BY id", q)
 				if got := res.Results[0].Values; !reflect.DeepEqual(got, want) {

@@ -69,8 +69,12 @@ func TestSessions_MonotonicReads(t *testing.T) {
 		d, resp := n.Query(t, "SELECT count(*) FROM events", q)
 		return int(d.Results[0].Values[0][0].(float64)), resp.Index()
 	}
-	backwards, backwardsWithIndex := 0, 0
-	for i := range 8 {
+	// Until the anomaly has shown at least 3 times (the min_index reads let the lagging node catch up, so it
+	// does not show on every round), and at least 8 rounds.
+	backwards, backwardsWithIndex, rounds := 0, 0, 0
+	deadline := time.Now().Add(wait)
+	for i := 0; i < 8 || backwards < 3 && time.Now().Before(deadline); i++ {
+		rounds++
 		leader.Execute(t, "", []any{"INSERT INTO events(id) VALUES(?)", i + 1})
 		// Without a session token.
 		a, _ := read(fresh, 0)
@@ -91,7 +95,7 @@ func TestSessions_MonotonicReads(t *testing.T) {
 	if backwardsWithIndex > 0 {
 		t.Fatalf("with the highest index seen as min_index, reads went backward %d times", backwardsWithIndex)
 	}
-	t.Logf("without a token time went backward %d of 8 times; with one, never", backwards)
+	t.Logf("without a token time went backward %d of %d times; with one, never", backwards, rounds)
 }
 
 // The seed's third anomaly: an answer seen before its question. Every node's state is a prefix of the log,
