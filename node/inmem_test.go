@@ -856,3 +856,17 @@ func transfer(tb testing.TB, from, to *Node) {
 		}
 	}
 }
+
+// A node elected before its join returned (it got the configuration that added it, and won) gets its own
+// join, forwarded by the node it asked: that is a member's join, not a wiped voter's, and succeeds. It was
+// refused as "the leader's own id", which stopped rowboatd.
+func TestInmem_JoinOfTheLeaderItself(t *testing.T) {
+	c := newInmemCluster(t, 2, inmemOptions{})
+	l := c.leader()
+	if err := l.Join(context.Background(), JoinRequest{ID: l.ID(), RaftAddr: l.ID(), HTTPAddr: l.ID() + ":http", Voter: true, Fresh: true}); err != nil {
+		t.Fatalf("the leader's own fresh join: %v", err)
+	}
+	if err := l.Join(context.Background(), JoinRequest{ID: l.ID(), RaftAddr: l.ID(), HTTPAddr: l.ID() + ":http", Voter: false}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("the leader's own join as a replica: %v, want ErrBadRequest", err)
+	}
+}

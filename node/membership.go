@@ -56,6 +56,10 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	for _, s := range cf.Configuration().Servers {
 		sameID, sameAddr := s.ID == raft.ServerID(req.ID), s.Address == raft.ServerAddress(req.RaftAddr)
 		switch {
+		case sameID && sameAddr && s.ID == raft.ServerID(n.cfg.ID) && (s.Suffrage == raft.Voter) == req.Voter:
+			// This leader's own join, forwarded back to it: it got the configuration that added it, and was
+			// elected before its join returned (so its log is the cluster's). It is a member.
+			member = true
 		case sameID && req.Fresh && s.Suffrage == raft.Voter:
 			if s.ID == raft.ServerID(n.cfg.ID) {
 				return fmt.Errorf("%w: %s is the leader's own id", ErrBadRequest, req.ID)
