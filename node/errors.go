@@ -61,6 +61,13 @@ func translate(err error, proposed bool) error {
 		return ErrShuttingDown
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %v", ErrTimeout, err)
+	case proposed && errors.Is(err, ErrLeadershipLost):
+		return err
+	case proposed:
+		// Anything else after the entry was handed to raft, such as a failed append to the leader's log (whose
+		// records may still reach the disk, and be committed by a later leader) or this node shutting down:
+		// the outcome is unknown, and an internal error would read as "nothing applied".
+		return fmt.Errorf("%w: %w", ErrLeadershipLost, err)
 	default:
 		return err
 	}

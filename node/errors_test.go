@@ -26,6 +26,9 @@ func TestTranslate(t *testing.T) {
 		{raft.ErrLeadershipTransferInProgress, true, ErrNotLeader, ErrLeadershipLost},
 		{raft.ErrEnqueueTimeout, true, ErrTimeout, nil},
 		{fmt.Errorf("wrapped: %w", raft.ErrRaftShutdown), true, ErrLeadershipLost, nil},
+		{errors.New("sync raft log: input/output error"), true, ErrLeadershipLost, nil}, // a failed append: unknown
+		{ErrShuttingDown, true, ErrLeadershipLost, nil},
+		{ErrShuttingDown, false, ErrShuttingDown, ErrLeadershipLost},
 	} {
 		got := translate(tc.err, tc.proposed)
 		if !errors.Is(got, tc.want) || tc.wantNotTo != nil && errors.Is(got, tc.wantNotTo) {
