@@ -94,7 +94,10 @@ type FSM struct {
 	// so it is never below the state any reader can see: reads report it when they cannot read the exact one.
 	applying    atomic.Pointer[Position]
 	appliedTerm atomic.Uint64
-	logBytes    atomic.Int64 // bytes of log entries applied since the last snapshot
+	// handed is the highest index raft has handed ApplyBatch since the database was opened (or the index of
+	// the snapshot restored). Below the applied index while raft replays the log at start: see Snapshot.
+	handed   atomic.Uint64
+	logBytes atomic.Int64 // bytes of log entries applied since the last snapshot
 	// The last applied entry's AppendedAt (the leader's clock when it appended it) and the local time it was
 	// applied, in Unix nanoseconds; 0 when unknown (nothing applied since this process started or restored).
 	appendedAt, appliedAt atomic.Int64
@@ -375,6 +378,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 // Entries at or below the stored applied index are already in the database and are skipped. An entry that
 // cannot be applied is fatal: Options.Halt is called. The responses are nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	if len(logs) > 0 && logs[len(logs)-1].Index > f.handed.Load() {
+		f.handed.Store(logs[len(logs)-1].Index)
+	}
 	resps := make([]any, len(logs))
 	applied, appliedTerm := f.applied.Load(), f.appliedTerm.Load()
 	var last *raft.Log

@@ -768,3 +768,35 @@ func TestFSM_ReadsOfVirtualTables(t *testing.T) {
 		}
 	}
 }
+
+// At start raft replays the log from its latest snapshot, and the database, which skips what it holds, is
+// ahead of what raft has handed it until the replay catches up. A snapshot taken then was labelled with the
+// lower index but held the whole database: a follower that installed it and restarted before its log reached
+// the database's index was refused as "ahead of its log". No snapshot is taken until the replay catches up.
+func TestFSM_NoSnapshotWhileReplaying(t *testing.T) {
+	dir := t.TempDir()
+	f := open(t, dir)
+	write(t, f, 1, "CREATE TABLE t(x)")
+	write(t, f, 2, "INSERT INTO t VALUES (1)")
+	write(t, f, 3, "INSERT INTO t VALUES (2)")
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatalf("a snapshot of a database raft has handed every entry: %v", err)
+	}
+	snap.Release()
+	f.Close()
+	f = open(t, dir)
+	if _, err := f.Snapshot(); err == nil {
+		t.Fatal("a snapshot before raft replayed anything: taken, and labelled below the database's index 3")
+	}
+	f.Apply(&raft.Log{Index: 2, Term: 1, Type: raft.LogCommand, Data: []byte{99}}) // replayed: skipped unread
+	if _, err := f.Snapshot(); err == nil {
+		t.Fatal("a snapshot part way through the replay was taken")
+	}
+	f.Apply(&raft.Log{Index: 3, Term: 1, Type: raft.LogCommand, Data: []byte{99}})
+	snap, err = f.Snapshot()
+	if err != nil {
+		t.Fatalf("a snapshot once the replay reached the database: %v", err)
+	}
+	snap.Release()
+}

@@ -34,6 +34,13 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if f.closed {
 		return nil, ErrClosed
 	}
+	// Raft labels the snapshot with the last index it handed the FSM. At start it replays the log from its
+	// latest snapshot, and the database (which skips what it already holds) is ahead of that until the
+	// replay reaches it: a snapshot then would hold entries past its label, and a follower that installed it
+	// and restarted before its log reached them would find its database ahead of its log, and be refused.
+	if h, a := f.handed.Load(), f.applied.Load(); h < a {
+		return nil, fmt.Errorf("the log is being replayed (raft has handed entries up to %d; the database holds %d): no snapshot until it has caught up", h, a)
+	}
 	conn, err := openRO(f.path)
 	if err != nil {
 		return nil, err
@@ -354,6 +361,7 @@ func (f *FSM) install(tmp string) error {
 	if err := reopen(nil); err != nil {
 		return fmt.Errorf("reopen after restore: %w", err)
 	}
+	f.handed.Store(f.applied.Load()) // raft goes on from the snapshot's index, which its database holds
 	f.log.Info("database restored from snapshot", "applied_index", f.applied.Load())
 	return nil
 }
