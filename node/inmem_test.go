@@ -870,3 +870,42 @@ func TestInmem_JoinOfTheLeaderItself(t *testing.T) {
 		t.Fatalf("the leader's own join as a replica: %v, want ErrBadRequest", err)
 	}
 }
+
+// A guarded node does not campaign: its vote and pre-vote requests are not sent until it has joined, for its
+// log may be part of one, and a lagging node's vote could elect it. Once lifted, they go out.
+func TestVoteGuard_NoCampaignWhileGuarded(t *testing.T) {
+	_, a := raft.NewInmemTransport("a")
+	_, b := raft.NewInmemTransport("b")
+	a.Connect("b", b)
+	b.Connect("a", a)
+	g, ok := newVoteGuard(a, "a", slog.New(slog.DiscardHandler))
+	if !ok {
+		t.Fatal("no guard for an in-memory transport")
+	}
+	defer g.Close()
+	go func() { // b answers every request
+		for rpc := range b.Consumer() {
+			switch rpc.Command.(type) {
+			case *raft.RequestVoteRequest:
+				rpc.Respond(&raft.RequestVoteResponse{Granted: true}, nil)
+			case *raft.RequestPreVoteRequest:
+				rpc.Respond(&raft.RequestPreVoteResponse{Granted: true}, nil)
+			}
+		}
+	}()
+	var vr raft.RequestVoteResponse
+	var pr raft.RequestPreVoteResponse
+	if err := g.RequestVote("b", "b", &raft.RequestVoteRequest{Term: 2}, &vr); !errors.Is(err, errGuarded) || vr.Granted {
+		t.Fatalf("a guarded node's vote request: %v (granted %v), want errGuarded", err, vr.Granted)
+	}
+	if err := g.RequestPreVote("b", "b", &raft.RequestPreVoteRequest{Term: 2}, &pr); !errors.Is(err, errGuarded) || pr.Granted {
+		t.Fatalf("a guarded node's pre-vote request: %v (granted %v), want errGuarded", err, pr.Granted)
+	}
+	g.lift()
+	if err := g.RequestVote("b", "b", &raft.RequestVoteRequest{Term: 2}, &vr); err != nil || !vr.Granted {
+		t.Fatalf("after the join, a vote request: %v (granted %v)", err, vr.Granted)
+	}
+	if err := g.RequestPreVote("b", "b", &raft.RequestPreVoteRequest{Term: 2}, &pr); err != nil || !pr.Granted {
+		t.Fatalf("after the join, a pre-vote request: %v (granted %v)", err, pr.Granted)
+	}
+}
