@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/rowboatdb/rowboat/followerread"
 	"github.com/rowboatdb/rowboat/logical"
@@ -73,6 +74,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "request body is larger than the limit of " +
 			itoa(maxErr.Limit) + " bytes", Code: "too_large"}, false)
 		return
+	}
+	if errors.Is(err, errBodyTimeout) {
+		// The body read ran into the connection's deadline, which the answer shares: give the answer a moment
+		// of its own, or the client only sees the connection close.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(5 * time.Second))
 	}
 	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, node.ErrTimeout) {
 		err = fmt.Errorf("%w: the request did not finish within its timeout (?timeout=D sets it; the default is %s)", node.ErrTimeout, s.opts.Timeout)
