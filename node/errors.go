@@ -61,14 +61,21 @@ func translate(err error, proposed bool) error {
 		return ErrShuttingDown
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %v", ErrTimeout, err)
-	case proposed && errors.Is(err, ErrLeadershipLost):
-		return err
-	case proposed:
-		// Anything else after the entry was handed to raft, such as a failed append to the leader's log (whose
-		// records may still reach the disk, and be committed by a later leader) or this node shutting down:
-		// the outcome is unknown, and an internal error would read as "nothing applied".
-		return fmt.Errorf("%w: %w", ErrLeadershipLost, err)
 	default:
 		return err
 	}
+}
+
+// translateWrite is translate for a write raft accepted: whatever else makes it fail, such as a failed append
+// to the leader's log (whose records may still reach the disk, and be committed by a later leader), leaves
+// its outcome unknown, which an internal error would misreport as "nothing applied". (Membership changes
+// keep translate: raft refuses a bad configuration before appending anything.)
+func translateWrite(err error) error {
+	err = translate(err, true)
+	for _, known := range []error{ErrLeadershipLost, ErrNotLeader, ErrTimeout, ErrShuttingDown} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrLeadershipLost, err)
 }

@@ -26,13 +26,28 @@ func TestTranslate(t *testing.T) {
 		{raft.ErrLeadershipTransferInProgress, true, ErrNotLeader, ErrLeadershipLost},
 		{raft.ErrEnqueueTimeout, true, ErrTimeout, nil},
 		{fmt.Errorf("wrapped: %w", raft.ErrRaftShutdown), true, ErrLeadershipLost, nil},
-		{errors.New("sync raft log: input/output error"), true, ErrLeadershipLost, nil}, // a failed append: unknown
-		{ErrShuttingDown, true, ErrLeadershipLost, nil},
-		{ErrShuttingDown, false, ErrShuttingDown, ErrLeadershipLost},
 	} {
 		got := translate(tc.err, tc.proposed)
 		if !errors.Is(got, tc.want) || tc.wantNotTo != nil && errors.Is(got, tc.wantNotTo) {
 			t.Errorf("translate(%v, proposed=%v) = %v; want %v, not %v", tc.err, tc.proposed, got, tc.want, tc.wantNotTo)
 		}
+	}
+}
+
+// A write raft accepted that fails for any other reason (a failed append to the leader's log) has an unknown
+// outcome; raft's own errors keep their meaning.
+func TestTranslateWrite(t *testing.T) {
+	if err := translateWrite(errors.New("sync raft log: input/output error")); !errors.Is(err, ErrLeadershipLost) {
+		t.Fatalf("a failed append: %v, want ErrLeadershipLost", err)
+	}
+	if err := translateWrite(raft.ErrNotLeader); !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+		t.Fatalf("not the leader: %v", err)
+	}
+	if err := translateWrite(raft.ErrEnqueueTimeout); !errors.Is(err, ErrTimeout) || errors.Is(err, ErrLeadershipLost) {
+		t.Fatalf("enqueue timeout: %v", err)
+	}
+	// Membership changes keep translate: a configuration raft refuses was never appended.
+	if err := translate(errors.New("need at least one voter in configuration"), true); errors.Is(err, ErrLeadershipLost) {
+		t.Fatalf("a refused configuration: %v, want it as it is", err)
 	}
 }

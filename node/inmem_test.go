@@ -693,7 +693,7 @@ func TestInmem_WipedVoterRejoins(t *testing.T) {
 	l.Close()
 	delete(c.nodes, l.ID())
 	c.heal(lag)
-	deadline := time.Now().Add(2 * time.Second) // 40 election timeouts
+	deadline := time.Now().Add(8 * time.Second) // many election timeouts (250 ms each)
 	for time.Now().Before(deadline) {
 		if c.nodes[lag].raft.State() == raft.Leader {
 			t.Fatalf("%s, which misses an acknowledged write, was elected with the vote of %s, which lost its data", lag, wiped)
@@ -854,6 +854,7 @@ func transfer(tb testing.TB, from, to *Node) {
 		if time.Now().After(deadline) {
 			tb.Fatalf("transfer of leadership from %s to %s: %v", from.ID(), to.ID(), err)
 		}
+		time.Sleep(50 * time.Millisecond) // from may no longer lead at all: do not spin
 	}
 }
 

@@ -68,7 +68,8 @@ type Config struct {
 	LogOutput io.Writer // Raft's log output (default os.Stderr)
 	LogLevel  string    // Raft's log level (default info)
 	LogJSON   bool
-	// Diverged is called when this node's database can no longer apply the log. It must stop the process.
+	// Halt is called when this node's database can no longer apply the log (see fsm.Options.Halt: diverged,
+	// or its storage failed). It must stop the process.
 	Halt func(error)
 	// Transport, if set, replaces the TCP transport (tests use raft's in-memory one). The node closes it if it
 	// is an io.Closer.
@@ -392,7 +393,8 @@ func (n *Node) catchUpFromSnapshot() error {
 // hold. Raft writes an entry to its log before anything applies it, so the database's applied index can only be
 // past the log's end if entries were lost from it (its directory removed or damaged, a disk that dropped
 // writes). Started, the node would take the indexes of the lost entries for new ones, which the database
-// skips as applied: writes acknowledged and never applied. (A node without any Raft state is refused in Open.)
+// skips as applied: writes acknowledged and never applied. A database with applied entries and no Raft state
+// at all is the extreme case.
 func (n *Node) checkLogReachesDatabase() error {
 	applied := n.fsm.AppliedIndex()
 	if applied == 0 {

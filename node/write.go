@@ -229,7 +229,7 @@ func (n *Node) commit(batch []*writeOp) {
 		if errors.Is(err, ErrShuttingDown) {
 			err = fmt.Errorf("%w: %w", ErrLeadershipLost, err) // proposed: it may still be committed
 		}
-		fail(translate(err, true))
+		fail(translateWrite(err))
 		return
 	}
 	if err, _ := f.Response().(error); errors.Is(err, fsm.ErrStaleEntry) {
