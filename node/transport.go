@@ -82,8 +82,7 @@ func lookupDialMap(path, addr string) string {
 // grant its vote to any candidate, even a lagging one that misses entries only the lost copy had
 // acknowledged. Join removes such a voter and adds it again; the guard covers the moments before that.
 //
-// Nor does such a node ask for votes (RequestVote), since its log may be part of one. Every other RPC passes
-// through unchanged (heartbeats bypass the consumer channel altogether).
+// Every other RPC passes through unchanged (heartbeats bypass the consumer channel altogether).
 type voteGuard struct {
 	raft.Transport
 	preVote raft.WithPreVote
@@ -156,24 +155,7 @@ func (g *voteGuard) refuse(rpc raft.RPC) bool {
 
 func (g *voteGuard) Consumer() <-chan raft.RPC { return g.out }
 
-// errGuarded fails the vote requests of a guarded node: it does not campaign either.
-var errGuarded = errors.New("this node started without data and has not joined yet: it does not campaign")
-
-// RequestVote sends a vote request, unless the node is guarded. A guarded node whose id was a voter's gets
-// configurations naming it a voter as soon as the leader replicates to it, and could then campaign with part
-// of the log: elected with the vote of a lagging node, it would lose writes its lost copy had acknowledged.
-func (g *voteGuard) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	if g.guarding.Load() {
-		return errGuarded
-	}
-	return g.Transport.RequestVote(id, target, args, resp)
-}
-
-// RequestPreVote is RequestVote's pre-vote: not sent by a guarded node either.
 func (g *voteGuard) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	if g.guarding.Load() {
-		return errGuarded
-	}
 	return g.preVote.RequestPreVote(id, target, args, resp)
 }
 
