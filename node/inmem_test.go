@@ -871,3 +871,33 @@ func TestInmem_JoinOfTheLeaderItself(t *testing.T) {
 		t.Fatalf("the leader's own join as a replica: %v, want ErrBadRequest", err)
 	}
 }
+
+// A new node joined on the default path (guarded until its join returns) whose join's answer is lost with the
+// leader: the old leader, restarted, needs the new node's vote, which the guard refuses, so the new node must
+// campaign and win, and its retried join (reaching itself as the leader) succeeds. A guard that also kept it
+// from campaigning left both candidates for good.
+func TestInmem_JoinSurvivesLosingTheLeaderBeforeItReturns(t *testing.T) {
+	c := newInmemCluster(t, 1, inmemOptions{})
+	c.write("CREATE TABLE t(x)")
+	l := c.leader()
+	n2 := c.open("n2", false) // guarded: its join has not returned
+	if !n2.Fresh() {
+		t.Fatal("a node started without data to join is not guarded")
+	}
+	join := func(l *Node) error { // on n2 itself too, if it leads
+		return l.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: "n2", HTTPAddr: "n2:http", Voter: true, Fresh: n2.Fresh()})
+	}
+	if err := join(l); err != nil {
+		t.Fatal(err)
+	}
+	// The answer is lost: n2 never hears it. The leader restarts.
+	l.Close()
+	delete(c.nodes, l.ID())
+	c.open(l.ID(), false)
+	c.retry("join n2 again", join)
+	n2.Joined()
+	w := c.write("INSERT INTO t VALUES (1)")
+	for _, n := range c.nodes {
+		waitFor(t, n.ID()+" applying the write", func() bool { return n.AppliedIndex() >= w.Index })
+	}
+}
