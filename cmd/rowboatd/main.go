@@ -284,6 +284,10 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 			log.Info("join attempt failed; retrying", "via", addr, "attempt", attempt, "err", err)
 		}
 		if time.Now().After(deadline) {
+			if n.Fresh() {
+				return fmt.Errorf("could not join via %v (if the cluster has no leader because it waits for this node's vote, "+
+					"which it refused until it joined, restart this node with --vote-before-join)", cfg.Join)
+			}
 			return fmt.Errorf("could not join via %v", cfg.Join)
 		}
 		select {
