@@ -198,6 +198,30 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out, pretty)
 }
 
+// handleLeaderInfo serves GET /leader as rqlite does: the leader's entry of /nodes, or 503 without a leader.
+// (POST /leader transfers leadership.)
+func (s *Server) handleLeaderInfo(w http.ResponseWriter, r *http.Request) {
+	ms, err := s.store.Members()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, m := range ms {
+		if !m.Leader {
+			continue
+		}
+		p := s.probe(r.Context(), []node.Member{m})[m.ID]
+		api := ""
+		if m.HTTPAddr != "" {
+			api = "http://" + m.HTTPAddr
+		}
+		_, pretty := r.URL.Query()["pretty"]
+		writeJSON(w, http.StatusOK, nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: true, Error: p.err}, pretty)
+		return
+	}
+	s.writeError(w, r, fmt.Errorf("%w: this node knows of no leader", node.ErrNoLeader))
+}
+
 // handleReadyz serves GET /readyz: 200 when the node has a leader and has applied what it knows is
 // committed; ?sync first waits (bounded by ?timeout) until it has applied the leader's commit index.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {

@@ -151,6 +151,7 @@ func New(store Store, opts Options) *Server {
 	m.Delete("/remove", s.handleRemove)
 	m.Post("/remove", s.handleRemove)
 	m.Post("/leader", s.handleLeader)
+	m.Get("/leader", s.handleLeaderInfo) // rqlite's: the leader's entry of /nodes
 	m.Get("/events", s.handleEvents)
 	m.Get("/readindex", s.handleReadIndex)
 	m.Get("/term", s.handleTerm)

@@ -1246,6 +1246,16 @@ func TestServer_StatusAndNodes(t *testing.T) {
 		t.Fatalf("/nodes?ver=2: %s, want n1 and n2 as in %v", a.body, nodes)
 	}
 	wantError(t, call(t, srv, http.MethodGet, "/nodes?ver=3", ""), http.StatusBadRequest, "bad_request")
+	// rqlite's GET /leader: the leader's entry of /nodes; 503 when there is none.
+	var ldr nodeJSON
+	a = call(t, srv, http.MethodGet, "/leader", "")
+	if err := json.Unmarshal(a.body, &ldr); err != nil || a.status != http.StatusOK || ldr != nodes["n1"] {
+		t.Fatalf("GET /leader: %s (%v), want %+v", a, err, nodes["n1"])
+	}
+	store.mu.Lock()
+	store.members[0].Leader = false
+	store.mu.Unlock()
+	wantError(t, call(t, srv, http.MethodGet, "/leader", ""), http.StatusServiceUnavailable, "no_leader")
 }
 
 func TestServer_StatusMemberLag(t *testing.T) {
