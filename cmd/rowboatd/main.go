@@ -125,6 +125,12 @@ func run(cfg config.Config) error {
 	if n.HadState() {
 		go announce(ctx, log, cfg, n)
 	}
+	if len(cfg.Join) == 0 && n.Fresh() {
+		// Its data dir says a join began and never finished, and nothing will finish it: it refuses votes until
+		// then, which a cluster may need.
+		log.Warn("this node started to join a cluster and never finished (its data dir is marked joining), and no --join was given: "+
+			"it refuses every vote until it joins; restart it with --join (a member's HTTP address) to finish", "data_dir", cfg.DataDir)
+	}
 	if len(cfg.Join) > 0 && (!n.HadState() || n.Fresh()) {
 		if err := join(ctx, log, cfg, n); err != nil {
 			shutdown(log, n, srv, false)
