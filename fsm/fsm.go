@@ -96,7 +96,9 @@ type FSM struct {
 	appliedTerm atomic.Uint64
 	// handed is the highest index raft has handed ApplyBatch since the database was opened (or the index of
 	// the snapshot restored). Below the applied index while raft replays the log at start: see Snapshot.
-	handed   atomic.Uint64
+	handed atomic.Uint64
+	// walPages estimates the pages written to the WAL since the last checkpoint (apply goroutine only).
+	walPages int
 	logBytes atomic.Int64 // bytes of log entries applied since the last snapshot
 	// The last applied entry's AppendedAt (the leader's clock when it appended it) and the local time it was
 	// applied, in Unix nanoseconds; 0 when unknown (nothing applied since this process started or restored).
@@ -214,7 +216,8 @@ func openRW(path string) (*sqlite3.Conn, error) {
 	c.SetBusyTimeout(busyTimeoutMS)
 	// synchronous=NORMAL in WAL mode may lose the last transactions on power loss, never on a process crash;
 	// the Raft log (fsynced) still holds them and they are above the stored applied index, so they re-apply.
-	if err := c.Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL"); err != nil {
+	// Checkpoints are the apply's own (see checkpoint): SQLite's automatic one ignores its errors.
+	if err := c.Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0"); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("configure %s: %w", path, err)
 	}
@@ -385,6 +388,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	applied, appliedTerm := f.applied.Load(), f.appliedTerm.Load()
 	var last *raft.Log
 	var memberChanges []func(map[string]Member)
+	batchBytes := 0
 	for i, l := range logs {
 		if l.Index <= applied {
 			// Already applied, so this must be the same entry the database saw: the entry at the applied index
@@ -411,6 +415,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		last = l
 		f.logBytes.Add(int64(len(l.Data)))
+		batchBytes += len(l.Data)
 		if l.Type != raft.LogCommand {
 			continue
 		}
@@ -454,7 +459,30 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.appliedAt.Store(time.Now().UnixNano())
 	f.applied.Store(last.Index)
 	f.publish()
+	// Pages written, roughly: the applied index's, and a table's and an index's for every 4 KiB of changes.
+	if f.walPages += 2 + batchBytes/2048; f.walPages >= checkpointPages {
+		f.checkpoint(last)
+	}
 	return resps
+}
+
+// checkpointPages is about how many pages the WAL gathers between checkpoints, as SQLite's automatic one.
+const checkpointPages = 1000
+
+// checkpoint copies the WAL into the database file. It is the apply's own, in place of SQLite's automatic one,
+// which ignores errors: a checkpoint whose fsync failed is tried again later, and the pages the kernel failed
+// to write may by then read back stale and be copied into the database, a silent divergence. A storage error
+// stops the node instead: at restart SQLite recovers what reached the WAL, and the log re-applies the rest.
+// A checkpoint that cannot run now (another holds a lock it needs) waits for the next turn.
+func (f *FSM) checkpoint(last *raft.Log) {
+	err := f.applyDB.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	if err == nil || sqlite3.IsCode(err, sqlite3.Busy) || sqlite3.IsCode(err, sqlite3.Locked) {
+		if err == nil {
+			f.walPages = 0
+		}
+		return
+	}
+	f.diverged(last, fmt.Errorf("checkpoint: %w", err))
 }
 
 // begin opens the apply transaction. While this node, as leader, executes a batch of writes, the capture
