@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -75,7 +76,9 @@ func Cleanup() {
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Ports come from below the kernel's
 // ephemeral range (which starts at 32768), so a port handed out here cannot be taken meanwhile by a listener
-// or connection that asks the kernel for any port (the fault proxies do); and never twice in one process.
+// or connection that asks the kernel for any port (the fault proxies do); never twice in one process, nor to
+// two test processes at once (see reserve: go test runs packages in parallel, and a node restarted on its
+// port needs it still free).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
 	portsMu.Lock()
@@ -90,6 +93,9 @@ func FreePort(tb testing.TB) int {
 			continue
 		}
 		ln.Close()
+		if !reserve(p) {
+			continue
+		}
 		portsUsed[p] = true
 		return p
 	}
@@ -123,6 +129,12 @@ func FreePorts(tb testing.TB, offsets ...int) int {
 		for _, ln := range lns {
 			ln.Close()
 		}
+		for _, off := range offsets {
+			if !free || !reserve(base+off) {
+				free = false
+				break
+			}
+		}
 		if !free {
 			continue
 		}
@@ -138,7 +150,29 @@ func FreePorts(tb testing.TB, offsets ...int) int {
 var (
 	portsMu   sync.Mutex
 	portsUsed = map[int]bool{}
+	portLocks []*os.File // held open, locked, for the life of the process
 )
+
+// reserve claims port p for this process against other test processes on the machine: an exclusive flock on
+// a file named for it, in a directory every test process shares. The kernel drops the lock when the process
+// ends, however it ends, so nothing is left claimed. (Ports another process claimed stay out of reach even
+// while free; there are 12,000 to choose from.) Where locking is not possible, p is taken as it is.
+func reserve(p int) bool {
+	dir := filepath.Join(os.TempDir(), "rowboat-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return !errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	portLocks = append(portLocks, f)
+	return true
+}
 
 // Cluster is a set of rowboatd processes started by one test.
 type Cluster struct {
