@@ -179,12 +179,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	probes := s.probe(r.Context(), ms)
 	list := make([]nodeJSON, 0, len(ms)) // Members sorts by id
 	for _, m := range ms {
-		p := probes[m.ID]
-		api := ""
-		if m.HTTPAddr != "" {
-			api = "http://" + m.HTTPAddr
-		}
-		list = append(list, nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: m.Leader, Error: p.err})
+		list = append(list, nodeEntry(m, probes[m.ID]))
 	}
 	_, pretty := q["pretty"]
 	if ver == "2" {
@@ -196,6 +191,15 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		out[n.ID] = n
 	}
 	writeJSON(w, http.StatusOK, out, pretty)
+}
+
+// nodeEntry is member m's entry of /nodes, with what probing it found.
+func nodeEntry(m node.Member, p memberProbe) nodeJSON {
+	api := ""
+	if m.HTTPAddr != "" {
+		api = "http://" + m.HTTPAddr
+	}
+	return nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: m.Leader, Error: p.err}
 }
 
 // handleLeaderInfo serves GET /leader as rqlite does: the leader's entry of /nodes, or 503 without a leader.
@@ -210,13 +214,8 @@ func (s *Server) handleLeaderInfo(w http.ResponseWriter, r *http.Request) {
 		if !m.Leader {
 			continue
 		}
-		p := s.probe(r.Context(), []node.Member{m})[m.ID]
-		api := ""
-		if m.HTTPAddr != "" {
-			api = "http://" + m.HTTPAddr
-		}
 		_, pretty := r.URL.Query()["pretty"]
-		writeJSON(w, http.StatusOK, nodeJSON{ID: m.ID, APIAddr: api, Addr: m.RaftAddr, Voter: m.Voter, Reachable: p.reachable, Leader: true, Error: p.err}, pretty)
+		writeJSON(w, http.StatusOK, nodeEntry(m, s.probe(r.Context(), []node.Member{m})[m.ID]), pretty)
 		return
 	}
 	s.writeError(w, r, fmt.Errorf("%w: this node knows of no leader", node.ErrNoLeader))

@@ -502,32 +502,11 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	_, noLeader := q["noleader"]
-	if !noLeader && !s.store.IsLeader() {
-		// As rqlite's backup (which a follower forwards to the leader unless ?noleader): the copy includes
-		// every write committed before the request, not only what this node had applied.
-		ctx, cancel := s.context(r, p)
-		idx, err := s.leaderReadIndex(ctx)
-		if err == nil {
-			if err = s.store.WaitApplied(ctx, idx); err != nil {
-				err = fmt.Errorf("%w: applied index %d has not reached the leader's commit index %d (?noleader backs up what this node has)",
-					followerread.ErrStale, s.store.AppliedIndex(), idx)
-			}
-		}
-		cancel()
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if p.read.MinIndex > 0 { // a session's backup includes its own writes
-		ctx, cancel := s.context(r, p)
-		err := s.store.WaitApplied(ctx, p.read.MinIndex)
-		cancel()
-		if err != nil {
-			s.writeError(w, r, fmt.Errorf("%w: applied index %d has not reached min_index %d", followerread.ErrStale, s.store.AppliedIndex(), p.read.MinIndex))
-			return
-		}
+	// The copy includes a session's own writes (min_index) and, on a follower, every write committed before
+	// the request, as rqlite's does (a follower forwards it to the leader) unless ?noleader: one wait for both.
+	if err := s.backupWait(r, p); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	// The copy goes to a temporary file first, so that a failure is still an HTTP error (not a truncated
 	// download) without holding the whole database in memory.
@@ -584,6 +563,27 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(w, tmp); err != nil {
 		s.log.Debug("send backup", "err", err)
 	}
+}
+
+// backupWait waits until this node has applied what a backup must include: min_index, and on a follower
+// (unless ?noleader) the leader's commit index.
+func (s *Server) backupWait(r *http.Request, p params) error {
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	need, what := p.read.MinIndex, "min_index"
+	if _, noLeader := r.URL.Query()["noleader"]; !noLeader && !s.store.IsLeader() {
+		idx, err := s.leaderReadIndex(ctx)
+		if err != nil {
+			return err
+		}
+		if idx > need {
+			need, what = idx, "the leader's commit index (?noleader backs up what this node has)"
+		}
+	}
+	if need == 0 || s.store.WaitApplied(ctx, need) == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: applied index %d has not reached %s %d", followerread.ErrStale, s.store.AppliedIndex(), what, need)
 }
 
 // handleLoad serves POST /db/load (and /boot): a SQLite database file replaces the database on every node; SQL
