@@ -134,6 +134,9 @@ func New(store Store, opts Options) *Server {
 	if c, ok := store.(interface{ SetConfirmer(node.Confirmer) }); ok {
 		c.SetConfirmer(s.confirmTerm)
 	}
+	if c, ok := store.(interface{ SetProgress(node.Progress) }); ok {
+		c.SetProgress(s.peerApplied)
+	}
 	m := chi.NewRouter()
 	m.Use(s.recoverPanic, s.limitBody)
 	m.Post("/db/execute", s.handleExecute)
@@ -701,6 +704,9 @@ type termJSON struct {
 	Leader string `json:"leader"` // the leader this node knows, "" for none
 	// LeaderContactNS is how long ago (ns) this node last heard from that leader; 0 on the leader itself.
 	LeaderContactNS int64 `json:"leader_contact_ns"`
+	// AppliedIndex is the index of the last entry this node applied: a leader adding a voter asks it how far
+	// it has caught up (see node.SetProgress).
+	AppliedIndex uint64 `json:"applied_index"`
 }
 
 // handleTerm serves GET /term: this node's id, current Raft term, leader and how long ago it last heard from
@@ -710,7 +716,7 @@ func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
 	// The contact is read before the leader: if a new leader takes over in between, the answer names the new
 	// one (no help to the old), never the old one with the new one's fresh contact.
 	lc := s.store.LastContact()
-	t := termJSON{ID: s.store.ID(), Term: s.store.Term()}
+	t := termJSON{ID: s.store.ID(), Term: s.store.Term(), AppliedIndex: s.store.AppliedIndex()}
 	t.Leader, _ = s.store.Leader()
 	if t.Leader != "" && !lc.IsZero() {
 		t.LeaderContactNS = max(int64(time.Since(lc)), 0)
@@ -814,6 +820,15 @@ func (s *Server) peerTerm(ctx context.Context, p node.Peer) (t termJSON, ok bool
 		return t, false
 	}
 	return t, true
+}
+
+// peerApplied is this node's node.Progress: the applied index a member's GET /term answers.
+func (s *Server) peerApplied(ctx context.Context, p node.Peer) (uint64, error) {
+	t, ok := s.peerTerm(ctx, p)
+	if !ok {
+		return 0, fmt.Errorf("%s does not answer GET /term at %s", p.ID, p.HTTPAddr)
+	}
+	return t.AppliedIndex, nil
 }
 
 // handleSnapshot serves POST /snapshot: this node takes a snapshot now and compacts its log.

@@ -137,7 +137,7 @@ func TestNode_BootstrapExpectAdoptsTheVotersFormed(t *testing.T) {
 		t.Fatalf("n1 formed a cluster with %v, want three voters", got)
 	}
 	c.nodes["n3"].Close()
-	delete(c.nodes, "n3")
+	c.forget("n3")
 	c.partition("n3")
 	if formed, err := n2.Notify(voter("n1")); err != nil || formed {
 		t.Fatalf("n2 after n1's notification: formed %v, %v; want waiting", formed, err)

@@ -32,6 +32,8 @@ type inmemCluster struct {
 	trans map[string]*raft.InmemTransport
 	dirs  map[string]string
 	cut   map[string]bool // nodes disconnected from all others
+	// mu guards nodes and cut against the Progress the nodes call (see progress).
+	mu sync.Mutex
 	opts  inmemOptions
 	// voteBeforeJoin is the VoteBeforeJoin of the nodes open starts.
 	voteBeforeJoin bool
@@ -108,8 +110,30 @@ func (c *inmemCluster) open(id string, bootstrap bool) *Node {
 	if err != nil {
 		c.tb.Fatalf("open %s: %v", id, err)
 	}
+	n.SetProgress(c.progress)
+	c.mu.Lock()
 	c.nodes[id] = n
+	c.mu.Unlock()
 	return n
+}
+
+// forget drops node id (closed by the caller) from the cluster's nodes.
+func (c *inmemCluster) forget(id string) {
+	c.mu.Lock()
+	delete(c.nodes, id)
+	c.mu.Unlock()
+}
+
+// progress is the nodes' Progress, as the HTTP layer's GET /term would answer it: the applied index of a
+// node that is open and not cut off.
+func (c *inmemCluster) progress(ctx context.Context, p Peer) (uint64, error) {
+	c.mu.Lock()
+	n, cut := c.nodes[p.ID], c.cut[p.ID]
+	c.mu.Unlock()
+	if n == nil || cut {
+		return 0, fmt.Errorf("%s does not answer", p.ID)
+	}
+	return n.AppliedIndex(), nil
 }
 
 // connect links id's transport with every other node's, both ways, unless one of the two is cut off.
@@ -125,7 +149,9 @@ func (c *inmemCluster) connect(id string) {
 
 // partition disconnects id from every other node, both ways.
 func (c *inmemCluster) partition(id string) {
+	c.mu.Lock()
 	c.cut[id] = true
+	c.mu.Unlock()
 	c.trans[id].DisconnectAll()
 	for other, tr := range c.trans {
 		if other != id {
@@ -135,7 +161,9 @@ func (c *inmemCluster) partition(id string) {
 }
 
 func (c *inmemCluster) heal(id string) {
+	c.mu.Lock()
 	c.cut[id] = false
+	c.mu.Unlock()
 	c.connect(id)
 }
 
@@ -657,6 +685,54 @@ func TestInmem_TransferDropsTheLease(t *testing.T) {
 	}
 }
 
+// TestInmem_VoterCatchesUpBeforeItCounts: a voter joins as a non-voter and becomes a voter once it has caught
+// up. Added as a voter at once, a new node that did not answer (cut off here; busy installing a snapshot, or
+// paused, in life) made the only other voter lose its quorum and its lease, and the cluster stopped taking
+// writes until it answered.
+func TestInmem_VoterCatchesUpBeforeItCounts(t *testing.T) {
+	c := newInmemCluster(t, 1, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+	for i := range 20 {
+		c.write("INSERT INTO t(v) VALUES(?)", fmt.Sprint(i))
+	}
+	l := c.leader()
+	c.mu.Lock()
+	c.cut["n2"] = true // n2 runs but nothing reaches it
+	c.mu.Unlock()
+	n2 := c.open("n2", false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	err := l.Join(ctx, JoinRequest{ID: "n2", RaftAddr: "n2", HTTPAddr: "n2:http", Voter: true, Fresh: n2.Fresh()})
+	cancel()
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("join of a node that does not answer: got %v, want ErrTimeout", err)
+	}
+	members, err := l.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(members, func(m Member) bool { return m.ID == "n2" }); i < 0 || members[i].Voter {
+		t.Fatalf("n2 after a join that timed out: %+v, want a non-voter member", members)
+	}
+	// The leader kept its quorum: it still takes writes, and was not deposed.
+	if _, err := l.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t(v) VALUES('after')"}}}); err != nil {
+		t.Fatalf("write after a join that timed out: %v", err)
+	}
+	if c.leader() != l {
+		t.Fatal("leadership moved")
+	}
+
+	// Once n2 answers, its next join makes it a voter, with every row.
+	c.heal("n2")
+	c.retry("join n2", func(l *Node) error {
+		return l.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: "n2", HTTPAddr: "n2:http", Voter: true, Fresh: n2.Fresh()})
+	})
+	n2.Joined()
+	// The leader commits the configuration that makes n2 a voter on its own (raft counts the configuration
+	// it replaces), so n2 may learn of it a moment later.
+	waitFor(t, "n2 a voter", n2.IsVoter)
+	c.converged(c.write("INSERT INTO t(v) VALUES('last')").Index)
+}
+
 // TestInmem_WipedVoterRejoins: a voter whose data directory was wiped starts again under its id and rejoins.
 // What it acknowledged before must stop counting. Without that, with the third voter lagging, the lagging one
 // could be elected with the wiped one's vote (an empty log votes for anyone) and an acknowledged write was lost.
@@ -691,7 +767,7 @@ func TestInmem_WipedVoterRejoins(t *testing.T) {
 	}
 	// The leader dies and the lagging voter comes back. It misses the acknowledged write: it must not lead.
 	l.Close()
-	delete(c.nodes, l.ID())
+	c.forget(l.ID())
 	c.heal(lag)
 	deadline := time.Now().Add(8 * time.Second) // many election timeouts (250 ms each)
 	for time.Now().Before(deadline) {
@@ -892,7 +968,7 @@ func TestInmem_JoinSurvivesLosingTheLeaderBeforeItReturns(t *testing.T) {
 	}
 	// The answer is lost: n2 never hears it. The leader restarts.
 	l.Close()
-	delete(c.nodes, l.ID())
+	c.forget(l.ID())
 	c.open(l.ID(), false)
 	c.retry("join n2 again", join)
 	n2.Joined()

@@ -37,6 +37,11 @@ type JoinRequest struct {
 // one missing those entries: a lagging voter could then be elected and the entries lost. The removal
 // commits on the other voters, so they then hold every committed entry; until it does (they may be down),
 // the join fails with ErrTimeout and the joining node retries.
+//
+// A voter is added as a non-voter first and made a voter once it has applied what the leader had when it
+// was added (see SetProgress), as etcd adds a learner: until then the cluster's quorum and the leader's
+// lease do not depend on a node busy catching up, and a node holding only part of the log cannot campaign.
+// A join that times out meanwhile leaves a non-voter that the joining node's next attempt promotes.
 func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" || req.HTTPAddr == "" {
 		return fmt.Errorf("%w: join needs id, raft_addr and http_addr", ErrBadRequest)
@@ -53,6 +58,8 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	}
 	timeout := n.timeout(ctx)
 	member := false
+	promote := false // add as a non-voter (or keep one), catch up, then make a voter
+	progress := n.progress.Load()
 	for _, s := range cf.Configuration().Servers {
 		sameID, sameAddr := s.ID == raft.ServerID(req.ID), s.Address == raft.ServerAddress(req.RaftAddr)
 		switch {
@@ -81,20 +88,18 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 			if s.ID == raft.ServerID(n.cfg.ID) {
 				return fmt.Errorf("%w: %s is the leader's own id", ErrBadRequest, req.ID)
 			}
-			var f raft.IndexFuture
+			member = true
 			if req.Voter {
-				f = n.raft.AddVoter(s.ID, s.Address, 0, timeout) // a non-voter becomes a voter
-			} else {
-				if err := n.keepsQuorum(ctx, cf.Configuration().Servers, req.ID); err != nil {
-					return err
-				}
-				f = n.raft.DemoteVoter(s.ID, 0, timeout)
+				promote = true // a non-voter becomes a voter once it has caught up
+				continue
 			}
-			if err := n.await(nil, f); err != nil {
+			if err := n.keepsQuorum(ctx, cf.Configuration().Servers, req.ID); err != nil {
+				return err
+			}
+			if err := n.await(nil, n.raft.DemoteVoter(s.ID, 0, timeout)); err != nil {
 				return translate(err, true)
 			}
-			n.log.Info("member's suffrage changed", "member", req.ID, "voter", req.Voter)
-			member = true
+			n.log.Info("member's suffrage changed", "member", req.ID, "voter", false)
 		case sameID || sameAddr:
 			// The id moved to a new address, an address is reused by a new id, or the suffrage changes.
 			if s.ID == raft.ServerID(n.cfg.ID) {
@@ -107,22 +112,91 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	}
 	if !member {
 		var f raft.IndexFuture
-		if req.Voter {
+		if req.Voter && progress == nil {
 			f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, timeout)
 		} else {
+			promote = req.Voter
 			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, timeout)
 		}
 		if err := n.await(nil, f); err != nil {
 			return translate(err, true)
 		}
-		n.log.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", req.Voter)
+		n.log.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", req.Voter && !promote)
 		n.setFailing(req.ID, false) // raft starts a new heartbeat loop for it, which reports no recovery
 	}
+	// The metadata first: a member catching up is listed with its HTTP address, and answers reads forwarded to it.
 	m := fsm.Member{ID: req.ID, HTTPAddr: hostPort(req.HTTPAddr), RaftAddr: req.RaftAddr, Voter: req.Voter}
-	if old, ok := n.fsm.Members()[req.ID]; ok && old == m {
+	if old, ok := n.fsm.Members()[req.ID]; !ok || old != m {
+		if err := n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout)); err != nil {
+			return translate(err, true)
+		}
+	}
+	if !promote {
 		return nil
 	}
-	return translate(n.await(nil, n.raft.Apply(fsm.EncodeMember(fsm.CmdSetMember, m), timeout)), true)
+	if progress != nil {
+		if err := n.catchUp(ctx, *progress, Peer{ID: req.ID, HTTPAddr: m.HTTPAddr}); err != nil {
+			return err
+		}
+	}
+	if err := n.await(nil, n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), 0, n.timeout(ctx))); err != nil {
+		return translate(err, true)
+	}
+	n.log.Info("member is a voter", "member", req.ID)
+	return nil
+}
+
+// Progress asks a member (at its HTTP address) for the index of the last log entry it has applied.
+type Progress func(ctx context.Context, p Peer) (uint64, error)
+
+// SetProgress makes Join add a voter as a non-voter first, and make it a voter once p reports it has applied
+// what this leader had applied when it was added. The HTTP layer sets it; without it (in-process tests that
+// set none) a voter is added as a voter at once.
+func (n *Node) SetProgress(p Progress) { n.progress.Store(&p) }
+
+// catchUpPoll is how often catchUp asks a member catching up how far it got.
+const catchUpPoll = 50 * time.Millisecond
+
+// catchUp waits until the member p has applied every entry this node had applied when it was called, or ctx
+// ends (ErrTimeout, saying how far it got: the joining node asks again, and its next join carries on).
+func (n *Node) catchUp(ctx context.Context, progress Progress, p Peer) error {
+	target := n.fsm.AppliedIndex()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, n.timeout(ctx))
+	defer cancel()
+	tick := time.NewTicker(catchUpPoll)
+	defer tick.Stop()
+	var (
+		got     uint64
+		lastErr error
+	)
+	for {
+		if !n.IsLeader() {
+			return fmt.Errorf("%w: lost leadership while %s caught up", ErrNotLeader, p.ID)
+		}
+		applied, err := progress(ctx, p)
+		switch {
+		case err != nil:
+			lastErr = err
+		case applied >= target:
+			n.log.Info("member caught up", "member", p.ID, "index", target, "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		default:
+			got, lastErr = applied, nil
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("%w: %s is a non-voter until it catches up (to index %d), and its progress is unknown: %v; its next join attempt carries on",
+					ErrTimeout, p.ID, target, lastErr)
+			}
+			return fmt.Errorf("%w: %s is a non-voter until it catches up, and has applied index %d of %d; its next join attempt carries on",
+				ErrTimeout, p.ID, got, target)
+		case <-n.stop:
+			return ErrShuttingDown
+		case <-tick.C:
+		}
+	}
 }
 
 // checkMember refuses a member whose addresses are not host:port, and one that does not answer at its Raft

@@ -138,6 +138,7 @@ type Node struct {
 	readyTerm atomic.Uint64 // the term in which this node, as leader, has applied its predecessors' writes
 
 	confirmer atomic.Pointer[Confirmer] // see SetConfirmer; nil: VerifyLeader
+	progress  atomic.Pointer[Progress]  // see SetProgress; nil: a voter is added without catching up first
 	confirms  rounds.Group[uint64]      // shared confirmLeadership rounds; the value is the term confirmed
 	// confirmWarned is when (Unix ns) a round last logged that it fell back to the log.
 	confirmWarned atomic.Int64
@@ -544,6 +545,11 @@ func (n *Node) Ready() (bool, string) {
 			return false, "leader is applying earlier leaders' writes"
 		}
 		return true, ""
+	}
+	if n.Fresh() {
+		// Its join has not returned: it may still be catching up as a non-voter on the way to the voter it
+		// asked to be, and a script that waits for every node to be ready expects the members it started.
+		return false, "joining: the cluster has not finished adding this node"
 	}
 	if _, lid := n.raft.LeaderWithID(); lid == "" {
 		return false, "no leader"

@@ -428,6 +428,7 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 	if err := n1.Join(context.Background(), JoinRequest{ID: "r1", RaftAddr: string(r.transport.LocalAddr()), HTTPAddr: "r1:80"}); err != nil {
 		t.Fatal(err)
 	}
+	r.Joined()
 	w := exec1(t, n1, "CREATE TABLE t(x)")
 	waitFor(t, "the replica to catch up", func() bool { ok, _ := r.Ready(); return ok && r.AppliedIndex() >= w.Index })
 	// Once the replica has announced it is ready, it no longer polls its readiness by itself.

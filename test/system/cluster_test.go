@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rowboatdb/rowboat/internal/cluster"
+	"github.com/rowboatdb/rowboat/internal/faultproxy"
 )
 
 const wait = 60 * time.Second
@@ -195,6 +196,70 @@ func TestCluster_JoinLater(t *testing.T) {
 		}
 		return len(nodes) == 4 && nodes["n4"].APIAddr == n4.URL() && nodes["n4"].Voter
 	})
+}
+
+// TestCluster_JoiningVoterCountsOnceCaughtUp: a voter joins as a non-voter and is made a voter once it has
+// caught up, so a node that asked to join and then cannot be reached (here its Raft link from the leader
+// drops everything) does not take the quorum with it. Added as a voter at once, it made the only other voter
+// lose its quorum: writes stopped, and the leader stepped down.
+func TestCluster_JoiningVoterCountsOnceCaughtUp(t *testing.T) {
+	c := cluster.New(t)
+	c.EnableFaults()
+	n1 := c.Add(true)
+	n1.WaitReady(t, wait)
+	n1.Execute(t, "", "CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	n2 := c.Define(true, "--join", n1.HTTPAddr)
+	c.Link(n1, n2).SetMode(faultproxy.Mode{BlackHole: true})
+	n2.Start()
+	type member struct {
+		Voter bool `json:"voter"`
+	}
+	cluster.Eventually(t, wait, "n2 listed as a member", func() bool {
+		var nodes map[string]member
+		if n1.GetJSON("/nodes", &nodes) != nil {
+			return false
+		}
+		_, listed := nodes["n2"]
+		return listed
+	})
+	// Longer than the leader's lease (500 ms by default) and than a join request's timeout: every write
+	// succeeds, on the same leader in the same term.
+	var st struct {
+		Role string `json:"role"`
+		Term uint64 `json:"term"`
+	}
+	if err := n1.GetJSON("/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	startTerm := st.Term
+	var last uint64
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		last = n1.Execute(t, "", []any{"INSERT INTO t(v) VALUES(?)", "while n2 is unreachable"}).RaftIndex
+	}
+	if err := n1.GetJSON("/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Role != "leader" || st.Term != startTerm {
+		t.Fatalf("n1 while n2 could not be reached: %+v, want the leader in term %d", st, startTerm)
+	}
+	var nodes map[string]member
+	if err := n1.GetJSON("/nodes", &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if nodes["n2"].Voter {
+		t.Fatalf("n2 a voter before it caught up: %+v", nodes)
+	}
+
+	c.Link(n1, n2).SetMode(faultproxy.Mode{})
+	n2.WaitReady(t, wait)
+	cluster.Eventually(t, wait, "n2 a voter", func() bool {
+		nodes = nil
+		return n1.GetJSON("/nodes", &nodes) == nil && nodes["n2"].Voter
+	})
+	want := rows(t, n1, "SELECT count(*) FROM t", last)
+	if got := rows(t, n2, "SELECT count(*) FROM t", last); !reflect.DeepEqual(got, want) {
+		t.Fatalf("n2 holds %v rows, the leader %v", got, want)
+	}
 }
 
 func TestCluster_LeaderRestart(t *testing.T) {
