@@ -33,8 +33,8 @@ type inmemCluster struct {
 	dirs  map[string]string
 	cut   map[string]bool // nodes disconnected from all others
 	// mu guards nodes and cut against the Progress the nodes call (see progress).
-	mu sync.Mutex
-	opts  inmemOptions
+	mu   sync.Mutex
+	opts inmemOptions
 	// voteBeforeJoin is the VoteBeforeJoin of the nodes open starts.
 	voteBeforeJoin bool
 }
