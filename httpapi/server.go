@@ -702,7 +702,9 @@ type termJSON struct {
 	ID     string `json:"id"`
 	Term   uint64 `json:"term"`
 	Leader string `json:"leader"` // the leader this node knows, "" for none
-	// LeaderContactNS is how long ago (ns) this node last heard from that leader; 0 on the leader itself.
+	// LeaderContactNS is how long ago (ns) this node last heard from that leader; 0 on the leader itself, and
+	// -1 when it names a leader it has had no contact with since it started (raft learns a leader's name from
+	// an append it may then refuse).
 	LeaderContactNS int64 `json:"leader_contact_ns"`
 	// AppliedIndex is the index of the last entry this node applied: a leader adding a voter asks it how far
 	// it has caught up (see node.SetProgress).
@@ -718,7 +720,11 @@ func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
 	lc := s.store.LastContact()
 	t := termJSON{ID: s.store.ID(), Term: s.store.Term(), AppliedIndex: s.store.AppliedIndex()}
 	t.Leader, _ = s.store.Leader()
-	if t.Leader != "" && !lc.IsZero() {
+	switch {
+	case t.Leader == "" || t.Leader == t.ID:
+	case lc.IsZero():
+		t.LeaderContactNS = -1 // not "just now": a lease renewed from it could outlive this node's refusal to vote
+	default:
 		t.LeaderContactNS = max(int64(time.Since(lc)), 0)
 	}
 	writeJSON(w, http.StatusOK, t, false)
@@ -761,7 +767,7 @@ func (s *Server) confirmTerm(ctx context.Context, term uint64, peers []node.Peer
 				return
 			}
 			c := node.Confirmation{ID: p.ID, LeaderContact: -1}
-			if t.Leader == self {
+			if t.Leader == self && t.LeaderContactNS >= 0 {
 				c.LeaderContact = time.Duration(t.LeaderContactNS)
 			}
 			ch <- c
@@ -816,7 +822,7 @@ func (s *Server) peerTerm(ctx context.Context, p node.Peer) (t termJSON, ok bool
 		return t, false
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&t) != nil || t.ID != p.ID || t.LeaderContactNS < 0 {
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&t) != nil || t.ID != p.ID || t.LeaderContactNS < -1 {
 		return t, false
 	}
 	return t, true

@@ -49,6 +49,8 @@ type fakeStore struct {
 	appliedTerm uint64
 	ready       bool
 	notReady    string
+	// noContact makes LastContact zero: the node names a leader it has had no contact with.
+	noContact bool
 	members     []node.Member
 
 	exec  func(ctx context.Context, req logical.Request) (node.WriteResult, error)
@@ -126,7 +128,12 @@ func (f *fakeStore) ReadIndexFor(ctx context.Context, from string, term uint64) 
 func (f *fakeStore) StrongIndex(ctx context.Context) (uint64, error) {
 	return f.AppliedIndex(), ctx.Err()
 }
-func (f *fakeStore) LastContact() time.Time { return time.Now() }
+func (f *fakeStore) LastContact() time.Time {
+	if f.noContact {
+		return time.Time{}
+	}
+	return time.Now()
+}
 func (f *fakeStore) CommitIndex() uint64    { return f.AppliedIndex() }
 func (f *fakeStore) ApplyTimes() (appendedAt, appliedAt time.Time) {
 	return time.Time{}, time.Time{}
@@ -1511,18 +1518,27 @@ func TestServer_TermAndConfirmTerm(t *testing.T) {
 		t.Fatalf("GET /term: %s", a)
 	}
 
+	// n8 names n1 at n1's term but has had no contact with it (raft names a leader from an append it refused).
+	n8fake := newFake("n8").follower("n1", "127.0.0.1:1")
+	n8fake.term, n8fake.noContact = 9, true
+	n8 := serve(t, n8fake, Options{})
+	if a := call(t, n8, http.MethodGet, "/term", ""); a.status != http.StatusOK || json.Unmarshal(a.body, &tj) != nil || tj.LeaderContactNS != -1 {
+		t.Fatalf("GET /term of a node without contact with the leader it names: %s, want leader_contact_ns -1", a)
+	}
+
 	s := New(newFake("n1"), Options{Logger: quietLogger()})
 	peers := []node.Peer{{ID: "n2", HTTPAddr: addr(n2)}, {ID: "n3", HTTPAddr: addr(n3)},
-		{ID: "n4", HTTPAddr: addr(imposter)}, {ID: "n5", HTTPAddr: deadAddr(t)}, {ID: "n6"}, {ID: "n7", HTTPAddr: addr(n7)}}
+		{ID: "n4", HTTPAddr: addr(imposter)}, {ID: "n5", HTTPAddr: deadAddr(t)}, {ID: "n6"}, {ID: "n7", HTTPAddr: addr(n7)},
+		{ID: "n8", HTTPAddr: addr(n8)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	got := s.confirmTerm(ctx, 9, peers, 5)
 	slices.SortFunc(got, func(a, b node.Confirmation) int { return strings.Compare(a.ID, b.ID) })
-	if len(got) != 2 || got[0].ID != "n2" || got[1].ID != "n7" {
-		t.Fatalf("confirmTerm(term 9) = %v, want n2 and n7: n3 is at another term, n4's address answers as another node, n5 is down, n6 has no address", got)
+	if len(got) != 3 || got[0].ID != "n2" || got[1].ID != "n7" || got[2].ID != "n8" {
+		t.Fatalf("confirmTerm(term 9) = %v, want n2, n7 and n8: n3 is at another term, n4's address answers as another node, n5 is down, n6 has no address", got)
 	}
-	if got[0].LeaderContact < 0 || got[0].LeaderContact > time.Second || got[1].LeaderContact != -1 {
-		t.Fatalf("confirmTerm(term 9) = %v: want n2's recent contact with n1, and -1 for n7, which follows n0", got)
+	if got[0].LeaderContact < 0 || got[0].LeaderContact > time.Second || got[1].LeaderContact != -1 || got[2].LeaderContact != -1 {
+		t.Fatalf("confirmTerm(term 9) = %v: want n2's recent contact with n1, and -1 for n7, which follows n0, and for n8, which never heard from n1", got)
 	}
 	if got := s.confirmTerm(ctx, 8, peers, 1); len(got) != 1 || got[0].ID != "n3" {
 		t.Fatalf("confirmTerm(term 8, need 1) = %v, want n3", got)
