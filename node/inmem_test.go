@@ -685,6 +685,19 @@ func TestInmem_TransferDropsTheLease(t *testing.T) {
 	}
 }
 
+// TestInmem_StrongReadOnCutOffLeaderIsNotLeader: a strong read whose no-op a cut-off leader cannot commit
+// fails as "not the leader", not as a write of unknown outcome.
+func TestInmem_StrongReadOnCutOffLeaderIsNotLeader(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(x)")
+	l := c.leader()
+	c.partition(l.ID())
+	_, err := l.StrongIndex(context.Background())
+	if !errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) {
+		t.Fatalf("strong read on a cut-off leader: %v, want ErrNotLeader", err)
+	}
+}
+
 // TestInmem_VoterCatchesUpBeforeItCounts: a voter joins as a non-voter and becomes a voter once it has caught
 // up. Added as a voter at once, a new node that did not answer (cut off here; busy installing a snapshot, or
 // paused, in life) made the only other voter lose its quorum and its lease, and the cluster stopped taking

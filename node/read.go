@@ -207,7 +207,9 @@ func (n *Node) StrongIndex(ctx context.Context) (uint64, error) {
 	}
 	f := n.raft.Apply(fsm.EncodeNoop(), n.cfg.ApplyTimeout)
 	if err := n.await(ctx, f); err != nil {
-		return 0, translate(err, ctx.Err() == nil)
+		// The entry changes nothing, so whether it commits is no concern of the read's: losing leadership is
+		// "not the leader", where a write's would be an unknown outcome.
+		return 0, translate(err, false)
 	}
 	return f.Index(), nil
 }
