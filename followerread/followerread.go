@@ -77,11 +77,15 @@ type Node interface {
 	ApplyTimes() (appendedAt, appliedAt time.Time)
 }
 
+// NoWait as a Request's MinIndexTimeout: a node behind MinIndex forwards the read (or answers ErrStale) at
+// once, as ?min_index_timeout=0 asks.
+const NoWait time.Duration = -1
+
 // Request is what a read asks for.
 type Request struct {
 	Level           Level
 	MinIndex        uint64        // serve from a state that includes this entry
-	MinIndexTimeout time.Duration // how long to wait locally for MinIndex (default 2s)
+	MinIndexTimeout time.Duration // how long to wait locally for MinIndex: 0 means 2s, NoWait not at all
 	StaleError      bool          // when behind: ErrStale instead of forwarding to the leader
 	Freshness       time.Duration // none: do not serve locally without leader contact within this
 	// FreshnessStrict (rqlite's freshness_strict, with Freshness): also do not serve locally if this node is
@@ -226,12 +230,15 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 	}
 	if req.MinIndex > 0 && n.AppliedIndex() < req.MinIndex {
 		timeout := req.MinIndexTimeout
-		if timeout <= 0 {
+		if timeout == 0 {
 			timeout = 2 * time.Second
 		}
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := n.WaitApplied(wctx, req.MinIndex)
-		cancel()
+		err := context.DeadlineExceeded // NoWait
+		if timeout > 0 {
+			wctx, cancel := context.WithTimeout(ctx, timeout)
+			err = n.WaitApplied(wctx, req.MinIndex)
+			cancel()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return plan, ctx.Err()

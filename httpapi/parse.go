@@ -110,6 +110,9 @@ func parseParams(r *http.Request) (p params, err error) {
 	if p.read.MinIndexTimeout, err = duration(q, "min_index_timeout"); err != nil {
 		return p, err
 	}
+	if p.read.MinIndexTimeout == 0 && q.Get("min_index_timeout") != "" {
+		p.read.MinIndexTimeout = followerread.NoWait // an explicit 0: do not wait (absent: the default)
+	}
 	switch st := q.Get("stale"); st {
 	case "":
 	case "error":

@@ -429,6 +429,14 @@ func TestParseParams(t *testing.T) {
 			t.Fatalf("got %+v", p)
 		}
 	})
+	t.Run("min_index_timeout=0 does not wait", func(t *testing.T) {
+		for q, want := range map[string]time.Duration{"min_index_timeout=0": followerread.NoWait, "min_index_timeout=0s": followerread.NoWait, "": 0} {
+			p, err := parseParams(req(q))
+			if err != nil || p.read.MinIndexTimeout != want {
+				t.Fatalf("%q: MinIndexTimeout %v (%v), want %v", q, p.read.MinIndexTimeout, err, want)
+			}
+		}
+	})
 	t.Run("min_index header", func(t *testing.T) {
 		p, err := parseParams(req("", headerMinIndex, "77"))
 		if err != nil {
