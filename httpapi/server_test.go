@@ -51,7 +51,7 @@ type fakeStore struct {
 	notReady    string
 	// noContact makes LastContact zero: the node names a leader it has had no contact with.
 	noContact bool
-	members     []node.Member
+	members   []node.Member
 
 	exec  func(ctx context.Context, req logical.Request) (node.WriteResult, error)
 	query func(ctx context.Context, stmts []logical.Statement) ([]logical.Result, uint64, error)
@@ -134,7 +134,7 @@ func (f *fakeStore) LastContact() time.Time {
 	}
 	return time.Now()
 }
-func (f *fakeStore) CommitIndex() uint64    { return f.AppliedIndex() }
+func (f *fakeStore) CommitIndex() uint64 { return f.AppliedIndex() }
 func (f *fakeStore) ApplyTimes() (appendedAt, appliedAt time.Time) {
 	return time.Time{}, time.Time{}
 }
