@@ -94,6 +94,7 @@ type FSM struct {
 	// so it is never below the state any reader can see: reads report it when they cannot read the exact one.
 	applying    atomic.Pointer[Position]
 	appliedTerm atomic.Uint64
+	appliedPos  atomic.Pointer[Position] // the applied index and its term, together (see AppliedPosition)
 	// handed is the highest index raft has handed ApplyBatch since the database was opened (or the index of
 	// the snapshot restored). Below the applied index while raft replays the log at start: see Snapshot.
 	handed atomic.Uint64
@@ -276,7 +277,9 @@ func (f *FSM) load() error {
 	}
 	idx, _ := s.Column(0).(int64)
 	term, _ := s.Column(1).(int64)
-	f.applying.Store(&Position{Index: uint64(idx), Term: uint64(term)})
+	pos := &Position{Index: uint64(idx), Term: uint64(term)}
+	f.applying.Store(pos)
+	f.appliedPos.Store(pos)
 	f.applied.Store(uint64(idx))
 	f.appliedTerm.Store(uint64(term))
 	f.appendedAt.Store(0) // a database opened or restored: when its last entry was appended is not known
@@ -328,6 +331,15 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // LogBytesSinceSnapshot is the size of the log entries applied since the last snapshot began.
 func (f *FSM) LogBytesSinceSnapshot() int64 { return f.logBytes.Load() }
+
+// AppliedPosition is the index of the last log entry applied to the database and its term, read together
+// (AppliedIndex and AppliedTerm, read one after the other, may straddle an apply).
+func (f *FSM) AppliedPosition() Position {
+	if p := f.appliedPos.Load(); p != nil {
+		return *p
+	}
+	return Position{}
+}
 
 // AppliedTerm is the term of the last log entry applied to the database.
 func (f *FSM) AppliedTerm() uint64 { return f.appliedTerm.Load() }
@@ -438,7 +450,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		f.diverged(last, fmt.Errorf("store applied index: %w", err))
 		return resps
 	}
-	f.applying.Store(&Position{Index: last.Index, Term: last.Term})
+	pos := &Position{Index: last.Index, Term: last.Term}
+	f.applying.Store(pos)
 	if err := f.applier.Commit(); err != nil {
 		f.diverged(last, err)
 		return resps
@@ -457,6 +470,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.appendedAt.Store(appendedAt)
 	f.appliedAt.Store(time.Now().UnixNano())
+	f.appliedPos.Store(pos)
 	f.applied.Store(last.Index)
 	f.publish()
 	// Pages written, roughly: the applied index's, and a table's and an index's for every 4 KiB of changes.

@@ -49,6 +49,8 @@ type Store interface {
 	followerread.Node
 	ID() string
 	Term() uint64
+	// AppliedPosition is the node's applied index and the term of that entry, read together.
+	AppliedPosition() node.Position
 	Leader() (id, httpAddr string)
 	Execute(ctx context.Context, req logical.Request) (node.WriteResult, error)
 	Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, node.Position, error)
@@ -204,8 +206,9 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody bounds the request body and gives every response this node's position (X-Rowboat-Index: its
-// applied index, X-Rowboat-Served-By); data handlers replace it with the exact index of what they served.
+// limitBody bounds the request body and gives every response, errors included, this node's position
+// (X-Rowboat-Index and -Term: its applied index and that entry's term; X-Rowboat-Served-By); data handlers
+// replace it with the exact position of what they served.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
@@ -233,9 +236,8 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		default:
 			rc.SetWriteDeadline(dl)
 		}
-		h := w.Header()
-		h.Set(headerIndex, strconv.FormatUint(s.store.AppliedIndex(), 10))
-		h.Set(headerServedBy, s.store.ID())
+		pos := s.store.AppliedPosition()
+		s.setPosition(w, pos.Index, pos.Term)
 		next.ServeHTTP(w, r)
 	})
 }

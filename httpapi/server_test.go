@@ -112,6 +112,11 @@ func (f *fakeStore) IsLeader() bool {
 func (f *fakeStore) IsVoter() bool        { return true }
 func (f *fakeStore) HasLease() bool       { return f.IsLeader() }
 func (f *fakeStore) AppliedIndex() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.applied }
+func (f *fakeStore) AppliedPosition() node.Position {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return node.Position{Index: f.applied, Term: f.appliedTerm}
+}
 func (f *fakeStore) WaitApplied(ctx context.Context, index uint64) error {
 	if f.AppliedIndex() >= index {
 		return nil
@@ -1909,4 +1914,17 @@ func TestServer_FollowerBackupIsCurrent(t *testing.T) {
 	// Without a leader there is no telling what was committed.
 	srv = serve(t, newFake("n3").follower("", ""), Options{})
 	wantError(t, call(t, srv, http.MethodGet, "/db/backup", ""), http.StatusServiceUnavailable, "no_leader")
+}
+
+// Every answer, an error too, carries the node's position as a pair: the applied index and its entry's term.
+func TestServer_ErrorsCarryThePosition(t *testing.T) {
+	f := newFake("n1")
+	srv := serve(t, f, Options{})
+	for _, path := range []string{"/db/query?q=SELECT+1&level=bogus", "/no/such/route", "/db/query?q=SELECT+1&level=none&min_index=99&min_index_timeout=0&stale=error"} {
+		a := call(t, srv, http.MethodGet, path, "")
+		if a.status < 400 || a.header.Get(headerIndex) != "10" || a.header.Get(headerTerm) != "2" || a.header.Get(headerServedBy) != "n1" {
+			t.Fatalf("GET %s: %s with index %q term %q served by %q, want an error at index 10, term 2, by n1", path, a,
+				a.header.Get(headerIndex), a.header.Get(headerTerm), a.header.Get(headerServedBy))
+		}
+	}
 }

@@ -515,6 +515,9 @@ func (n *Node) Leader() (id, httpAddr string) {
 // AppliedIndex is the index of the last entry applied to this node's database.
 func (n *Node) AppliedIndex() uint64 { return n.fsm.AppliedIndex() }
 
+// AppliedPosition is the index of the last entry applied here and its term, read together.
+func (n *Node) AppliedPosition() Position { return n.fsm.AppliedPosition() }
+
 // Term is the current Raft term.
 func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 
