@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -321,25 +323,47 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// addressInUse refuses a join whose Raft address is another member's while that member still answers as
-// itself. Join takes a new id at a known address for the address reused (the member is gone) and removes
-// the member; a mistyped address would evict a live voter. Its Raft port answers the leader's reachability
+// addressInUse refuses a join that would evict a member that is still running: one whose Raft address is
+// another member's while that member still answers as itself, and one whose id is a member's at other
+// addresses while that member still answers as itself at its own. Join takes a new id at a known address for
+// the address reused (the member is gone), and a known id at new addresses for the member moved (or, joining
+// without its data, for the member wiped), and removes the member either way: a mistyped address, or a second
+// node started under an id in use, would evict a live voter. Its Raft port answers the leader's reachability
 // check too, so only its HTTP API can tell.
 func (s *Server) addressInUse(ctx context.Context, req node.JoinRequest) error {
 	members, err := s.store.Members()
 	if err != nil {
 		return nil // Join reports it
 	}
+	reqHTTP := req.HTTPAddr
+	if strings.Contains(reqHTTP, "://") {
+		if u, err := url.Parse(reqHTTP); err == nil && u.Host != "" {
+			reqHTTP = u.Host
+		}
+	}
+	running := func(m node.Member) bool {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return s.probeOne(pctx, m.ID, m.HTTPAddr).reachable
+	}
 	for _, m := range members {
-		if m.ID == req.ID || m.RaftAddr != req.RaftAddr || m.HTTPAddr == "" || m.ID == s.store.ID() {
+		if m.HTTPAddr == "" || m.ID == s.store.ID() {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		p := s.probeOne(pctx, m.ID, m.HTTPAddr)
-		cancel()
-		if p.reachable {
-			return fmt.Errorf("%w: raft_addr %s is member %s's, which is running: give %s its own address, or remove %s first",
-				errBadRequest, req.RaftAddr, m.ID, req.ID, m.ID)
+		switch {
+		case m.ID != req.ID && m.RaftAddr == req.RaftAddr:
+			if running(m) {
+				return fmt.Errorf("%w: raft_addr %s is member %s's, which is running: give %s its own address, or remove %s first",
+					errBadRequest, req.RaftAddr, m.ID, req.ID, m.ID)
+			}
+		case m.ID == req.ID && m.RaftAddr != req.RaftAddr && m.HTTPAddr != reqHTTP:
+			// At its recorded HTTP address, the member answers as itself only if it still runs there: a node
+			// restarted at new addresses no longer does. (At the same Raft or HTTP address, the node joining
+			// holds the port: the member recorded there is the one joining, or gone.)
+			if running(m) {
+				return fmt.Errorf("%w: id %s is a member's that is running at %s (raft %s): give the new node its own --id, or stop and remove %s first",
+					errBadRequest, req.ID, m.HTTPAddr, m.RaftAddr, m.ID)
+			}
 		}
 	}
 	return nil

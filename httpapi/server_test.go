@@ -1843,9 +1843,16 @@ func TestServer_JoinAtALiveMembersAddress(t *testing.T) {
 			t.Fatalf("join %s: %s", ok, a)
 		}
 	}
-	n2.Close() // n2 is gone: its address may be reused
-	if a := call(t, srv, http.MethodPost, "/join", body); a.status != http.StatusOK {
-		t.Fatalf("join at a departed member's address: %s", a)
+	// A second node started under n2's id, at addresses of its own, while n2 runs: n2 would be evicted.
+	twin := `{"id":"n2","raft_addr":"127.0.0.1:7012","http_addr":"127.0.0.1:7013","fresh":true}`
+	if msg := wantError(t, call(t, srv, http.MethodPost, "/join", twin), http.StatusBadRequest, "bad_request"); !strings.Contains(msg, "n2") || !strings.Contains(msg, "--id") {
+		t.Fatalf("the refusal of a second n2 does not say what to do: %q", msg)
+	}
+	n2.Close() // n2 is gone: its address may be reused, and its id moved to new addresses
+	for _, ok := range []string{body, twin} {
+		if a := call(t, srv, http.MethodPost, "/join", ok); a.status != http.StatusOK {
+			t.Fatalf("join %s once n2 is gone: %s", ok, a)
+		}
 	}
 }
 
