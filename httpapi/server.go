@@ -443,6 +443,9 @@ func (s *Server) toLeader(ctx context.Context, w http.ResponseWriter, r *http.Re
 	s.forward(ctx, w, r, target, body, write)
 }
 
+// forwardSlack is how long past a forwarded write's timeout a follower waits for the leader's answer.
+const forwardSlack = 2 * time.Second
+
 // forward proxies a request to another node and copies its answer back. When the request cannot be
 // delivered it answers errNotSent (nothing applied, retry), or ErrTimeout once ctx has ended; when a write
 // was delivered but its answer lost, errUnknownOutcome.
@@ -451,6 +454,13 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
 		s.writeError(w, r, fmt.Errorf("%w: the request's timeout ran out before it could be forwarded to the leader", node.ErrTimeout))
 		return
+	}
+	if dl, ok := ctx.Deadline(); ok && write {
+		// The leader holds the write to the same timeout, so it answers a moment after it: give it that
+		// moment, or a write the leader refused in time ("nothing was applied") reads here as an unknown outcome.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(r.Context(), dl.Add(forwardSlack))
+		defer cancel()
 	}
 	wrote := false
 	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rowboatdb/rowboat/fsm"
@@ -25,7 +26,26 @@ type writeOp struct {
 	ctx  context.Context
 	req  logical.Request
 	done chan writeDone
+	// state is opQueued until the writer takes the op (opExecuting) or its caller gives up on it first
+	// (opAbandoned), and opProposed once its entry is handed to raft: only then is its outcome unknown to a
+	// caller that stops waiting.
+	state atomic.Int32
 }
+
+const (
+	opQueued int32 = iota
+	opExecuting
+	opProposed
+	opAbandoned
+)
+
+// outcomeGrace is how long a caller whose context ended waits for the writer's answer about an op it is
+// executing: every caller of a batch having given up interrupts its statements, and the answer is then
+// "nothing applied", not "may still be applied".
+const outcomeGrace = 250 * time.Millisecond
+
+// errAbandoned is the cause with which the statements of a batch every caller has given up on are interrupted.
+var errAbandoned = errors.New("every request of the batch gave up")
 
 type writeDone struct {
 	res WriteResult
@@ -65,6 +85,18 @@ func (n *Node) execute(ctx context.Context, req logical.Request) (WriteResult, e
 	case d := <-op.done:
 		return d.res, d.err
 	case <-ctx.Done():
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return WriteResult{}, fmt.Errorf("%w: before the write was executed; nothing was applied", ErrTimeout)
+		}
+		if op.state.Load() == opExecuting {
+			grace := time.NewTimer(outcomeGrace)
+			defer grace.Stop()
+			select {
+			case d := <-op.done:
+				return d.res, d.err
+			case <-grace.C:
+			}
+		}
 		return WriteResult{}, fmt.Errorf("%w: the write may still be applied", ErrTimeout)
 	case <-n.writerDone:
 		// The writer has stopped: it answered every op it took, so an op without an answer was never taken
@@ -160,8 +192,8 @@ func (n *Node) drain() {
 func (n *Node) commit(batch []*writeOp) {
 	live := batch[:0]
 	for _, op := range batch {
-		if op.ctx.Err() != nil {
-			op.done <- writeDone{err: fmt.Errorf("%w: before it was executed", ErrTimeout)}
+		if op.ctx.Err() != nil || !op.state.CompareAndSwap(opQueued, opExecuting) {
+			op.done <- writeDone{err: fmt.Errorf("%w: before it was executed; nothing was applied", ErrTimeout)}
 			continue
 		}
 		live = append(live, op)
@@ -200,9 +232,30 @@ func (n *Node) commit(batch []*writeOp) {
 	// and they hold the write lock the new leader's entries need to apply here.
 	ctx, deposed := context.WithCancelCause(ctx)
 	n.executing.Store(&deposed)
+	// Once every caller of the batch has given up (its timeout passed, or its client went away), nobody waits
+	// for the statements: interrupt them, so that a runaway one neither holds the writer until the batch's
+	// deadline nor leaves its caller with an unknown outcome.
+	var waiting atomic.Int32
+	waiting.Store(int32(len(live)))
+	stops := make([]func() bool, len(live))
+	for i, op := range live {
+		stops[i] = context.AfterFunc(op.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				deposed(errAbandoned)
+			}
+		})
+	}
 	results, payload, err := n.fsm.Execute(ctx, term, reqs)
+	for _, stop := range stops {
+		stop()
+	}
 	n.executing.Store(nil)
 	cause := context.Cause(ctx)
+	if err == nil && (errors.Is(cause, errDeposed) || errors.Is(cause, errAbandoned)) {
+		// Interrupted statements may have failed one by one, as a SELECT does, and not the batch: its entry
+		// would be skipped (deposed) or answers nobody (abandoned), so it is not proposed.
+		err = cause
+	}
 	deposed(nil)
 	cancelTimeout()
 	cancel()
@@ -210,18 +263,27 @@ func (n *Node) commit(batch []*writeOp) {
 		switch {
 		case errors.Is(cause, errDeposed):
 			err = fmt.Errorf("%w: leadership was lost while the statements ran; they were interrupted and nothing was applied", ErrNotLeader)
+		case errors.Is(cause, errAbandoned):
+			err = fmt.Errorf("%w: the request's timeout passed while its statements ran; they were interrupted and nothing was applied", ErrTimeout)
 		case errors.Is(err, context.DeadlineExceeded):
 			err = fmt.Errorf("%w: the statements ran past their deadline (the apply timeout is %s; ?timeout= allows longer) and were interrupted; nothing was applied", ErrTimeout, n.cfg.ApplyTimeout)
 		case errors.Is(err, context.Canceled):
 			err = ErrShuttingDown
 		}
-		n.log.Error("execute batch", "err", err, "requests", len(live))
+		if errors.Is(err, ErrTimeout) {
+			n.log.Warn("execute batch", "err", err, "requests", len(live))
+		} else {
+			n.log.Error("execute batch", "err", err, "requests", len(live))
+		}
 		fail(err)
 		return
 	}
 	if n.raft.CurrentTerm() != term || !n.IsLeader() {
 		fail(fmt.Errorf("%w: leadership changed while the statements ran; nothing was applied", ErrNotLeader))
 		return
+	}
+	for _, op := range live {
+		op.state.Store(opProposed)
 	}
 	start := time.Now()
 	f := n.raft.Apply(payload, n.cfg.ApplyTimeout)

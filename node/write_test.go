@@ -179,3 +179,27 @@ func TestNode_LoadSQLText(t *testing.T) {
 		t.Fatalf("tables after a replacing load: %q, want only", got)
 	}
 }
+
+// A write whose caller gives up while its statements run (a runaway recursive query, a ?timeout shorter than
+// the apply timeout) is interrupted at once and answered "nothing applied", not "may still be applied"; the
+// writer is free for the next write, instead of running it until the apply timeout.
+func TestNode_AbandonedWriteIsInterrupted(t *testing.T) {
+	n := openNode(t, "n1", true)
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	before := n.AppliedIndex()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	runaway := "INSERT INTO t SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c) WHERE x < 0"
+	start := time.Now()
+	_, err := n.Execute(ctx, logical.Request{Statements: []logical.Statement{{SQL: runaway}}})
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "nothing was applied") {
+		t.Fatalf("a runaway write whose caller gave up: %v, want ErrTimeout saying nothing was applied", err)
+	}
+	if d := time.Since(start); d > 3*time.Second { // the apply timeout is 5 s
+		t.Fatalf("the runaway write was answered after %s", d)
+	}
+	if got := exec1(t, n, "INSERT INTO t VALUES(1)").Index; got != before+1 {
+		t.Fatalf("the next write is at index %d, want %d: the abandoned one took an entry", got, before+1)
+	}
+}
