@@ -1935,3 +1935,22 @@ func TestServer_ErrorsCarryThePosition(t *testing.T) {
 		}
 	}
 }
+
+// A follower forwarding a write waits a moment past the request's timeout for the leader's answer: the leader
+// holds the write to the same timeout and answers just after it, and a definite "nothing was applied" must
+// not reach the client as an unknown outcome.
+func TestServer_ForwardedWriteGetsTheLeadersAnswerToATimeout(t *testing.T) {
+	leader := startLeader(t, "n1")
+	leader.store.mu.Lock()
+	leader.store.exec = func(ctx context.Context, req logical.Request) (node.WriteResult, error) {
+		<-ctx.Done()
+		time.Sleep(100 * time.Millisecond) // the statements are interrupted, then answered
+		return node.WriteResult{}, fmt.Errorf("%w: interrupted; nothing was applied", node.ErrTimeout)
+	}
+	leader.store.mu.Unlock()
+	srv := serve(t, newFake("n2").follower("n1", strings.TrimPrefix(leader.URL, "http://")), Options{})
+	msg := wantError(t, call(t, srv, http.MethodPost, "/db/execute?timeout=300ms", `["INSERT INTO t VALUES(1)"]`), http.StatusGatewayTimeout, "timeout")
+	if !strings.Contains(msg, "nothing was applied") {
+		t.Fatalf("a forwarded write the leader timed out: %q, want the leader's answer", msg)
+	}
+}
