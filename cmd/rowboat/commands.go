@@ -27,13 +27,15 @@ const helpText = `SQL statements end with ';' and may span lines. Reads (SELECT,
 .session               show the session bookmark: the highest Raft index seen, sent as min_index on reads
 .session reset         forget the bookmark
 .backup FILE [sql]     download the database as a SQLite file (or, with sql, a SQL dump)
-.load FILE             replace the whole database with a SQLite file or SQL dump, on every node (shows progress)
+.load FILE             load a SQLite file (it replaces the database) or run a SQL dump in one transaction
+.load --replace FILE   load a SQL dump in place of the whole database (every table is dropped first)
 .indexes [table]       list the indexes (of one table)
 .ready                 whether the node is ready (GET /readyz), and if not, why
 .quit, .exit           leave (so does end of input)
 
-rqlite's shell names work too: .consistency (.level), .dump FILE (.backup FILE sql), .restore and .boot
-(.load), .stepdown [id] (.leader transfer, or .leader id), .remove ID [force] (DELETE /remove).
+rqlite's shell names work too: .consistency (.level), .dump FILE (.backup FILE sql), .restore FILE (.load),
+.boot FILE (.load --replace), .stepdown [id] (.leader transfer, or .leader id), .remove ID [force]
+(DELETE /remove).
 `
 
 // shell runs statements and dot commands and prints their results. Results go to out; errors, warnings and
@@ -189,8 +191,10 @@ func (s *shell) command(ctx context.Context, line string) {
 	switch name {
 	case ".consistency":
 		name = ".level"
-	case ".restore", ".boot":
+	case ".restore":
 		name = ".load"
+	case ".boot":
+		name, args = ".load", append([]string{"--replace"}, args...)
 	case ".dump":
 		name = ".backup"
 		if len(args) == 1 {

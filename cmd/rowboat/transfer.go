@@ -42,11 +42,12 @@ type LoadResult struct {
 	Index uint64 `json:"raft_index"`
 }
 
-// Load uploads a SQLite file or a SQL dump, replacing the database on every node (?replace: SQL text would
-// otherwise run against the database as it is). progress, if set, is
+// Load uploads a SQLite file, which replaces the database on every node, or a SQL dump, which runs against
+// the database as it is in one transaction (as rqlite's .restore) or, with replace, replaces it too
+// (POST /db/load?replace). progress, if set, is
 // called with the bytes sent so far while the upload runs. It is sent once, to the current node (which
 // forwards it to the leader): a failed load changes nothing, so the caller may simply run it again.
-func (c *Client) Load(ctx context.Context, path string, progress func(sent, total int64)) (*LoadResult, error) {
+func (c *Client) Load(ctx context.Context, path string, replace bool, progress func(sent, total int64)) (*LoadResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,11 @@ func (c *Client) Load(ctx context.Context, path string, progress func(sent, tota
 			}
 		}()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.hosts[c.cur]+"/db/load?replace&timeout="+min(10*c.timeout, 10*time.Minute).String(), cr)
+	url := c.hosts[c.cur] + "/db/load?timeout=" + min(10*c.timeout, 10*time.Minute).String()
+	if replace {
+		url += "&replace"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, cr)
 	if err != nil {
 		close(done)
 		return nil, err
@@ -143,14 +148,18 @@ func (s *shell) backup(ctx context.Context, args []string) error {
 	return nil
 }
 
-// load runs .load FILE, showing the upload's progress on the error stream.
+// load runs .load [--replace] FILE, showing the upload's progress on the error stream.
 func (s *shell) load(ctx context.Context, args []string) error {
+	replace := len(args) == 2 && (args[0] == "--replace" || args[0] == "-replace")
+	if replace {
+		args = args[1:]
+	}
 	if len(args) != 1 {
-		return errors.New("usage: .load FILE   (a SQLite database file or a SQL dump; replaces the whole database)")
+		return errors.New("usage: .load [--replace] FILE   (a SQLite database file replaces the database; a SQL dump runs against it in one transaction, or with --replace replaces it)")
 	}
 	start := time.Now()
 	last := ""
-	res, err := s.c.Load(ctx, args[0], func(sent, total int64) {
+	res, err := s.c.Load(ctx, args[0], replace, func(sent, total int64) {
 		line := fmt.Sprintf("uploading %s: %s of %s", args[0], byteSize(sent), byteSize(total))
 		if total > 0 {
 			line += fmt.Sprintf(" (%d%%)", sent*100/total)
