@@ -174,7 +174,7 @@ func parseStatements(body []byte) ([]logical.Statement, error) {
 	dec.UseNumber()
 	var raw []any
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%w: body must be a JSON array of statements: %v", errBadRequest, err)
+		return nil, statementsError(body, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: unexpected data after the statement array", errBadRequest)
@@ -194,6 +194,34 @@ func parseStatements(body []byte) ([]logical.Statement, error) {
 		stmts[i] = st
 	}
 	return stmts, nil
+}
+
+// statementsError says what is wrong with a body that is not a JSON array, in the client's terms.
+func statementsError(body []byte, err error) error {
+	const want = `want a JSON array of statements, such as ["INSERT INTO t VALUES(1)", ["SELECT * FROM t WHERE id = ?", 1]]`
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return fmt.Errorf("%w: empty body: %s", errBadRequest, want)
+	}
+	var what string
+	switch c := trimmed[0]; {
+	case c == '[':
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return fmt.Errorf("%w: the statement array is not valid JSON at byte %d: %v", errBadRequest, syn.Offset, err)
+		}
+		return fmt.Errorf("%w: the statement array is not valid JSON: %v", errBadRequest, err)
+	case c == '{':
+		what = "a JSON object"
+	case c == '"':
+		what = "a JSON string"
+	case c == '-' || c >= '0' && c <= '9' || bytes.HasPrefix(trimmed, []byte("true")) || bytes.HasPrefix(trimmed, []byte("false")) || bytes.HasPrefix(trimmed, []byte("null")):
+		what = "a JSON value that is not an array"
+	default:
+		// Most likely SQL sent as it is (curl -d sends it as a form): JSON or text/plain it must be.
+		return fmt.Errorf("%w: the body is not JSON: %s with Content-Type: application/json, or one SQL statement with Content-Type: text/plain", errBadRequest, want)
+	}
+	return fmt.Errorf("%w: the body is %s: %s", errBadRequest, what, want)
 }
 
 // parseStatement interprets one decoded element of the statement array.

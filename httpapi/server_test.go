@@ -1954,3 +1954,21 @@ func TestServer_ForwardedWriteGetsTheLeadersAnswerToATimeout(t *testing.T) {
 		t.Fatalf("a forwarded write the leader timed out: %q, want the leader's answer", msg)
 	}
 }
+
+// A body that is not a statement array says what it is and what is wanted, without Go's type names.
+func TestParseStatements_SaysWhatIsWrong(t *testing.T) {
+	for body, want := range map[string]string{
+		"":                            "empty body",
+		"  \n":                        "empty body",
+		"INSERT INTO b(ok) VALUES(1)": "Content-Type: text/plain",
+		`{"q":"SELECT 1"}`:            "a JSON object",
+		`"SELECT 1"`:                  "a JSON string",
+		"42":                          "not an array",
+		`["SELECT 1",`:                "not valid JSON",
+	} {
+		_, err := parseStatements([]byte(body))
+		if !errors.Is(err, errBadRequest) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "Go value") {
+			t.Errorf("body %q: %v, want a bad request saying %q", body, err, want)
+		}
+	}
+}
