@@ -20,6 +20,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER=$PWD # file arguments (-json FILE) are relative to where the script was run
 cd "$REPO"
 
 urls=()
@@ -79,11 +80,11 @@ pids() {
 }
 
 joined=$(IFS=,; echo "${urls[*]}")
-bin/rowboat-bench -urls "$joined" -duration "${BENCH_DURATION:-5s}" $(pids) "$@"
+(cd "$CALLER" && "$REPO/bin/rowboat-bench" -urls "$joined" -duration "${BENCH_DURATION:-5s}" $(pids) "$@")
 
 if $replica; then
 	echo
 	echo "adding a read replica; the spread scenario again, over both followers and the replica:"
 	scripts/cluster.sh add-replica >/dev/null
-	bin/rowboat-bench -urls "$joined,127.0.0.1:$((ROWBOAT_BASE_PORT + 30))" -duration "${BENCH_DURATION:-5s}" -scenarios spread $(pids) "$@"
+	(cd "$CALLER" && "$REPO/bin/rowboat-bench" -urls "$joined,127.0.0.1:$((ROWBOAT_BASE_PORT + 30))" -duration "${BENCH_DURATION:-5s}" -scenarios spread $(pids) "$@")
 fi

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER=$PWD # file arguments (-json FILE) are relative to where the script was run
 cd "$REPO"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; }
@@ -68,4 +69,4 @@ echo
 
 base=$ROWBOAT_BASE_PORT
 urls="127.0.0.1:$base,127.0.0.1:$((base + 10)),127.0.0.1:$((base + 20))"
-bin/rowboat-failover -urls "$urls" -pid-dir "$ROWBOAT_CLUSTER_DIR" "$@"
+(cd "$CALLER" && "$REPO/bin/rowboat-failover" -urls "$urls" -pid-dir "$ROWBOAT_CLUSTER_DIR" "$@")
