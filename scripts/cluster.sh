@@ -8,6 +8,8 @@
 #        scripts/cluster.sh add-replica [-- flags...]      start n4, a read replica (--voter=false), and wait
 #                                                           until it is ready; start, stop and status then
 #                                                           include it until wipe
+#        scripts/cluster.sh remove-replica                  remove n4 from the cluster (DELETE /remove), stop it
+#                                                           and delete its data dir
 #        scripts/cluster.sh logs [-f] [n1|n2|n3...]         the nodes' log tails (-f: follow)
 #        scripts/cluster.sh wipe                            stop, then delete the cluster directory
 #
@@ -132,6 +134,14 @@ wait_ready() {
 	local n deadline=$((SECONDS + START_TIMEOUT))
 	for n in "$@"; do
 		until curl -fsS -o /dev/null --max-time 2 "http://$(http_addr "$n")/readyz" 2>/dev/null; do
+			# A replica removed from the cluster (DELETE /remove, or .remove in the CLI) can never be ready
+			# again: stop it rather than fail the whole start.
+			if [[ $n == "$REPLICA" ]] && curl -sS --max-time 2 "http://$(http_addr "$n")/readyz" 2>/dev/null | grep -q "removed from the cluster"; then
+				kill -TERM "$(node_pid "$n")" 2>/dev/null || true
+				rm -f "$(pid_file "$n")"
+				echo "cluster.sh: $n was removed from the cluster, so it was stopped again; scripts/cluster.sh remove-replica deletes its data dir" >&2
+				continue 2
+			fi
 			# The recorded pid itself, not node_pid: a process launched a moment ago may not have exec'd yet.
 			if ! proc_running "$(cat "$(pid_file "$n")" 2>/dev/null)"; then
 				echo "cluster.sh: $n exited; the end of $(log_file "$n"):" >&2
@@ -308,6 +318,39 @@ cmd_add_replica() {
 	wait_ready "$REPLICA"
 }
 
+cmd_remove_replica() {
+	[[ -d $DIR/$REPLICA ]] || die "remove-replica: there is no $REPLICA in $DIR"
+	local n answer removed=false
+	for n in "${VOTERS[@]}"; do
+		[[ -n $(node_pid "$n") ]] || continue
+		answer=$(curl -sS --max-time 15 -XDELETE "http://$(http_addr "$n")/remove" -H 'Content-Type: application/json' \
+			-d "{\"id\":\"$REPLICA\"}" -w ' %{http_code}' 2>&1) || true
+		if [[ $answer == *" 200" ]]; then
+			removed=true
+			echo "removed $REPLICA from the cluster"
+			break
+		fi
+		if [[ $answer == *unknown_member*" 404" ]]; then
+			removed=true
+			echo "$REPLICA is not a member of the cluster (removed before)"
+			break
+		fi
+		echo "cluster.sh: DELETE /remove via $n: $answer" >&2
+	done
+	$removed || die "remove-replica: no voter removed $REPLICA (is the cluster running? scripts/cluster.sh status)"
+	local pid
+	pid=$(node_pid "$REPLICA")
+	if [[ -n $pid ]]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		local deadline=$((SECONDS + 10))
+		while proc_running "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+		proc_running "$pid" && kill -KILL "$pid" 2>/dev/null || true
+		echo "stopped $REPLICA (pid $pid)"
+	fi
+	rm -rf -- "${DIR:?}/$REPLICA" "$(pid_file "$REPLICA")"
+	echo "deleted $DIR/$REPLICA (its log stays in $(log_file "$REPLICA"))"
+}
+
 cmd_logs() {
 	local follow=false n files=()
 	for n in "$@"; do
@@ -346,8 +389,10 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 kill-leader) cmd_kill_leader ;;
 add-replica) shift; [[ ${1:-} != -- ]] || shift; cmd_add_replica "$@" ;;
+remove-replica) cmd_remove_replica ;;
 logs) shift; cmd_logs "$@" ;;
 wipe) cmd_wipe ;;
 -h | --help | help) usage ;;
-*) usage >&2; exit 2 ;;
+"") usage >&2; exit 2 ;;
+*) echo "cluster.sh: unknown command: $1" >&2; usage >&2; exit 2 ;;
 esac

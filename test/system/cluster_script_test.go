@@ -154,6 +154,20 @@ func TestClusterScript(t *testing.T) {
 	if err := n1.GetJSON("/nodes", &nodes); err != nil || len(nodes) != 4 || nodes["n4"].Voter || !nodes["n1"].Voter {
 		t.Fatalf("/nodes after add-replica: %+v (%v)", nodes, err)
 	}
+	// remove-replica takes n4 out of the cluster and forgets it; a new one can be added after.
+	if out := cs.must("remove-replica"); !strings.Contains(out, "removed n4") {
+		t.Fatalf("remove-replica: %s", out)
+	}
+	nodes = nil
+	if err := n1.GetJSON("/nodes", &nodes); err != nil || len(nodes) != 3 {
+		t.Fatalf("/nodes after remove-replica: %+v (%v)", nodes, err)
+	}
+	if _, err := os.Stat(filepath.Join(cs.dir, "n4")); !os.IsNotExist(err) {
+		t.Fatalf("remove-replica left n4's data dir (%v)", err)
+	}
+	if out := cs.must("add-replica"); !strings.Contains(out, "n4 ready") {
+		t.Fatalf("add-replica after remove-replica: %s", out)
+	}
 
 	pids := cs.pids()
 	if len(pids) != 4 {
