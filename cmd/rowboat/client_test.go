@@ -327,6 +327,8 @@ func TestRun(t *testing.T) {
 	}{
 		{"one-shot", []string{"INSERT INTO t VALUES(1); SELECT x FROM t", ".session"}, "", 0,
 			"1 row affected, last insert id 1\nx\n-\n1\n(1 row)\nsession bookmark: min_index=7\n", ""},
+		{"one-shot dot command unquoted", []string{".level", "none", "SELECT 1", ".level"}, "", 0,
+			"level: none\nx\n-\n1\n(1 row)\nlevel: none\n", ""},
 		{"one-shot SQL error", []string{"SELECT * FROM nosuch", "SELECT 1"}, "", 1, "x\n-\n1\n(1 row)\n", "Error: no such table: nosuch\n"},
 		{"one-shot request error", []string{"SELECT refused"}, "", 1, "", "Error: failed with not_read_only (not_read_only)\n"},
 		{"unknown outcome", []string{"INSERT INTO lost VALUES(1)"}, "", 1, "",
@@ -399,7 +401,7 @@ func TestRun_TransactionsFlagsAndLeaving(t *testing.T) {
 		{"END commits too", []string{"BEGIN; INSERT INTO t VALUES(1); SELECT 1; END"}, "", false, 0,
 			"1 row affected, last insert id 1\nn\n-\n2\n(1 row)\n", "", []string{`["INSERT INTO t VALUES(1)","SELECT 1"]`}, ""},
 		{"an open transaction at the end is not sent", []string{"BEGIN", "INSERT INTO t VALUES(1)"}, "", false, 1, "",
-			"Warning: the transaction was not committed: its 1 statements were not sent\n", nil, ""},
+			"Warning: the transaction was not committed: its statement was not sent\n", nil, ""},
 		{"COMMIT without BEGIN", []string{"COMMIT"}, "", false, 1, "", "Error: no transaction is open\n", nil, ""},
 		{"flags after the SQL", []string{"SELECT 1", "-level", "none"}, "", false, 0, "x\n-\n1\n(1 row)\n", "",
 			[]string{`["SELECT 1"]`}, ""},

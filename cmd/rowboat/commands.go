@@ -115,7 +115,11 @@ func txControl(stmt string) string {
 func (s *shell) endInput() {
 	if s.inTx {
 		s.failed = true
-		fmt.Fprintf(s.errw, "Warning: the transaction was not committed: its %d statements were not sent\n", len(s.tx))
+		what := fmt.Sprintf("its %d statements were", len(s.tx))
+		if len(s.tx) == 1 {
+			what = "its statement was"
+		}
+		fmt.Fprintf(s.errw, "Warning: the transaction was not committed: %s not sent\n", what)
 		s.inTx, s.tx = false, nil
 	}
 }

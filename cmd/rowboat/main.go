@@ -177,8 +177,17 @@ func flagLike(a string) bool {
 
 // oneShot runs each argument: a dot command, or SQL holding one or more statements.
 func (s *shell) oneShot(ctx context.Context, args []string) {
-	for _, arg := range args {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
 		if strings.HasPrefix(strings.TrimSpace(arg), ".") {
+			// A dot command given unquoted (rowboat .level none) arrives as several arguments: the single words
+			// after it that are not dot commands themselves are its arguments.
+			if !strings.ContainsAny(strings.TrimSpace(arg), " \t") {
+				for i+1 < len(args) && args[i+1] != "" && !strings.ContainsAny(args[i+1], " \t\n;") && !strings.HasPrefix(args[i+1], ".") {
+					i++
+					arg += " " + args[i]
+				}
+			}
 			s.command(ctx, strings.TrimSpace(arg))
 		} else {
 			stmts, rest := splitStatements(arg)
