@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -483,7 +484,12 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 		case ctx.Err() != nil: // the request's own ?timeout (or default) ran out: a timeout, not a missing leader
 			s.writeError(w, r, fmt.Errorf("%w: forwarding to the leader: %v", node.ErrTimeout, err))
 		default:
-			s.writeError(w, r, fmt.Errorf("%w: %v", errNotSent, err))
+			// Go's client error names the URL, this node's internal forwarding detail: say what failed.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			s.writeError(w, r, fmt.Errorf("%w at %s: %v", errNotSent, req.URL.Host, err))
 		}
 		return
 	}

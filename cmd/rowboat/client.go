@@ -62,7 +62,8 @@ type Client struct {
 	level    string
 	timeout  time.Duration
 	http     *http.Client
-	notes    io.Writer // failover notes
+	notes    io.Writer            // failover notes
+	noted    map[string]time.Time // when each recent note was written (see note)
 	bookmark uint64
 }
 
@@ -73,7 +74,7 @@ var levels = []string{"none", "weak", "linearizable", "strong", "auto"}
 // timeout bounds each request on the server (?timeout) and how long the client keeps retrying through a
 // leader change. Notes about failover go to notes.
 func NewClient(hostList, level string, timeout time.Duration, notes io.Writer) (*Client, error) {
-	c := &Client{timeout: timeout, notes: notes, http: &http.Client{}}
+	c := &Client{timeout: timeout, notes: notes, noted: map[string]time.Time{}, http: &http.Client{}}
 	if timeout <= 0 {
 		return nil, fmt.Errorf("timeout %s: must be positive", timeout)
 	}
@@ -407,7 +408,9 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 	deadline := time.Now().Add(c.timeout)
 	waited := false
 	for {
-		var lastErr error
+		// The error to report if the round fails: the last answer a node gave (no leader, say) tells more
+		// than a node that could not be reached at all.
+		var lastErr, lastAnswer error
 		var wait time.Duration
 		for range c.hosts {
 			host := c.hosts[c.cur]
@@ -436,6 +439,9 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 				return nil, err
 			}
 			lastErr = err
+			if rep != nil {
+				lastAnswer = err
+			}
 			var ae *APIError
 			if errors.As(err, &ae) && leaderChanging(ae.Code) && ae.RetryAfter > 0 {
 				wait = max(wait, ae.RetryAfter)
@@ -446,15 +452,18 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 				if rep != nil {
 					what = display(host) + ": " + what
 				}
-				fmt.Fprintf(c.notes, "rowboat: %s; trying %s\n", what, display(c.hosts[c.cur]))
+				c.note(fmt.Sprintf("rowboat: %s; trying %s", what, display(c.hosts[c.cur])))
 			}
+		}
+		if lastAnswer != nil {
+			lastErr = lastAnswer
 		}
 		if wait == 0 || time.Now().Add(wait).After(deadline) {
 			return nil, lastErr
 		}
 		if !waited {
 			waited = true
-			fmt.Fprintf(c.notes, "rowboat: waiting for a leader (up to %s; Ctrl-C cancels)\n", time.Until(deadline).Round(time.Second))
+			c.note(fmt.Sprintf("rowboat: waiting for a leader (up to %s; Ctrl-C cancels)", time.Until(deadline).Round(time.Second)))
 		}
 		select {
 		case <-ctx.Done():
@@ -462,6 +471,23 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// note writes a failover note, unless the same one was written in the last noteWindow: retries of a request,
+// and of the requests after it, would otherwise repeat every note of every round.
+func (c *Client) note(line string) {
+	const noteWindow = 30 * time.Second
+	now := time.Now()
+	if at, ok := c.noted[line]; ok && now.Sub(at) < noteWindow {
+		return
+	}
+	for l, at := range c.noted {
+		if now.Sub(at) >= noteWindow {
+			delete(c.noted, l)
+		}
+	}
+	c.noted[line] = now
+	fmt.Fprintln(c.notes, line)
 }
 
 // judge decides what a failed attempt allows: moving on to the next node, or reporting that the outcome of

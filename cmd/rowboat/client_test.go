@@ -530,3 +530,19 @@ func TestWithPort(t *testing.T) {
 		t.Errorf("-version: exit status %d, output %q", status, out.String())
 	}
 }
+
+// With no leader, the shell notes each failure once, not once per round of retries, and reports what a node
+// answered (no leader) rather than that another could not be reached.
+func TestRun_NoLeaderSaysSo(t *testing.T) {
+	f := newFakeNode(t, failWith(503, "no_leader", true))
+	var out, errw strings.Builder
+	status := run([]string{"-H", f.addr() + "," + deadAddr(t), "-timeout", "2500ms", "INSERT INTO t VALUES(1)"},
+		strings.NewReader(""), false, &out, &errw)
+	lines := strings.Split(strings.TrimSpace(errw.String()), "\n")
+	if status != 1 || !strings.Contains(lines[len(lines)-1], "no_leader") {
+		t.Fatalf("status %d, stderr:\n%s\nwant the last line to report no_leader", status, errw.String())
+	}
+	if len(lines) > 4 { // one note per failing node, the wait, the error
+		t.Fatalf("%d lines of stderr, want at most 4:\n%s", len(lines), errw.String())
+	}
+}
