@@ -148,8 +148,38 @@ func (c *Client) Hosts() []string {
 
 func display(base string) string { return strings.TrimPrefix(base, "http://") }
 
-// SetHost switches to node h (host:port), keeping the session bookmark.
-func (c *Client) SetHost(h string) error { return c.addHost(h) }
+// SetHost switches to node h (host:port), keeping the session bookmark. A node that does not answer is
+// refused, and the client stays on the node it uses.
+func (c *Client) SetHost(ctx context.Context, h string) error {
+	base, err := normalizeHost(h)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, _, err := c.send(ctx, base, call{method: http.MethodGet, path: "/readyz", query: url.Values{"noleader": {""}}}); err != nil {
+		return fmt.Errorf("%s does not answer (%v): still using %s", display(base), err, c.Host())
+	}
+	return c.addHost(h)
+}
+
+// sameNode reports whether two base URLs name the same node: the same port, and the same host or two names
+// of this machine (localhost, 127.0.0.1, ::1).
+func sameNode(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || ua.Port() != ub.Port() {
+		return false
+	}
+	loopback := func(h string) bool {
+		if h == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(h)
+		return ip != nil && ip.IsLoopback()
+	}
+	return ua.Hostname() == ub.Hostname() || loopback(ua.Hostname()) && loopback(ub.Hostname())
+}
 
 // Level is the read level sent with every read.
 func (c *Client) Level() string { return c.level }
@@ -346,8 +376,12 @@ func (c *Client) Discover(ctx context.Context) {
 	}
 	cur := c.cur
 	for _, n := range ns {
-		if n.APIAddr != "" {
-			c.addHost(n.APIAddr) // a member's address that does not parse is skipped
+		base, err := normalizeHost(n.APIAddr)
+		if n.APIAddr == "" || err != nil { // a member's address that does not parse is skipped
+			continue
+		}
+		if !slices.ContainsFunc(c.hosts, func(h string) bool { return sameNode(h, base) }) {
+			c.addHost(base) // one given as localhost:4001 is not added again as 127.0.0.1:4001
 		}
 	}
 	c.cur = cur

@@ -290,8 +290,17 @@ func TestNewClient(t *testing.T) {
 	if c.Host() != "127.0.0.1:4001" || c.Level() != "none" {
 		t.Fatalf("Host() = %s, Level() = %s", c.Host(), c.Level())
 	}
-	if err := c.SetHost("127.0.0.1:4021"); err != nil || c.Host() != "127.0.0.1:4021" || len(c.Hosts()) != 3 {
+	// SetHost switches only to a node that answers.
+	live := newFakeNode(t, okAnswer)
+	if err := c.SetHost(context.Background(), deadAddr(t)); err == nil || c.Host() != "127.0.0.1:4001" || len(c.Hosts()) != 3 {
+		t.Fatalf("SetHost to a dead node: %v, Host() %s, Hosts() %v", err, c.Host(), c.Hosts())
+	}
+	if err := c.SetHost(context.Background(), live.addr()); err != nil || c.Host() != live.addr() || len(c.Hosts()) != 4 {
 		t.Fatalf("SetHost: %v, Host() %s, Hosts() %v", err, c.Host(), c.Hosts())
+	}
+	if !sameNode("http://localhost:4001", "http://127.0.0.1:4001") || sameNode("http://localhost:4001", "http://127.0.0.1:4011") ||
+		sameNode("http://10.0.0.1:4001", "http://127.0.0.1:4001") {
+		t.Fatal("sameNode")
 	}
 	for _, bad := range []struct{ hosts, level string }{{"", "none"}, {"127.0.0.1:4001", "eventual"}, {"ftp://x:1", "none"}} {
 		if _, err := NewClient(bad.hosts, bad.level, time.Second, io.Discard); err == nil {

@@ -254,7 +254,7 @@ func (s *shell) command(ctx context.Context, line string) {
 		err = s.schema(ctx, args)
 	case ".host":
 		if len(args) > 0 {
-			err = s.c.SetHost(args[0])
+			err = s.c.SetHost(ctx, args[0])
 		}
 		if err == nil {
 			fmt.Fprintf(s.out, "host: %s (known: %s)\n", s.c.Host(), strings.Join(s.c.Hosts(), ", "))
