@@ -31,11 +31,18 @@ const joiningFile = "joining"
 func (n *Node) Joined() {
 	if n.guard != nil {
 		n.guard.lift()
+	}
+	if n.joining.Swap(false) {
 		if err := durable.Remove(filepath.Join(n.cfg.DataDir, joiningFile)); err != nil {
 			n.log.Warn("remove the joining mark", "err", err)
 		}
 	}
 }
+
+// Joining reports whether this node started without Raft state, or restarted before a join it began
+// returned, and has neither joined nor formed a cluster since (Joined). A node started with VoteBeforeJoin
+// is Joining but not Fresh: it votes meanwhile.
+func (n *Node) Joining() bool { return n.joining.Load() }
 
 // Notify records that the voter req, started with the same BootstrapExpect, is waiting to form a new cluster.
 // Once this node knows of BootstrapExpect voters, itself included, it bootstraps Raft with all of them as the

@@ -726,6 +726,7 @@ func TestInmem_VoterCatchesUpBeforeItCounts(t *testing.T) {
 	if i := slices.IndexFunc(members, func(m Member) bool { return m.ID == "n2" }); i < 0 || members[i].Voter {
 		t.Fatalf("n2 after a join that timed out: %+v, want a non-voter member", members)
 	}
+
 	// The leader kept its quorum: it still takes writes, and was not deposed.
 	if _, err := l.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t(v) VALUES('after')"}}}); err != nil {
 		t.Fatalf("write after a join that timed out: %v", err)
@@ -734,8 +735,17 @@ func TestInmem_VoterCatchesUpBeforeItCounts(t *testing.T) {
 		t.Fatal("leadership moved")
 	}
 
-	// Once n2 answers, its next join makes it a voter, with every row.
+	// Once n2 answers, its next join makes it a voter, with every row. Until then it holds a configuration
+	// that lists it as a non-voter, and is a voter on its way, not a read replica (level auto must not read its
+	// partial copy); it is not ready.
 	c.heal("n2")
+	waitFor(t, "n2 in its own configuration", func() bool {
+		ms, err := n2.Members()
+		return err == nil && slices.ContainsFunc(ms, func(m Member) bool { return m.ID == "n2" && !m.Voter })
+	})
+	if ready, _ := n2.Ready(); !n2.IsVoter() || n2.Status().Role == "read-replica" || ready {
+		t.Fatalf("n2 while it catches up: voter %v, role %s, ready %v; want a voter, not ready", n2.IsVoter(), n2.Status().Role, ready)
+	}
 	c.retry("join n2", func(l *Node) error {
 		return l.Join(context.Background(), JoinRequest{ID: "n2", RaftAddr: "n2", HTTPAddr: "n2:http", Voter: true, Fresh: n2.Fresh()})
 	})

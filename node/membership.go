@@ -411,7 +411,8 @@ func (n *Node) IsVoter() bool {
 	if cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
 			if s.ID == raft.ServerID(n.cfg.ID) {
-				return s.Suffrage == raft.Voter
+				// A voter joins as a non-voter until it has caught up: it is no read replica meanwhile.
+				return s.Suffrage == raft.Voter || n.Joining() && !n.cfg.NonVoter
 			}
 		}
 	}

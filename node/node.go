@@ -166,7 +166,8 @@ type Node struct {
 	// that stop its entry from applying.
 	noDeposeInterrupt atomic.Bool
 
-	hadState bool // Raft had state when the node opened: it was a member of a cluster before
+	hadState bool        // Raft had state when the node opened: it was a member of a cluster before
+	joining  atomic.Bool // started without Raft state, or before a join finished, and not joined since (Joining)
 	boot     struct {
 		sync.Mutex
 		known   map[raft.ServerID]raft.ServerAddress // voters that notified (see Notify), this node included
@@ -313,15 +314,20 @@ func (n *Node) open() (err error) {
 	// before the join finished, by which time it may hold part of the log) is still one without its data.
 	joining := filepath.Join(cfg.DataDir, joiningFile)
 	_, statErr := os.Stat(joining)
-	if (!existing && !cfg.Bootstrap || statErr == nil) && !cfg.VoteBeforeJoin {
-		// It will join a cluster (or form one with --bootstrap-expect): no votes until it has (see voteGuard).
-		if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {
-			n.guard, n.transport = g, g
-			// Durable before Raft can store anything: after a power loss, entries and a term without the mark
-			// would make this node one that votes with part of the log.
-			if err := durable.WriteFile(joining, nil, 0o644); err != nil {
-				return fmt.Errorf("mark the data dir as joining: %w", err)
+	if !existing && !cfg.Bootstrap || statErr == nil {
+		// It will join a cluster (or form one with --bootstrap-expect). The mark makes a restart before the
+		// join returned ask again: a voter joins as a non-voter first, and only that join makes it one.
+		n.joining.Store(true)
+		if !cfg.VoteBeforeJoin {
+			// No votes until it has joined (see voteGuard).
+			if g, ok := newVoteGuard(n.transport, rc.LocalID, n.log); ok {
+				n.guard, n.transport = g, g
 			}
+		}
+		// Durable before Raft can store anything: after a power loss, entries and a term without the mark
+		// would make this node one that votes with part of the log.
+		if err := durable.WriteFile(joining, nil, 0o644); err != nil {
+			return fmt.Errorf("mark the data dir as joining: %w", err)
 		}
 	}
 	if n.raft, err = raft.NewRaft(rc, n.fsm, logStore, n.store, n.snaps, n.transport); err != nil {
@@ -549,7 +555,7 @@ func (n *Node) Ready() (bool, string) {
 		}
 		return true, ""
 	}
-	if n.Fresh() {
+	if n.Joining() {
 		// Its join has not returned: it may still be catching up as a non-voter on the way to the voter it
 		// asked to be, and a script that waits for every node to be ready expects the members it started.
 		return false, "joining: the cluster has not finished adding this node"

@@ -125,13 +125,14 @@ func run(cfg config.Config) error {
 	if n.HadState() {
 		go announce(ctx, log, cfg, n)
 	}
-	if len(cfg.Join) == 0 && n.Fresh() {
-		// Its data dir says a join began and never finished, and nothing will finish it: it refuses votes until
+	if len(cfg.Join) == 0 && n.Joining() {
+		// Its data dir says a join began and never finished, and nothing will finish it: it is not ready, it
+		// may be a non-voter on its way to be a voter, and (unless --vote-before-join) it refuses votes until
 		// then, which a cluster may need.
 		log.Warn("this node started to join a cluster and never finished (its data dir is marked joining), and no --join was given: "+
-			"it refuses every vote until it joins; restart it with --join (a member's HTTP address) to finish", "data_dir", cfg.DataDir)
+			"it is not ready, and refuses every vote, until it joins; restart it with --join (a member's HTTP address) to finish", "data_dir", cfg.DataDir)
 	}
-	if len(cfg.Join) > 0 && (!n.HadState() || n.Fresh()) {
+	if len(cfg.Join) > 0 && (!n.HadState() || n.Joining()) {
 		if err := join(ctx, log, cfg, n); err != nil {
 			shutdown(log, n, srv, false)
 			if ctx.Err() != nil { // a signal while joining: a clean stop
@@ -185,6 +186,9 @@ func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
 type joiner interface {
 	Fresh() bool // started without Raft state, and not in a cluster yet
 	Joined()     // a cluster added it
+	// AppliedIndex is how far it has applied the log: while it rises, a voter catching up as a non-voter
+	// is making progress, and its join attempts (which time out until it has caught up) go on.
+	AppliedIndex() uint64
 	// AdoptVoters forms the configuration another node formed a new cluster with (--bootstrap-expect).
 	AdoptVoters(voters []node.JoinRequest) (bool, error)
 }
@@ -255,9 +259,16 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 		return nil
 	}
 	delay := 200 * time.Millisecond
-	deadline := time.Now().Add(5 * time.Minute)
+	const patience = 5 * time.Minute
+	deadline := time.Now().Add(patience)
 	hinted := map[string]bool{}
+	applied := n.AppliedIndex()
 	for attempt := 1; ; attempt++ {
+		// A voter is made one once it has caught up, which for a large database takes longer than a join
+		// request may: as long as this node keeps applying the log, it is getting there.
+		if a := n.AppliedIndex(); a > applied {
+			applied, deadline = a, time.Now().Add(patience)
+		}
 		// Notifications first: a node that formed the cluster meanwhile answers with its voters, so this one
 		// joins it as a voter it formed, not as a stranger without data (which is removed and added again).
 		if cfg.BootstrapExpect > 1 {

@@ -38,6 +38,7 @@ type freshNode struct{}
 func (freshNode) Fresh() bool                                  { return true }
 func (freshNode) Joined()                                      {}
 func (freshNode) AdoptVoters([]node.JoinRequest) (bool, error) { return false, nil }
+func (freshNode) AppliedIndex() uint64                         { return 0 }
 
 // A --join address that is not a rowboat HTTP API (here: a port that hangs up, as a Raft port does to an
 // HTTP request) gets a warning that says what --join takes, and a signal while joining ends join cleanly.
