@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -338,6 +340,8 @@ func TestRun(t *testing.T) {
 			"1 row affected, last insert id 1\nx\n-\n1\n(1 row)\nsession bookmark: min_index=7\n", ""},
 		{"one-shot dot command unquoted", []string{".level", "none", "SELECT 1", ".level"}, "", 0,
 			"level: none\nx\n-\n1\n(1 row)\nlevel: none\n", ""},
+		{"one-shot dot command with a relative path", []string{".session", "./x", ".level"}, "", 1,
+			"level: linearizable\n", "Error: usage: .session [reset]\n"},
 		{"one-shot SQL error", []string{"SELECT * FROM nosuch", "SELECT 1"}, "", 1, "x\n-\n1\n(1 row)\n", "Error: no such table: nosuch\n"},
 		{"one-shot request error", []string{"SELECT refused"}, "", 1, "", "Error: failed with not_read_only (not_read_only)\n"},
 		{"unknown outcome", []string{"INSERT INTO lost VALUES(1)"}, "", 1, "",
@@ -553,5 +557,22 @@ func TestRun_NoLeaderSaysSo(t *testing.T) {
 	}
 	if len(lines) > 4 { // one note per failing node, the wait, the error
 		t.Fatalf("%d lines of stderr, want at most 4:\n%s", len(lines), errw.String())
+	}
+}
+
+// A load whose answer is lost, or that timed out, may have been applied: the shell says so, since a dump run
+// again against the database as it is would apply twice.
+func TestRun_LoadWithoutAnAnswerIsAnUnknownOutcome(t *testing.T) {
+	dump := filepath.Join(t.TempDir(), "dump.sql")
+	if err := os.WriteFile(dump, []byte("INSERT INTO t VALUES(1);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]http.HandlerFunc{"hang up": hangUp, "timeout": failWith(504, "timeout", false)} {
+		f := newFakeNode(t, h)
+		var out, errw strings.Builder
+		if status := run([]string{"-H", f.addr(), ".load " + dump}, strings.NewReader(""), false, &out, &errw); status != 1 ||
+			!strings.Contains(errw.String(), "may or may not have been applied") {
+			t.Fatalf("%s: status %d, stderr %q: want the unknown outcome said", name, status, errw.String())
+		}
 	}
 }

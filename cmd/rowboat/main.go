@@ -183,7 +183,7 @@ func (s *shell) oneShot(ctx context.Context, args []string) {
 			// A dot command given unquoted (rowboat .level none) arrives as several arguments: the single words
 			// after it that are not dot commands themselves are its arguments.
 			if !strings.ContainsAny(strings.TrimSpace(arg), " \t") {
-				for i+1 < len(args) && args[i+1] != "" && !strings.ContainsAny(args[i+1], " \t\n;") && !strings.HasPrefix(args[i+1], ".") {
+				for i+1 < len(args) && args[i+1] != "" && !strings.ContainsAny(args[i+1], " \t\n;") && !isDotCommand(args[i+1]) {
 					i++
 					arg += " " + args[i]
 				}
@@ -206,6 +206,12 @@ func (s *shell) oneShot(ctx context.Context, args []string) {
 		}
 	}
 	s.endInput()
+}
+
+// isDotCommand reports whether a one-shot argument starts a dot command: a '.' and a letter (./out.db and
+// ../dump.sql are arguments of the command before them).
+func isDotCommand(arg string) bool {
+	return len(arg) > 1 && arg[0] == '.' && (arg[1] >= 'a' && arg[1] <= 'z' || arg[1] >= 'A' && arg[1] <= 'Z')
 }
 
 // script runs what a pipe or file brings, without prompts, until its end, .quit or an interrupt.

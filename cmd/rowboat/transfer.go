@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strconv"
 	"strings"
@@ -46,7 +47,9 @@ type LoadResult struct {
 // the database as it is in one transaction (as rqlite's .restore) or, with replace, replaces it too
 // (POST /db/load?replace). progress, if set, is
 // called with the bytes sent so far while the upload runs. It is sent once, to the current node (which
-// forwards it to the leader): a failed load changes nothing, so the caller may simply run it again.
+// forwards it to the leader). An answer that says it failed means nothing changed; a load whose answer was
+// lost, or that timed out, wraps errUnknownOutcome: a dump run again against the database as it is would
+// apply twice.
 func (c *Client) Load(ctx context.Context, path string, replace bool, progress func(sent, total int64)) (*LoadResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -84,9 +87,15 @@ func (c *Client) Load(ctx context.Context, path string, replace bool, progress f
 	}
 	req.ContentLength = st.Size()
 	req.Header.Set("Content-Type", "application/octet-stream")
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) }}))
 	resp, err := c.http.Do(req)
 	close(done)
 	if err != nil {
+		if wrote.Load() {
+			return nil, fmt.Errorf("%w: %s: %v", errUnknownOutcome, display(c.hosts[c.cur]), err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -95,7 +104,11 @@ func (c *Client) Load(ctx context.Context, path string, replace bool, progress f
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, apiError(&reply{status: resp.StatusCode, header: resp.Header, body: b})
+		rep := &reply{status: resp.StatusCode, header: resp.Header, body: b}
+		if _, unknown := judge(call{method: http.MethodPost}, rep, true); unknown {
+			return nil, fmt.Errorf("%w: %s: %w", errUnknownOutcome, display(c.hosts[c.cur]), apiError(rep))
+		}
+		return nil, apiError(rep)
 	}
 	var res LoadResult
 	if err := json.Unmarshal(b, &res); err != nil {
