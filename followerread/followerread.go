@@ -230,7 +230,9 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 	}
 	if req.MinIndex > 0 && n.AppliedIndex() < req.MinIndex {
 		timeout := req.MinIndexTimeout
-		if timeout == 0 {
+		if timeout == 0 || timeout < 0 && forwarded {
+			// The default; and a read forwarded by a node that was behind waits here too (NoWait asked not
+			// to wait there), as the leader may not have applied an entry a follower has.
 			timeout = 2 * time.Second
 		}
 		err := context.DeadlineExceeded // NoWait

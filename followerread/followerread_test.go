@@ -100,6 +100,8 @@ func TestRouter_Prepare(t *testing.T) {
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond}, wantFwd: true, wantLevel: None},
 		{name: "min_index with no wait forwards at once", node: fakeNode{voter: true, applied: 3, catchUpOnWaitTo: 10},
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: NoWait}, wantFwd: true, wantLevel: None},
+		{name: "min_index with no wait, forwarded to the leader, waits there", node: fakeNode{leader: true, voter: true, applied: 3, catchUpOnWaitTo: 10},
+			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: NoWait}, forwarded: true, wantLevel: None},
 		{name: "min_index not reached with stale=error", node: fakeNode{voter: true, applied: 3},
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond, StaleError: true}, wantErr: ErrStale},
 		{name: "min_index beyond the leader", node: fakeNode{leader: true, voter: true, applied: 3},
