@@ -19,6 +19,7 @@ import (
 type memberProbe struct {
 	reachable    bool
 	appliedIndex uint64
+	instance     string // the answering process (statusJSON.Instance)
 	err          string
 }
 
@@ -62,6 +63,7 @@ func (s *Server) probeOne(ctx context.Context, id, httpAddr string) memberProbe 
 	var st struct {
 		ID           string `json:"id"`
 		AppliedIndex uint64 `json:"applied_index"`
+		Instance     string `json:"instance"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return memberProbe{err: err.Error()}
@@ -69,7 +71,7 @@ func (s *Server) probeOne(ctx context.Context, id, httpAddr string) memberProbe 
 	if st.ID != id {
 		return memberProbe{err: fmt.Sprintf("%s answers as %q, not as %s", httpAddr, st.ID, id)}
 	}
-	return memberProbe{reachable: true, appliedIndex: st.AppliedIndex}
+	return memberProbe{reachable: true, appliedIndex: st.AppliedIndex, instance: st.Instance}
 }
 
 // statusJSON is /status: rowboat's fields, plus the parts of rqlite's /status that rqlite clients read to
@@ -79,6 +81,8 @@ type statusJSON struct {
 	Reads     readsJSON       `json:"reads"` // replaces node.Status's
 	MemberLag []memberLagJSON `json:"member_lag,omitempty"`
 	Store     rqliteStore     `json:"store"`
+	// Instance tells this process from any other answering as the same node id (Server.instance).
+	Instance string `json:"instance"`
 }
 
 // readsJSON is /status's "reads": how the node confirms leadership as leader, and how it served the reads it
@@ -118,7 +122,7 @@ type rqliteStore struct {
 // ?probe, which is how members ask each other).
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.store.Status()
-	out := statusJSON{Status: st, Reads: readsJSON{ReadStats: st.Reads, Stats: s.router.Stats()}}
+	out := statusJSON{Status: st, Reads: readsJSON{ReadStats: st.Reads, Stats: s.router.Stats()}, Instance: s.instance}
 	out.Store.NodeID = st.ID
 	out.Store.Leader.NodeID = st.LeaderID
 	for _, m := range st.Members {
@@ -341,11 +345,12 @@ func (s *Server) addressInUse(ctx context.Context, req node.JoinRequest) error {
 			reqHTTP = u.Host
 		}
 	}
-	running := func(m node.Member) bool {
+	probe := func(id, addr string) memberProbe {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		return s.probeOne(pctx, m.ID, m.HTTPAddr).reachable
+		return s.probeOne(pctx, id, addr)
 	}
+	running := func(m node.Member) bool { return probe(m.ID, m.HTTPAddr).reachable }
 	for _, m := range members {
 		if m.HTTPAddr == "" || m.ID == s.store.ID() {
 			continue
@@ -358,9 +363,11 @@ func (s *Server) addressInUse(ctx context.Context, req node.JoinRequest) error {
 			}
 		case m.ID == req.ID && m.RaftAddr != req.RaftAddr && m.HTTPAddr != reqHTTP:
 			// At its recorded HTTP address, the member answers as itself only if it still runs there: a node
-			// restarted at new addresses no longer does. (At the same Raft or HTTP address, the node joining
-			// holds the port: the member recorded there is the one joining, or gone.)
-			if running(m) {
+			// restarted at new addresses no longer does, unless the address is the joining node's own spelled
+			// otherwise (localhost for 127.0.0.1), which the process answering tells. (At the same Raft or
+			// HTTP address, the node joining holds the port: the member recorded there is the one joining, or
+			// gone.)
+			if old := probe(m.ID, m.HTTPAddr); old.reachable && (old.instance == "" || probe(req.ID, reqHTTP).instance != old.instance) {
 				return fmt.Errorf("%w: id %s is a member's that is running at %s (raft %s): give the new node its own --id, or stop and remove %s first",
 					errBadRequest, req.ID, m.HTTPAddr, m.RaftAddr, m.ID)
 			}

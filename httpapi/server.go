@@ -10,12 +10,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"expvar"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -92,12 +94,15 @@ type Options struct {
 
 // Server is the HTTP API of one node.
 type Server struct {
-	store  Store
-	opts   Options
-	log    *slog.Logger
-	router followerread.Router
-	client *http.Client
-	mux    *chi.Mux
+	store Store
+	opts  Options
+	// instance is a random name of this process, in /status: a node reached at two addresses (localhost and
+	// 127.0.0.1) answers the same one, and a second process started under its id another.
+	instance string
+	log      *slog.Logger
+	router   followerread.Router
+	client   *http.Client
+	mux      *chi.Mux
 
 	slack        time.Duration // how long past its timeout a request may take to arrive and be answered
 	closing      chan struct{} // closed by CloseStreams: event streams end
@@ -130,7 +135,7 @@ func New(store Store, opts Options) *Server {
 	s := &Server{
 		store: store, opts: opts, log: opts.Logger.With("component", "http"),
 		router: followerread.Router{Node: store}, client: opts.Client, closing: make(chan struct{}),
-		slack: time.Minute,
+		slack: time.Minute, instance: rand.Text(),
 	}
 	s.router.LeaderReadIndex = s.leaderReadIndex
 	s.router.SetRoundTimeout(opts.Timeout)
@@ -726,7 +731,8 @@ type termJSON struct {
 	LeaderContactNS int64 `json:"leader_contact_ns"`
 	// AppliedIndex is the index of the last entry this node applied: a leader adding a voter asks it how far
 	// it has caught up (see node.SetProgress).
-	AppliedIndex uint64 `json:"applied_index"`
+	// (nil: a node of an earlier version, which does not say).
+	AppliedIndex *uint64 `json:"applied_index"`
 }
 
 // handleTerm serves GET /term: this node's id, current Raft term, leader and how long ago it last heard from
@@ -736,7 +742,8 @@ func (s *Server) handleTerm(w http.ResponseWriter, r *http.Request) {
 	// The contact is read before the leader: if a new leader takes over in between, the answer names the new
 	// one (no help to the old), never the old one with the new one's fresh contact.
 	lc := s.store.LastContact()
-	t := termJSON{ID: s.store.ID(), Term: s.store.Term(), AppliedIndex: s.store.AppliedIndex()}
+	applied := s.store.AppliedIndex()
+	t := termJSON{ID: s.store.ID(), Term: s.store.Term(), AppliedIndex: &applied}
 	t.Leader, _ = s.store.Leader()
 	switch {
 	case t.Leader == "" || t.Leader == t.ID:
@@ -852,7 +859,13 @@ func (s *Server) peerApplied(ctx context.Context, p node.Peer) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%s does not answer GET /term at %s", p.ID, p.HTTPAddr)
 	}
-	return t.AppliedIndex, nil
+	if t.AppliedIndex == nil {
+		// A node of an earlier version does not say how far it got: it is made a voter at once, as that
+		// version's leaders did.
+		s.log.Warn("a member joining as a voter does not report its applied index (an earlier version): it becomes a voter without catching up first", "member", p.ID)
+		return math.MaxUint64, nil
+	}
+	return *t.AppliedIndex, nil
 }
 
 // handleSnapshot serves POST /snapshot: this node takes a snapshot now and compacts its log.

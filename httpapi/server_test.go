@@ -1848,6 +1848,12 @@ func TestServer_JoinAtALiveMembersAddress(t *testing.T) {
 	if msg := wantError(t, call(t, srv, http.MethodPost, "/join", twin), http.StatusBadRequest, "bad_request"); !strings.Contains(msg, "n2") || !strings.Contains(msg, "--id") {
 		t.Fatalf("the refusal of a second n2 does not say what to do: %q", msg)
 	}
+	// n2 itself, joining at a new Raft address with its HTTP address spelled another way, is not a second n2.
+	port := n2.URL[strings.LastIndex(n2.URL, ":")+1:]
+	moved := `{"id":"n2","raft_addr":"127.0.0.1:7099","http_addr":"localhost:` + port + `"}`
+	if a := call(t, srv, http.MethodPost, "/join", moved); a.status != http.StatusOK {
+		t.Fatalf("n2 joining under another spelling of its own HTTP address: %s", a)
+	}
 	n2.Close() // n2 is gone: its address may be reused, and its id moved to new addresses
 	for _, ok := range []string{body, twin} {
 		if a := call(t, srv, http.MethodPost, "/join", ok); a.status != http.StatusOK {
@@ -1970,5 +1976,26 @@ func TestParseStatements_SaysWhatIsWrong(t *testing.T) {
 		if !errors.Is(err, errBadRequest) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "Go value") {
 			t.Errorf("body %q: %v, want a bad request saying %q", body, err, want)
 		}
+	}
+}
+
+// A leader asks a voter catching up for its applied index on GET /term; a node of an earlier version, whose
+// answer has none, counts as caught up (it becomes a voter at once, as before).
+func TestServer_PeerApplied(t *testing.T) {
+	n2 := serve(t, newFake("n2").follower("n1", "127.0.0.1:1"), Options{})
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":"n9","term":3,"leader":"n1","leader_contact_ns":5}`)
+	}))
+	defer old.Close()
+	s := New(newFake("n1"), Options{Logger: quietLogger()})
+	ctx := context.Background()
+	if got, err := s.peerApplied(ctx, node.Peer{ID: "n2", HTTPAddr: strings.TrimPrefix(n2.URL, "http://")}); err != nil || got != 10 {
+		t.Fatalf("n2's applied index: %d, %v; want 10", got, err)
+	}
+	if got, err := s.peerApplied(ctx, node.Peer{ID: "n9", HTTPAddr: strings.TrimPrefix(old.URL, "http://")}); err != nil || got != math.MaxUint64 {
+		t.Fatalf("an earlier version's applied index: %d, %v; want the most there is", got, err)
+	}
+	if _, err := s.peerApplied(ctx, node.Peer{ID: "n5", HTTPAddr: deadAddr(t)}); err == nil {
+		t.Fatal("a node that does not answer reported an applied index")
 	}
 }
