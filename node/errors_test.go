@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -49,5 +50,17 @@ func TestTranslateWrite(t *testing.T) {
 	// Membership changes keep translate: a configuration raft refuses was never appended.
 	if err := translate(errors.New("need at least one voter in configuration"), true); errors.Is(err, ErrLeadershipLost) {
 		t.Fatalf("a refused configuration: %v, want it as it is", err)
+	}
+}
+
+// Raft's "failed to decode incoming command" is dropped when the transport shut down (every graceful stop
+// logged it as an error), and kept otherwise.
+func TestRaftLogNoise(t *testing.T) {
+	if !raftLogNoise(hclog.Error, "failed to decode incoming command", "error", raft.ErrTransportShutdown) {
+		t.Error("the shutdown error was kept")
+	}
+	if raftLogNoise(hclog.Error, "failed to decode incoming command", "error", errors.New("unexpected EOF")) ||
+		raftLogNoise(hclog.Error, "failed to append to logs", "error", raft.ErrTransportShutdown) {
+		t.Error("another error was dropped")
 	}
 }

@@ -212,11 +212,26 @@ func Open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// raftLogNoise drops what raft logs as an error on every graceful stop: each inbound connection's reader
+// fails with "transport shutdown" as the transport closes.
+func raftLogNoise(_ hclog.Level, msg string, args ...any) bool {
+	if msg != "failed to decode incoming command" {
+		return false
+	}
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, raft.ErrTransportShutdown) {
+			return true
+		}
+	}
+	return false
+}
+
 // open opens the stores and starts Raft and the node's goroutines.
 func (n *Node) open() (err error) {
 	cfg := n.cfg
 	hl := hclog.New(&hclog.LoggerOptions{
 		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), Output: cfg.LogOutput, JSONFormat: cfg.LogJSON,
+		Exclude: raftLogNoise,
 	})
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err = durable.MkdirAll(raftDir, 0o755); err != nil {
