@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,6 +214,29 @@ func Open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// nodeIDFile, in the data dir, holds the id of the node the data dir belongs to.
+const nodeIDFile = "node-id"
+
+// checkNodeID refuses a data dir that belongs to another node id, and records id in one that has none yet.
+// Raft knows a member by its id: a node restarted on its data under another id (a typo, or no --id, which
+// defaults to the Raft address) found itself out of the configuration and called itself removed.
+func checkNodeID(dir, id string) error {
+	path := filepath.Join(dir, nodeIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if owner := strings.TrimSpace(string(b)); owner != id {
+			return fmt.Errorf("data dir %s belongs to node %q, and this node was started as %q: start it with --id %s (a new node needs a data dir of its own)",
+				dir, owner, id, owner)
+		}
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return durable.WriteFile(path, []byte(id+"\n"), 0o644)
+	default:
+		return fmt.Errorf("read the data dir's node id: %w", err)
+	}
+}
+
 // raftLogNoise drops what raft logs as an error on every graceful stop: each inbound connection's reader
 // fails with "transport shutdown" as the transport closes.
 func raftLogNoise(_ hclog.Level, msg string, args ...any) bool {
@@ -246,6 +271,9 @@ func (n *Node) open() (err error) {
 	}
 	if err != nil {
 		return fmt.Errorf("open raft stable store: %w", err)
+	}
+	if err := checkNodeID(cfg.DataDir, cfg.ID); err != nil {
+		return err
 	}
 	// Uploads (/db/load of a SQLite file) a stopped process left behind.
 	names, _ := filepath.Glob(filepath.Join(cfg.DataDir, "upload-*.sqlite*"))

@@ -567,3 +567,25 @@ func TestNode_RestartWaitsAHeartbeatTimeoutBeforeVoting(t *testing.T) {
 		t.Fatalf("reopened and running in %s, less than the heartbeat timeout %s", took, cfg.HeartbeatTimeout)
 	}
 }
+
+// A data dir belongs to the node id it was first opened with: opened under another id (a typo, or no --id,
+// which defaults to the Raft address) the node found itself out of the configuration and called itself
+// removed, advising to wipe its data. It is refused at start instead, and the right id opens it.
+func TestNode_DataDirOfAnotherIDRefused(t *testing.T) {
+	dir := t.TempDir()
+	n, err := Open(testConfig(t, "n1", dir, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leadership", n.IsLeader)
+	exec1(t, n, "CREATE TABLE t(x)")
+	n.Close()
+	if _, err := Open(testConfig(t, "n2", dir, false)); err == nil || !strings.Contains(err.Error(), `belongs to node "n1"`) {
+		t.Fatalf("opening n1's data dir as n2: %v, want a refusal naming n1", err)
+	}
+	n, err = Open(testConfig(t, "n1", dir, false))
+	if err != nil {
+		t.Fatalf("reopening as n1: %v", err)
+	}
+	n.Close()
+}
