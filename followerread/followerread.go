@@ -229,6 +229,14 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 		}
 	}
 	if req.MinIndex > 0 && n.AppliedIndex() < req.MinIndex {
+		// Every entry a client can hold a bookmark of is committed, and the leader knows it committed: one
+		// beyond is of another cluster, or of this one before a restore, and waiting would not bring it.
+		if leader {
+			if commit := n.CommitIndex(); req.MinIndex > commit {
+				return plan, fmt.Errorf("%w: min_index %d is beyond what this leader knows committed (index %d): a bookmark from another cluster, from before a restore, or of a newer leader than this one",
+					ErrStale, req.MinIndex, commit)
+			}
+		}
 		timeout := req.MinIndexTimeout
 		if timeout == 0 || timeout < 0 && forwarded {
 			// The default; and a read forwarded by a node that was behind waits here too (NoWait asked not

@@ -3,6 +3,7 @@ package followerread
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,7 +101,7 @@ func TestRouter_Prepare(t *testing.T) {
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond}, wantFwd: true, wantLevel: None},
 		{name: "min_index with no wait forwards at once", node: fakeNode{voter: true, applied: 3, catchUpOnWaitTo: 10},
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: NoWait}, wantFwd: true, wantLevel: None},
-		{name: "min_index with no wait, forwarded to the leader, waits there", node: fakeNode{leader: true, voter: true, applied: 3, catchUpOnWaitTo: 10},
+		{name: "min_index with no wait, forwarded to the leader, waits there", node: fakeNode{leader: true, voter: true, applied: 3, commit: 10, catchUpOnWaitTo: 10},
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: NoWait}, forwarded: true, wantLevel: None},
 		{name: "min_index not reached with stale=error", node: fakeNode{voter: true, applied: 3},
 			req: Request{Level: None, MinIndex: 10, MinIndexTimeout: time.Millisecond, StaleError: true}, wantErr: ErrStale},
@@ -202,5 +203,18 @@ func TestRouter_Stats(t *testing.T) {
 	}
 	if st.ForwardedReads != 2 {
 		t.Fatalf("forwarded_reads = %d, want 2 (a weak read and one behind its min_index)", st.ForwardedReads)
+	}
+}
+
+// A min_index beyond the leader's commit index cannot be reached by waiting (a bookmark of another cluster,
+// or of this one before a restore): the leader refuses it at once, saying so.
+func TestRouter_MinIndexBeyondTheLog(t *testing.T) {
+	n := fakeNode{leader: true, voter: true, applied: 3, commit: 12}
+	r := Router{Node: &n}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := r.Prepare(ctx, Request{Level: None, MinIndex: 20, MinIndexTimeout: time.Hour}, false)
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "beyond what this leader knows committed") {
+		t.Fatalf("min_index beyond the leader's commit index: %v, want ErrStale at once", err)
 	}
 }
