@@ -4,7 +4,8 @@
 # Usage: scripts/bench.sh [URL...] [-- rowboat-bench flags...]
 #
 #   scripts/bench.sh                                  a fresh three-node rowboat cluster on 127.0.0.1:5001,
-#                                                     5011, 5021 in a temporary dir, stopped and deleted after
+#                                                     5011, 5021 (ROWBOAT_BASE_PORT moves them) in a temporary
+#                                                     dir, stopped and deleted after
 #   scripts/bench.sh 127.0.0.1:4001 127.0.0.1:4011    an existing cluster (rowboat, rqlite, ...); its table
 #                                                     "bench" is emptied and filled
 #   BENCH_DURATION=2s scripts/bench.sh -- -scenarios insert,read -json out.json
@@ -48,7 +49,7 @@ fi
 if ((${#urls[@]} == 0)); then
 	ROWBOAT_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rowboat-bench.XXXXXX")
 	export ROWBOAT_CLUSTER_DIR
-	export ROWBOAT_BASE_PORT=5001
+	export ROWBOAT_BASE_PORT=${ROWBOAT_BASE_PORT:-5001}
 	cleanup() {
 		local rc=$?
 		if ((rc == 0)); then
@@ -64,8 +65,8 @@ if ((${#urls[@]} == 0)); then
 		exit "$rc"
 	}
 	trap cleanup EXIT
-	scripts/cluster.sh start
-	urls=(127.0.0.1:5001 127.0.0.1:5011 127.0.0.1:5021)
+	scripts/cluster.sh start >&2 # its progress and hints, not the table
+	urls=("127.0.0.1:$ROWBOAT_BASE_PORT" "127.0.0.1:$((ROWBOAT_BASE_PORT + 10))" "127.0.0.1:$((ROWBOAT_BASE_PORT + 20))")
 	started=(yes)
 fi
 
