@@ -224,6 +224,10 @@ func (s *Server) handleLeaderInfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, nodeEntry(m, s.probe(r.Context(), []node.Member{m})[m.ID]), pretty)
 		return
 	}
+	if err := s.store.NoLeader(); err != node.ErrNoLeader {
+		s.writeError(w, r, err)
+		return
+	}
 	s.writeError(w, r, fmt.Errorf("%w: this node knows of no leader", node.ErrNoLeader))
 }
 

@@ -54,6 +54,8 @@ type Store interface {
 	Term() uint64
 	// AppliedPosition is the node's applied index and the term of that entry, read together.
 	AppliedPosition() node.Position
+	// NoLeader is node.ErrNoLeader, saying why when the node knows it will have none (it was removed).
+	NoLeader() error
 	Leader() (id, httpAddr string)
 	Execute(ctx context.Context, req logical.Request) (node.WriteResult, error)
 	Query(ctx context.Context, stmts []logical.Statement) ([]logical.Result, node.Position, error)
@@ -437,7 +439,7 @@ func (s *Server) toLeader(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	id, addr := s.store.Leader()
 	if id == "" || addr == "" || id == s.store.ID() {
-		s.writeError(w, r, node.ErrNoLeader)
+		s.writeError(w, r, s.store.NoLeader())
 		return
 	}
 	target := "http://" + addr + r.URL.RequestURI()
@@ -680,7 +682,7 @@ func (s *Server) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 func (s *Server) leaderReadIndex(ctx context.Context) (uint64, error) {
 	id, addr := s.store.Leader()
 	if id == "" || addr == "" || id == s.store.ID() {
-		return 0, node.ErrNoLeader
+		return 0, s.store.NoLeader()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readindex", nil)
 	if err != nil {

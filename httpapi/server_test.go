@@ -112,6 +112,7 @@ func (f *fakeStore) IsLeader() bool {
 func (f *fakeStore) IsVoter() bool        { return true }
 func (f *fakeStore) HasLease() bool       { return f.IsLeader() }
 func (f *fakeStore) AppliedIndex() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.applied }
+func (f *fakeStore) NoLeader() error      { return node.ErrNoLeader }
 func (f *fakeStore) AppliedPosition() node.Position {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -258,9 +258,12 @@ func (n *Node) open() (err error) {
 		Name: "raft", Level: hclog.LevelFromString(cfg.LogLevel), Output: cfg.LogOutput, JSONFormat: cfg.LogJSON,
 		Exclude: raftLogNoise,
 	})
+	if st, err := os.Stat(cfg.DataDir); err == nil && !st.IsDir() {
+		return fmt.Errorf("data dir %s is a file, not a directory", cfg.DataDir)
+	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err = durable.MkdirAll(raftDir, 0o755); err != nil {
-		return err
+		return fmt.Errorf("create the data dir: %w", err)
 	}
 	// bbolt locks its file: a second rowboatd on the same data dir fails here at once instead of waiting.
 	n.store, err = raftboltdb.New(raftboltdb.Options{
@@ -308,7 +311,7 @@ func (n *Node) open() (err error) {
 	}
 	if n.transport = cfg.Transport; n.transport == nil {
 		if _, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise); err != nil {
-			return fmt.Errorf("%w: raft advertise address: %v", ErrBadRequest, err)
+			return fmt.Errorf("raft advertise address %s does not resolve: %v", cfg.RaftAdvertise, err)
 		}
 		stream, err := newStreamLayer(cfg.RaftAddr, cfg.RaftAdvertise)
 		if err != nil {

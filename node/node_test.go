@@ -460,6 +460,10 @@ func TestNode_RemovedMemberKnowsIt(t *testing.T) {
 	if !r.Status().Removed {
 		t.Fatal("Status().Removed is false after removal")
 	}
+	// A write it is sent says it was removed (still "no leader", so that a client moves to another member).
+	if _, err := r.Execute(context.Background(), logical.Request{Statements: []logical.Statement{{SQL: "INSERT INTO t VALUES(1)"}}}); !errors.Is(err, ErrNoLeader) || !strings.Contains(err.Error(), "removed from the cluster") {
+		t.Fatalf("a write on a removed node: %v, want no leader saying it was removed", err)
+	}
 	if n1.Removed() {
 		t.Fatal("the leader says it was removed")
 	}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/rowboatdb/rowboat/fsm"
 	"github.com/rowboatdb/rowboat/logical"
 )
@@ -112,9 +114,18 @@ func (n *Node) execute(ctx context.Context, req logical.Request) (WriteResult, e
 
 func (n *Node) notLeaderErr() error {
 	if id, _ := n.Leader(); id == "" || id == n.cfg.ID {
-		return ErrNoLeader
+		return n.NoLeader()
 	}
 	return ErrNotLeader
+}
+
+// NoLeader is ErrNoLeader, saying so when this node was removed from the cluster: it will know no leader
+// again, and a client should send its requests to a member.
+func (n *Node) NoLeader() error {
+	if n.raft.State() != raft.Leader && n.Removed() {
+		return fmt.Errorf("%w: this node was removed from the cluster; send requests to a member (GET /nodes on one lists them)", ErrNoLeader)
+	}
+	return ErrNoLeader
 }
 
 // writer is the single goroutine that executes writes. It never executes a batch before the previous one is

@@ -167,7 +167,9 @@ func run(cfg config.Config) error {
 func shutdown(log *slog.Logger, n *node.Node, srv *http.Server, graceful bool) {
 	if graceful && n.IsLeader() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := n.TransferLeadership(ctx, ""); err != nil {
+		if err := n.TransferLeadership(ctx, ""); errors.Is(err, node.ErrBadRequest) {
+			log.Info("no leadership transfer before stopping", "why", err) // no other voter: a cluster of one
+		} else if err != nil {
 			log.Warn("leadership transfer before stopping", "err", err)
 		} else {
 			log.Info("leadership transferred before stopping")
