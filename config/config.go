@@ -159,6 +159,33 @@ var options = []option{
 // configFlag names the YAML file; it is a flag and an environment variable but not a file key.
 const configFlag = "config"
 
+// otherEnv are the ROWBOAT_* variables that are no setting of Load's but that rowboat's programs, scripts
+// and tests read, so that UnknownEnv does not take them for typos.
+var otherEnv = []string{"PPROF_ADDR", "RAFT_DIAL_MAP", "BASE_PORT", "CLUSTER_DIR", "START_TIMEOUT", "RACE", "SOAK",
+	"SOAK_NODES", "SOAK_SEED", "SNAPSHOT_BENCH", "TEST_LOG_LINES", "LEADER_ID", "LEADER_URL"}
+
+// UnknownEnv returns the names of the ROWBOAT_* variables in environ (os.Environ's form, NAME=value) that
+// name no setting: most likely typos, which would otherwise leave the default in place without a word (a
+// YAML file's unknown key is an error; the environment is shared with other programs, so these are for a
+// warning).
+func UnknownEnv(environ []string) []string {
+	known := map[string]bool{envName(configFlag): true}
+	for _, o := range options {
+		known[envName(o.name)] = true
+	}
+	for _, n := range otherEnv {
+		known[EnvPrefix+n] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !known[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // envName is the environment variable for the setting name: http-addr is ROWBOAT_HTTP_ADDR.
 func envName(name string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -312,7 +339,10 @@ Flags:
 Each flag can also be set by an environment variable, %s and the flag name in upper case
 with '-' as '_' (%s for --http-addr), or by a key of the same name in the YAML file
 named by --config (or %s). A flag beats the environment, which beats the file.
-`, fs.FlagUsages(), EnvPrefix, envName("http-addr"), envName(configFlag))
+
+Also: --version prints the build and exits; %sPPROF_ADDR=host:port serves Go's pprof there
+(never on the API port).
+`, fs.FlagUsages(), EnvPrefix, envName("http-addr"), envName(configFlag), EnvPrefix)
 	}
 	return fs
 }

@@ -558,3 +558,13 @@ func TestConfig_WithDerived(t *testing.T) {
 		})
 	}
 }
+
+// A ROWBOAT_* variable that names no setting is reported (a typo would otherwise leave the default in place
+// without a word); settings, ROWBOAT_CONFIG, and the variables rowboat's tools read are not.
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{"ROWBOAT_HTTP_ADR=x", "ROWBOAT_HTTP_ADDR=127.0.0.1:4001", "ROWBOAT_CONFIG=a.yaml",
+		"ROWBOAT_PPROF_ADDR=127.0.0.1:6060", "ROWBOAT_CLUSTER_DIR=/tmp/x", "HOME=/root", "ROWBOAT_VOTER=false"})
+	if !reflect.DeepEqual(got, []string{"ROWBOAT_HTTP_ADR"}) {
+		t.Fatalf("UnknownEnv = %v, want [ROWBOAT_HTTP_ADR]", got)
+	}
+}

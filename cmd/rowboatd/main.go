@@ -54,6 +54,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "rowboatd: %v\n", err)
 		os.Exit(2)
 	}
+	for _, name := range config.UnknownEnv(os.Environ()) {
+		fmt.Fprintf(os.Stderr, "rowboatd: warning: %s is not a rowboatd setting (a typo? rowboatd --help lists them; each flag's variable is ROWBOAT_ and its name)\n", name)
+	}
 	if err := run(cfg); err != nil {
 		slog.Error("rowboatd stopped", "err", err)
 		os.Exit(1)
