@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -460,7 +461,9 @@ func (s *Server) handleLeader(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleEvents serves GET /events as Server-Sent Events: the recent events (after Last-Event-ID, if sent),
-// then new ones as they happen.
+// then new ones as they happen. An event's id is this process's instance and its sequence number: a client
+// resuming with the id of another process (the node restarted, or another node answers at the address) gets
+// every recent event, where a bare number skipped as many of the new process's.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -468,8 +471,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var after uint64
+	resumed := false
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		fmt.Sscan(v, &after)
+		if inst, seq, ok := strings.Cut(v, "-"); ok && inst == s.instance {
+			if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
+				after, resumed = n, true
+			}
+		}
 	}
 	recent, ch, cancel := s.store.Subscribe()
 	defer cancel()
@@ -483,10 +491,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		b, _ := json.Marshal(e)
-		_, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
+		_, err := fmt.Fprintf(w, "id: %s-%d\nevent: %s\ndata: %s\n\n", s.instance, e.Seq, e.Type, b)
 		return err
 	}
 	fmt.Fprintf(w, ": connected to %s\n\n", s.store.ID())
+	if resumed && len(recent) > 0 && recent[0].Seq > after+1 {
+		fmt.Fprintf(w, ": %d events after the one you last saw are no longer kept\n\n", recent[0].Seq-after-1)
+	}
 	for _, e := range recent {
 		if send(e) != nil {
 			return

@@ -1339,7 +1339,7 @@ func TestServer_Events(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
-	req.Header.Set("Last-Event-ID", "1")
+	req.Header.Set("Last-Event-ID", api.instance+"-1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -1370,12 +1370,31 @@ func TestServer_Events(t *testing.T) {
 		}
 	}
 	ev := next()
-	if ev["id"] != "2" || ev["event"] != "leader_ready" {
+	if ev["id"] != api.instance+"-2" || ev["event"] != "leader_ready" {
 		t.Fatalf("first event after Last-Event-ID 1: %v", ev)
+	}
+	// Resuming with another process's id (the node restarted) replays every recent event: its sequence
+	// numbers are not this process's.
+	for _, id := range []string{"OTHERPROCESS-1", "1"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events", nil)
+		req.Header.Set("Last-Event-ID", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(resp.Body)
+		line, _ := br.ReadString('\n')
+		for strings.HasPrefix(line, ":") || line == "\n" {
+			line, _ = br.ReadString('\n')
+		}
+		resp.Body.Close()
+		if line != "id: "+api.instance+"-1\n" {
+			t.Fatalf("first line after Last-Event-ID %s: %q, want event 1", id, line)
+		}
 	}
 	store.events <- node.Event{Seq: 3, Type: node.EventMemberAdded, Node: "n1", Term: 2, Index: 4, Peer: "n4"}
 	ev = next()
-	if ev["id"] != "3" || ev["event"] != "member_added" {
+	if ev["id"] != api.instance+"-3" || ev["event"] != "member_added" {
 		t.Fatalf("live event: %v", ev)
 	}
 	var data node.Event
