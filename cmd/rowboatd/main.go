@@ -267,6 +267,7 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 	const patience = 5 * time.Minute
 	deadline := time.Now().Add(patience)
 	hinted := map[string]bool{}
+	notAPIRounds := 0 // rounds in a row in which no join address answered as rowboat's HTTP API
 	applied := n.AppliedIndex()
 	for attempt := 1; ; attempt++ {
 		// A voter is made one once it has caught up, which for a large database takes longer than a join
@@ -281,6 +282,7 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 				return err
 			}
 		}
+		allNotAPI := true
 		for _, addr := range cfg.Join {
 			code, msg, err := post(addr, "/join")
 			if code == http.StatusOK {
@@ -294,7 +296,8 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 			// Something answered, but not as a rowboat node's HTTP API: most likely a Raft port (rqlite 8's
 			// -join takes the Raft address; rowboat's takes the HTTP one).
 			notAPI := code == http.StatusNotFound || (err != nil && ctx.Err() == nil &&
-				(errors.Is(err, io.EOF) || strings.Contains(err.Error(), "malformed HTTP")))
+				(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "malformed HTTP")))
+			allNotAPI = allNotAPI && notAPI
 			if notAPI && !hinted[addr] {
 				hinted[addr] = true
 				log.Warn("the join address does not answer as rowboat's HTTP API: --join takes a member's HTTP address (its --http-addr, such as 127.0.0.1:4001), not its Raft address",
@@ -304,6 +307,12 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 				err = errors.New(msg)
 			}
 			log.Info("join attempt failed; retrying", "via", addr, "attempt", attempt, "err", err)
+		}
+		if notAPIRounds = notAPIRounds + 1; !allNotAPI {
+			notAPIRounds = 0
+		}
+		if notAPIRounds >= 5 {
+			return fmt.Errorf("no address in --join %v answers as rowboat's HTTP API (--join takes a member's --http-addr, such as 127.0.0.1:4001, not its Raft address)", cfg.Join)
 		}
 		if time.Now().After(deadline) {
 			if n.Fresh() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -78,5 +79,29 @@ func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "not its Raft address"); n != 1 {
 		t.Fatalf("the hint was logged %d times, want once", n)
+	}
+}
+
+// A --join that only ever reaches something that is not rowboat's HTTP API (a Raft port) gives up after a
+// few rounds, saying what --join takes, instead of retrying for good.
+func TestJoin_GivesUpOnAnAddressThatIsNoAPI(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	err = join(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
+		config.Config{ID: "n2", Join: []string{ln.Addr().String()}, Voter: true}, freshNode{})
+	if err == nil || !strings.Contains(err.Error(), "not its Raft address") {
+		t.Fatalf("join of a Raft port: %v, want it to give up saying what --join takes", err)
 	}
 }
