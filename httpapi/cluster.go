@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -423,7 +424,45 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	force = force || req.Force
-	s.leaderOnly(w, r, body, func(ctx context.Context) (any, error) { return s.done(), s.store.Remove(ctx, req.ID, force) })
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := s.context(r, p)
+	defer cancel()
+	if !s.store.IsLeader() {
+		s.toLeader(ctx, w, r, p, body, true)
+		return
+	}
+	err = s.store.Remove(ctx, req.ID, force)
+	if errors.Is(err, node.ErrHandedOver) {
+		// This leader handed leadership over before being removed: the new leader removes it.
+		if addr := s.awaitNewLeader(ctx); addr != "" {
+			s.forward(ctx, w, r, "http://"+addr+r.URL.RequestURI(), body, true)
+			return
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.done(), false)
+}
+
+// awaitNewLeader waits until this node knows of another leader than itself and returns its HTTP address, or
+// "" when ctx ends first.
+func (s *Server) awaitNewLeader(ctx context.Context) string {
+	for {
+		if id, addr := s.store.Leader(); id != "" && id != s.store.ID() && addr != "" {
+			return addr
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // handleLeader serves POST /leader [{"id"}]: planned failover to the named or the most caught-up voter.

@@ -52,6 +52,7 @@ var errorKinds = []errorKind{
 	{node.ErrWouldLoseQuorum, http.StatusConflict, "no_quorum", false, true},
 	{node.ErrNoLeader, http.StatusServiceUnavailable, "no_leader", true, true},
 	{node.ErrNotLeader, http.StatusServiceUnavailable, "not_leader", true, true},
+	{node.ErrHandedOver, http.StatusServiceUnavailable, "not_leader", true, true},
 	{errNotSent, http.StatusServiceUnavailable, "no_leader", true, true},
 	{errLoop, http.StatusServiceUnavailable, "not_leader", true, true},
 	{node.ErrLeadershipLost, http.StatusServiceUnavailable, "unknown_outcome", true, true},

@@ -34,6 +34,9 @@ var (
 	// ErrWouldLoseQuorum is returned when removing a member would leave voters of which too few answer to
 	// make a quorum: the cluster would have no leader until the others came back. Nothing changed.
 	ErrWouldLoseQuorum = errors.New("would leave no quorum")
+	// ErrHandedOver is returned by a leader asked to remove itself: it handed leadership to another voter
+	// first, and the removal is now the new leader's to make. Nothing was removed; ask the new leader.
+	ErrHandedOver = errors.New("leadership was handed over before removing this node: ask the new leader")
 )
 
 // translate maps raft's errors to this package's. proposed tells whether the operation had been handed to raft

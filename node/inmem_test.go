@@ -604,13 +604,37 @@ func TestInmem_LeaseFromLeaderContact(t *testing.T) {
 	}
 }
 
-// TestInmem_LeaderRemovesItself: removing the leader through the leader succeeds (it steps down once the
-// removal commits), and the next leader forgets its metadata, so no member list shows a node that is gone.
+// TestInmem_LeaderRemovalHandsOverFirst: a leader asked to remove itself hands leadership to another voter
+// first (ErrHandedOver), so that the cluster has a leader throughout, and the new leader removes it.
+func TestInmem_LeaderRemovalHandsOverFirst(t *testing.T) {
+	c := newInmemCluster(t, 3, inmemOptions{})
+	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
+	old := c.leader()
+	if err := old.Remove(context.Background(), old.ID(), false); !errors.Is(err, ErrHandedOver) {
+		t.Fatalf("the leader removing itself: %v, want ErrHandedOver", err)
+	}
+	if old.IsLeader() {
+		t.Fatal("the leader still leads after handing over")
+	}
+	nl := c.leader(c.others(old.ID())...)
+	if err := nl.Remove(context.Background(), old.ID(), false); err != nil {
+		t.Fatalf("the new leader removing the old: %v", err)
+	}
+	waitFor(t, old.ID()+" out of the configuration", func() bool {
+		ms, err := nl.Members()
+		return err == nil && !slices.ContainsFunc(ms, func(m Member) bool { return m.ID == old.ID() })
+	})
+	c.write("INSERT INTO t(v) VALUES('after')")
+}
+
+// TestInmem_LeaderRemovesItself: removing the leader through the leader with force (no hand-over) succeeds
+// (it steps down once the removal commits), and the next leader forgets its metadata, so no member list
+// shows a node that is gone.
 func TestInmem_LeaderRemovesItself(t *testing.T) {
 	c := newInmemCluster(t, 3, inmemOptions{})
 	c.write("CREATE TABLE t(id INTEGER PRIMARY KEY, v)")
 	old := c.leader()
-	if err := old.Remove(context.Background(), old.ID(), false); err != nil {
+	if err := old.Remove(context.Background(), old.ID(), true); err != nil {
 		t.Fatalf("the leader removing itself: %v", err)
 	}
 	nl := c.leader(c.others(old.ID())...)

@@ -268,6 +268,16 @@ func (n *Node) Remove(ctx context.Context, id string, force bool) error {
 			return err
 		}
 	}
+	if id == n.cfg.ID && voter && !force {
+		// A leader that removes itself steps down as the removal commits, and the cluster has no leader
+		// until an election: writes fail meanwhile. Hand leadership to another voter first, which then
+		// removes this node (the caller asks it: ErrHandedOver).
+		if err := n.TransferLeadership(ctx, ""); err == nil {
+			return ErrHandedOver
+		} else if !errors.Is(err, ErrBadRequest) { // ErrBadRequest: no other voter; removing itself leaves none
+			return err
+		}
+	}
 	timeout := n.timeout(ctx)
 	if found {
 		if err := n.await(nil, n.raft.RemoveServer(raft.ServerID(id), 0, timeout)); err != nil {

@@ -172,6 +172,37 @@ func TestCluster_RemoveKeepsAQuorum(t *testing.T) {
 	leader.Execute(t, "", "CREATE TABLE still_writable(x)")
 }
 
+// TestCluster_RemovingTheLeaderHandsOverFirst: DELETE /remove of the leader, sent to the leader, hands
+// leadership to another voter, which removes the old leader: the answer names the new leader, and the two
+// left take writes at once.
+func TestCluster_RemovingTheLeaderHandsOverFirst(t *testing.T) {
+	c := cluster.Start(t, 3)
+	old := c.Leader(t, wait)
+	r, err := old.Do(http.MethodDelete, "/remove", map[string]string{"id": old.ID})
+	var answer struct {
+		OK     bool   `json:"ok"`
+		Leader string `json:"leader"`
+	}
+	if err != nil || r.Status != http.StatusOK || r.JSON(&answer) != nil || !answer.OK || answer.Leader == old.ID || answer.Leader == "" {
+		t.Fatalf("removing the leader %s: %v %d %s, want 200 from a new leader", old.ID, err, r.Status, r.Body)
+	}
+	var next *cluster.Node
+	for _, n := range c.Followers(old) {
+		if n.ID == answer.Leader {
+			next = n
+		}
+	}
+	if next == nil {
+		t.Fatalf("the answer names %s as the leader, not one of the others", answer.Leader)
+	}
+	var nodes map[string]struct{}
+	if err := next.GetJSON("/nodes", &nodes); err != nil || len(nodes) != 2 {
+		t.Fatalf("/nodes on the new leader: %v (%v)", nodes, err)
+	}
+	next.Execute(t, "", "CREATE TABLE written_after(x)")
+	old.ExpectExit() // a removed node may stop by itself; it is not one of the test's failures
+}
+
 func TestCluster_JoinLater(t *testing.T) {
 	c := cluster.Start(t, 3)
 	leader := c.Leader(t, wait)
