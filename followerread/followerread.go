@@ -231,7 +231,9 @@ func (r *Router) Prepare(ctx context.Context, req Request, forwarded bool) (Plan
 	if req.MinIndex > 0 && n.AppliedIndex() < req.MinIndex {
 		// Every entry a client can hold a bookmark of is committed, and the leader knows it committed: one
 		// beyond is of another cluster, or of this one before a restore, and waiting would not bring it.
-		if leader {
+		// (Not for a read another node forwarded: it may think this node leads after a newer leader took
+		// over, whose bookmark this one may learn of within the wait.)
+		if leader && !forwarded {
 			if commit := n.CommitIndex(); req.MinIndex > commit {
 				return plan, fmt.Errorf("%w: min_index %d is beyond what this leader knows committed (index %d): a bookmark from another cluster, from before a restore, or of a newer leader than this one",
 					ErrStale, req.MinIndex, commit)

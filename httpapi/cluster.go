@@ -288,7 +288,7 @@ func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	ctx, cancel := s.context(r, p)
 	defer cancel()
-	if !s.store.IsLeader() {
+	if !s.awaitLeaderReady(ctx, r) {
 		s.toLeader(ctx, w, r, p, body, true)
 		return
 	}
@@ -431,7 +431,7 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.context(r, p)
 	defer cancel()
-	if !s.store.IsLeader() {
+	if !s.awaitLeaderReady(ctx, r) {
 		s.toLeader(ctx, w, r, p, body, true)
 		return
 	}
@@ -449,6 +449,31 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, s.done(), false)
 }
+
+// awaitLeaderReady reports whether this node leads and is ready for leader-only work. A request another
+// node forwarded to a leader that has just taken over (handed leadership by that node, which heard of it from
+// its first append) waits, up to leaderReadyWait, for its barrier to apply, rather than bounce back as
+// "not the leader".
+func (s *Server) awaitLeaderReady(ctx context.Context, r *http.Request) bool {
+	if s.store.IsLeader() || r.Header.Get(headerForwarded) == "" {
+		return s.store.IsLeader()
+	}
+	deadline := time.Now().Add(leaderReadyWait)
+	for time.Now().Before(deadline) && s.store.Status().Role == "leader" {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+		if s.store.IsLeader() {
+			return true
+		}
+	}
+	return false
+}
+
+// leaderReadyWait bounds awaitLeaderReady.
+const leaderReadyWait = 2 * time.Second
 
 // awaitNewLeader waits until this node knows of another leader than itself and returns its HTTP address, or
 // "" when ctx ends first.

@@ -2019,3 +2019,25 @@ func TestServer_PeerApplied(t *testing.T) {
 		t.Fatal("a node that does not answer reported an applied index")
 	}
 }
+
+// A leader-only request forwarded to a leader that has just taken over (Raft leader, its barrier not yet
+// applied) waits for it to be ready instead of bouncing back as "not the leader": the old leader of a
+// hand-over forwards the removal of itself to the new one as soon as it hears of it.
+func TestServer_ForwardedToALeaderNotReadyYet(t *testing.T) {
+	f := newFake("n2")
+	f.leader = false // Status says "leader" (Raft state); IsLeader waits for the barrier
+	srv := serve(t, f, Options{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		f.mu.Lock()
+		f.leader = true
+		f.mu.Unlock()
+	}()
+	a := call(t, srv, http.MethodDelete, "/remove", `{"id":"n1"}`, headerForwarded, "n1")
+	f.mu.Lock()
+	removed := slices.Clone(f.removed)
+	f.mu.Unlock()
+	if a.status != http.StatusOK || len(removed) != 1 {
+		t.Fatalf("a removal forwarded to a leader becoming ready: %s, removed %v", a, removed)
+	}
+}

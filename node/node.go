@@ -217,13 +217,19 @@ func Open(cfg Config) (*Node, error) {
 // nodeIDFile, in the data dir, holds the id of the node the data dir belongs to.
 const nodeIDFile = "node-id"
 
-// checkNodeID refuses a data dir that belongs to another node id, and records id in one that has none yet.
+// checkNodeID refuses a data dir whose Raft state (existing) belongs to another node id, and records id in
+// one that has none yet, or no Raft state (a node that never joined may be started again under a new id).
 // Raft knows a member by its id: a node restarted on its data under another id (a typo, or no --id, which
 // defaults to the Raft address) found itself out of the configuration and called itself removed.
-func checkNodeID(dir, id string) error {
+func checkNodeID(dir, id string, existing bool) error {
 	path := filepath.Join(dir, nodeIDFile)
 	b, err := os.ReadFile(path)
 	switch {
+	case err == nil && !existing:
+		if strings.TrimSpace(string(b)) == id {
+			return nil
+		}
+		return durable.WriteFile(path, []byte(id+"\n"), 0o644)
 	case err == nil:
 		if owner := strings.TrimSpace(string(b)); owner != id {
 			return fmt.Errorf("data dir %s belongs to node %q, and this node was started as %q: start it with --id %s (a new node needs a data dir of its own)",
@@ -274,9 +280,6 @@ func (n *Node) open() (err error) {
 	}
 	if err != nil {
 		return fmt.Errorf("open raft stable store: %w", err)
-	}
-	if err := checkNodeID(cfg.DataDir, cfg.ID); err != nil {
-		return err
 	}
 	// Uploads (/db/load of a SQLite file) a stopped process left behind.
 	names, _ := filepath.Glob(filepath.Join(cfg.DataDir, "upload-*.sqlite*"))
@@ -343,6 +346,9 @@ func (n *Node) open() (err error) {
 	}
 
 	existing, err := raft.HasExistingState(logStore, n.store, n.snaps)
+	if err == nil {
+		err = checkNodeID(cfg.DataDir, cfg.ID, existing)
+	}
 	if err != nil {
 		return err
 	}

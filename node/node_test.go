@@ -592,4 +592,16 @@ func TestNode_DataDirOfAnotherIDRefused(t *testing.T) {
 		t.Fatalf("reopening as n1: %v", err)
 	}
 	n.Close()
+	// A data dir without Raft state (a node that never joined) may be started again under another id.
+	fresh := t.TempDir()
+	n, err = Open(testConfig(t, "127.0.0.1:4002", fresh, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	n, err = Open(testConfig(t, "n2", fresh, false))
+	if err != nil {
+		t.Fatalf("a data dir that never joined, opened under a new id: %v", err)
+	}
+	n.Close()
 }

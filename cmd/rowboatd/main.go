@@ -267,7 +267,7 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 	const patience = 5 * time.Minute
 	deadline := time.Now().Add(patience)
 	hinted := map[string]bool{}
-	notAPIRounds := 0 // rounds in a row in which no join address answered as rowboat's HTTP API
+	var notAPISince time.Time // since when no join address has answered as rowboat's HTTP API (zero: one did)
 	applied := n.AppliedIndex()
 	for attempt := 1; ; attempt++ {
 		// A voter is made one once it has caught up, which for a large database takes longer than a join
@@ -308,10 +308,15 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 			}
 			log.Info("join attempt failed; retrying", "via", addr, "attempt", attempt, "err", err)
 		}
-		if notAPIRounds = notAPIRounds + 1; !allNotAPI {
-			notAPIRounds = 0
+		switch {
+		case !allNotAPI:
+			notAPISince = time.Time{}
+		case notAPISince.IsZero():
+			notAPISince = time.Now()
 		}
-		if notAPIRounds >= 5 {
+		// Long enough that a member restarting (whose closing listener may reset a connection or two) is not
+		// taken for a Raft port.
+		if !notAPISince.IsZero() && time.Since(notAPISince) >= notAPIPatience {
 			return fmt.Errorf("no address in --join %v answers as rowboat's HTTP API (--join takes a member's --http-addr, such as 127.0.0.1:4001, not its Raft address)", cfg.Join)
 		}
 		if time.Now().After(deadline) {
@@ -329,6 +334,9 @@ func join(ctx context.Context, log *slog.Logger, cfg config.Config, n joiner) er
 		delay = min(2*delay, 2*time.Second)
 	}
 }
+
+// notAPIPatience is how long join goes on while no --join address answers as rowboat's HTTP API.
+var notAPIPatience = 30 * time.Second
 
 // member is what announce needs from the node.
 type member interface {

@@ -83,8 +83,10 @@ func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
 }
 
 // A --join that only ever reaches something that is not rowboat's HTTP API (a Raft port) gives up after a
-// few rounds, saying what --join takes, instead of retrying for good.
+// while (30 s; 2 s here), saying what --join takes, instead of retrying for good.
 func TestJoin_GivesUpOnAnAddressThatIsNoAPI(t *testing.T) {
+	defer func(d time.Duration) { notAPIPatience = d }(notAPIPatience)
+	notAPIPatience = 2 * time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
