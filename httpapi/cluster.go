@@ -281,15 +281,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // leaderOnly runs fn when this node leads and answers 200 with the body fn returns; elsewhere it forwards the
 // request to the leader.
 func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) (any, error)) {
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx, cancel := s.context(r, p)
+	ctx, cancel, ok := s.asLeader(w, r, body)
 	defer cancel()
-	if !s.awaitLeaderReady(ctx, r) {
-		s.toLeader(ctx, w, r, p, body, true)
+	if !ok {
 		return
 	}
 	out, err := fn(ctx)
@@ -298,6 +292,22 @@ func (s *Server) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte,
 		return
 	}
 	writeJSON(w, http.StatusOK, out, false)
+}
+
+// asLeader starts a leader-only request: its context (to cancel), and ok when this node leads; otherwise it
+// has answered (a bad parameter) or forwarded the request to the leader.
+func (s *Server) asLeader(w http.ResponseWriter, r *http.Request, body []byte) (context.Context, context.CancelFunc, bool) {
+	p, err := parseParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, func() {}, false
+	}
+	ctx, cancel := s.context(r, p)
+	if !s.awaitLeaderReady(ctx, r) {
+		s.toLeader(ctx, w, r, p, body, true)
+		return ctx, cancel, false
+	}
+	return ctx, cancel, true
 }
 
 // done is the answer of a membership change made by this leader.
@@ -424,15 +434,9 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	force = force || req.Force
-	p, err := parseParams(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ctx, cancel := s.context(r, p)
+	ctx, cancel, ok := s.asLeader(w, r, body)
 	defer cancel()
-	if !s.awaitLeaderReady(ctx, r) {
-		s.toLeader(ctx, w, r, p, body, true)
+	if !ok {
 		return
 	}
 	err = s.store.Remove(ctx, req.ID, force)

@@ -41,14 +41,14 @@ func (freshNode) Joined()                                      {}
 func (freshNode) AdoptVoters([]node.JoinRequest) (bool, error) { return false, nil }
 func (freshNode) AppliedIndex() uint64                         { return 0 }
 
-// A --join address that is not a rowboat HTTP API (here: a port that hangs up, as a Raft port does to an
-// HTTP request) gets a warning that says what --join takes, and a signal while joining ends join cleanly.
-func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
+// hangUpListener listens on a free port and closes every connection at once, as a Raft port does to an HTTP
+// request; it stops with the test.
+func hangUpListener(t *testing.T) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -58,6 +58,13 @@ func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
 			c.Close()
 		}
 	}()
+	return ln
+}
+
+// A --join address that is not a rowboat HTTP API (here: a port that hangs up, as a Raft port does to an
+// HTTP request) gets a warning that says what --join takes, and a signal while joining ends join cleanly.
+func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
+	ln := hangUpListener(t)
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,21 +94,8 @@ func TestJoin_HintsAtTheHTTPAddress(t *testing.T) {
 func TestJoin_GivesUpOnAnAddressThatIsNoAPI(t *testing.T) {
 	defer func(d time.Duration) { notAPIPatience = d }(notAPIPatience)
 	notAPIPatience = 2 * time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	err = join(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
+	ln := hangUpListener(t)
+	err := join(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)),
 		config.Config{ID: "n2", Join: []string{ln.Addr().String()}, Voter: true}, freshNode{})
 	if err == nil || !strings.Contains(err.Error(), "not its Raft address") {
 		t.Fatalf("join of a Raft port: %v, want it to give up saying what --join takes", err)
