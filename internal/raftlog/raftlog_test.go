@@ -489,15 +489,23 @@ func TestStore_PreallocatedSegmentReopensClean(t *testing.T) {
 	}
 }
 
+// segmented fills a log in dir with 40 entries over segments of 1 KiB and opens it, failing the test unless
+// it has at least n segments.
+func segmented(t *testing.T, dir string, n int) *Store {
+	t.Helper()
+	fill(t, dir, 40)
+	s := open(t, dir, 1024)
+	if len(s.segs) < n {
+		t.Fatalf("want at least %d segments, got %d", n, len(s.segs))
+	}
+	return s
+}
+
 // A suffix removal that stops part way (a crash, a failed unlink) leaves a log that opens: shorter, still
 // contiguous, and never missing an entry below the removal.
 func TestStore_SuffixRemovalStoppedPartWay(t *testing.T) {
 	dir := t.TempDir()
-	fill(t, dir, 40)
-	s := open(t, dir, 1024)
-	if len(s.segs) < 3 {
-		t.Fatalf("want several segments, got %d", len(s.segs))
-	}
+	s := segmented(t, dir, 3)
 	min := s.segs[1].base + 2 // inside the second segment: the newer ones go, the second is cut
 	newest := s.segs[len(s.segs)-1].path
 	failure := errors.New("unlink failed")
@@ -546,11 +554,7 @@ func TestStore_SuffixRemovalStoppedPartWay(t *testing.T) {
 // list it changed only at the end, so every retry failed on a file already gone.
 func TestStore_PrefixRemovalStoppedPartWay(t *testing.T) {
 	dir := t.TempDir()
-	fill(t, dir, 40)
-	s := open(t, dir, 1024)
-	if len(s.segs) < 4 {
-		t.Fatalf("want several segments, got %d", len(s.segs))
-	}
+	s := segmented(t, dir, 4)
 	second := s.segs[1]
 	upto := s.segs[2].base + 1 // inside the third segment: the two older ones go
 	failure := errors.New("unlink failed")
